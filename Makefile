@@ -1,0 +1,50 @@
+# Two commands do all set-up on a fresh machine (Python 3.11, Node.js and npm present):
+#   make synth   virtual environment + pinned deps, then the real `cdk synth` of app.py
+#   make test    the whole suite: lint, format, types, tests with coverage
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# jsii runs the CDK's JavaScript with the `node` first on PATH: use the pinned Node.js LTS.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# No telemetry, no update notices: synth must work offline and without credentials.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: deps synth test lint typecheck unit bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(BIN)/.installed node_modules/.installed
+
+synth: deps
+	rm -rf cdk.out
+	cdk synth --quiet --no-notices --ci > /dev/null
+	$(BIN)/python tools/synth_summary.py cdk.out
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: deps
+	$(BIN)/mypy
+
+unit: deps
+	$(BIN)/pytest --cov --cov-report=term
+
+test: lint typecheck unit
+
+bench: deps
+	$(BIN)/python tools/bench.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info

@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""Example app: rightsize one endpoint. Synthesizes with no AWS account or credentials.
+
+``make synth`` runs it through the real ``cdk synth``, with cdk-nag's AwsSolutions pack as a
+policy-validation plugin: synthesis fails if any finding is not acknowledged.
+"""
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from rightsizing_constructs import EndpointRightsizing, Guardrails, LatencySlo
+
+app = cdk.App()
+# Validations.of(app) runs the pack on every stack at synth time (cdk-nag 3 plugin API).
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+stack = cdk.Stack(app, "RightsizingExample")
+EndpointRightsizing(
+    stack,
+    "FraudScoring",
+    endpoint_name="fraud-scoring",
+    model_package_version_arn=stack.format_arn(
+        service="sagemaker", resource="model-package", resource_name="fraud-scoring/3"
+    ),
+    slo=LatencySlo.p99(cdk.Duration.millis(150)),
+    peak_requests_per_minute=3000,
+    guardrails=Guardrails(
+        min_instances=2, max_instances=8, allowed_instance_types=["ml.c5", "ml.m5"]
+    ),
+)
+app.synth()

@@ -1,0 +1,128 @@
+"""The ``detail`` of the "Rightsizing Recommendation" event: schema version 1.
+
+The event is the seam of the system (DESIGN.md): the Recommend workflow produces it, the apply
+rule, notifications and people consume it, and the ``plan`` command prints it. Every key below is
+documented in the README ("The recommendation event"); adding a key is backwards compatible,
+renaming or removing one bumps ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from .decision import CurrentConfig, Decision, DecisionInput, Evaluation
+
+SCHEMA_VERSION = "1"
+
+
+def recommendation_detail(
+    *,
+    decision: Decision,
+    decision_input: DecisionInput,
+    endpoint_name: str,
+    variant_name: str,
+    job_name: str,
+    current: CurrentConfig | None,
+) -> dict[str, Any]:
+    """Render a decision as the event's JSON-serializable ``detail``."""
+    chosen = decision.chosen
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "endpoint_name": endpoint_name,
+        "variant_name": variant_name,
+        "job_name": job_name,
+        "action": decision.action,
+        "reason": decision.reason,
+        "instance_type": chosen.candidate.instance_type if chosen else None,
+        "instance_count": chosen.instance_count if chosen else None,
+        "autoscaling": None
+        if decision.autoscaling is None
+        else {
+            "metric": decision.autoscaling.metric,
+            "target_value": decision.autoscaling.target_value,
+            "min_capacity": decision.autoscaling.min_capacity,
+            "max_capacity": decision.autoscaling.max_capacity,
+        },
+        "estimated_cost_per_hour": _number(chosen.cost_at_peak_per_hour) if chosen else None,
+        "current": _current(current, decision.evaluations),
+        "inputs": _inputs(decision_input),
+        "candidates": [
+            _candidate(evaluation, evaluation is chosen) for evaluation in decision.evaluations
+        ],
+    }
+
+
+def _current(
+    current: CurrentConfig | None, evaluations: tuple[Evaluation, ...]
+) -> Mapping[str, Any] | None:
+    if current is None:
+        return None
+    # The current cost is known when IR measured the current instance type.
+    cost_per_hour = next(
+        (
+            e.candidate.cost_per_hour
+            for e in evaluations
+            if e.candidate.instance_type == current.instance_type
+            and e.candidate.cost_per_hour is not None
+        ),
+        None,
+    )
+    estimated = (
+        None
+        if cost_per_hour is None or current.instance_count is None
+        else _number(cost_per_hour * current.instance_count)
+    )
+    return {
+        "endpoint_config_name": current.endpoint_config_name,
+        "instance_type": current.instance_type,
+        "instance_count": current.instance_count,
+        "estimated_cost_per_hour": estimated,
+    }
+
+
+def _inputs(decision_input: DecisionInput) -> Mapping[str, Any]:
+    guardrails = decision_input.guardrails
+    return {
+        "peak_requests_per_minute": _number(decision_input.peak_requests_per_minute),
+        "target_utilization": _number(decision_input.target_utilization),
+        "slo": {
+            "percentile": decision_input.slo.percentile,
+            "max_latency_ms": _number(decision_input.slo.max_latency_ms),
+        },
+        "guardrails": {
+            "min_instances": guardrails.min_instances,
+            "max_instances": guardrails.max_instances,
+            "allowed_instance_types": list(guardrails.allowed_instance_types),
+            "max_cost_per_hour": _number(guardrails.max_cost_per_hour),
+        },
+    }
+
+
+def _candidate(evaluation: Evaluation, chosen: bool) -> Mapping[str, Any]:
+    candidate = evaluation.candidate
+    return {
+        "recommendation_id": candidate.recommendation_id,
+        "instance_type": candidate.instance_type,
+        "serverless": candidate.serverless,
+        "cost_per_hour": _number(candidate.cost_per_hour),
+        "cost_per_inference": _number(candidate.cost_per_inference),
+        "max_invocations_per_instance_per_minute": candidate.max_invocations,
+        "model_latency_ms": _number(candidate.model_latency_ms),
+        "instance_count": evaluation.instance_count,
+        "cost_at_peak_per_hour": _number(evaluation.cost_at_peak_per_hour),
+        "eligible": evaluation.eligible,
+        "chosen": chosen,
+        "reason": evaluation.reason,
+    }
+
+
+def _number(value: Decimal | Fraction | None) -> float | int | None:
+    """JSON numbers: integers stay integers, the rest become the nearest float."""
+    if value is None:
+        return None
+    if value == int(value):
+        return int(value)
+    return float(value)
