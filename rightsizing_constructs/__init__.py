@@ -3,28 +3,35 @@
 Add :class:`EndpointRightsizing` to a CDK stack; it creates the workflow that load-tests the
 model, picks the cheapest configuration that meets the latency SLO at the expected peak, and
 publishes a "Rightsizing Recommendation" event (README: "The recommendation event").
+
+The public names are imported on first use, so ``python -m rightsizing_constructs plan`` runs
+without loading the CDK (which starts a Node.js process).
 """
 
-from .recommend import (
-    RECOMMENDATION_DETAIL_TYPE,
-    RECOMMENDATION_EVENT_SOURCE,
-    EndpointRightsizing,
-)
-from .settings import (
-    ContainerConfig,
-    Guardrails,
-    JobType,
-    LatencyPercentile,
-    LatencySlo,
-    LatencyThreshold,
-    Phase,
-    RecommenderJob,
-    Stairs,
-    StoppingConditions,
-    TrafficPattern,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "RECOMMENDATION_DETAIL_TYPE": "recommend",
+    "RECOMMENDATION_EVENT_SOURCE": "recommend",
+    "EndpointRightsizing": "recommend",
+    "ContainerConfig": "settings",
+    "Guardrails": "settings",
+    "JobType": "settings",
+    "LatencyPercentile": "settings",
+    "LatencySlo": "settings",
+    "LatencyThreshold": "settings",
+    "Phase": "settings",
+    "RecommenderJob": "settings",
+    "Stairs": "settings",
+    "StoppingConditions": "settings",
+    "TrafficPattern": "settings",
+}
 
 __all__ = [
     "RECOMMENDATION_DETAIL_TYPE",
@@ -43,3 +50,36 @@ __all__ = [
     "TrafficPattern",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from .recommend import (
+        RECOMMENDATION_DETAIL_TYPE,
+        RECOMMENDATION_EVENT_SOURCE,
+        EndpointRightsizing,
+    )
+    from .settings import (
+        ContainerConfig,
+        Guardrails,
+        JobType,
+        LatencyPercentile,
+        LatencySlo,
+        LatencyThreshold,
+        Phase,
+        RecommenderJob,
+        Stairs,
+        StoppingConditions,
+        TrafficPattern,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rightsizing_constructs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -346,14 +346,7 @@ class EndpointRightsizing(Construct):
                 )
             )
         # IR passes this role on to the models it creates for the load tests.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PassSelfToTestModels",
-                actions=["iam:PassRole"],
-                resources=[role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
+        role.add_to_policy(_pass_to_sagemaker(role.role_arn))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PullModelImages",
@@ -471,7 +464,8 @@ class EndpointRightsizing(Construct):
                 actions=["sagemaker:DescribeEndpoint"], resources=[self._endpoint_arn]
             )
         )
-        self.job_role.grant_pass_role(self.start_job_function.role)  # type: ignore[arg-type]
+        # CreateInferenceRecommendationsJob passes the job role to SageMaker.
+        self.start_job_function.add_to_role_policy(_pass_to_sagemaker(self.job_role.role_arn))
         self.select_function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeInferenceRecommendationsJob"],
@@ -723,6 +717,15 @@ class EndpointRightsizing(Construct):
                 "CDK's LambdaInvoke grants invoking the function's versions and aliases too.",
             )
         return state_machine
+
+
+def _pass_to_sagemaker(role_arn: str) -> iam.PolicyStatement:
+    """``iam:PassRole`` on ``role_arn``, to SageMaker only."""
+    return iam.PolicyStatement(
+        actions=["iam:PassRole"],
+        resources=[role_arn],
+        conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    )
 
 
 def _render_model(

@@ -8,21 +8,58 @@ renaming or removing one bumps ``SCHEMA_VERSION``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from .decision import CurrentConfig, Decision, DecisionInput, Evaluation
+from .decision import (
+    Candidate,
+    CurrentConfig,
+    Decision,
+    DecisionInput,
+    Evaluation,
+    current_config_from,
+    decide,
+)
 
 SCHEMA_VERSION = "1"
+
+
+def recommend(
+    *,
+    candidates: Sequence[Candidate],
+    job_name: str,
+    decision_input: DecisionInput,
+    endpoint_name: str | None,
+    variant_name: str,
+    endpoint_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Decide on a job's candidates (``candidates_from_job``); return the event detail.
+
+    ``endpoint_config`` is the endpoint's current ``DescribeEndpointConfig`` response, when known:
+    with it, a recommendation the endpoint already runs is ``no-change``. Shared by the Select
+    handler and the ``plan`` command, so both decide alike.
+    """
+    current = (
+        None if endpoint_config is None else current_config_from(endpoint_config, variant_name)
+    )
+    decision = decide(candidates, decision_input, current)
+    return recommendation_detail(
+        decision=decision,
+        decision_input=decision_input,
+        endpoint_name=endpoint_name,
+        variant_name=variant_name,
+        job_name=job_name,
+        current=current,
+    )
 
 
 def recommendation_detail(
     *,
     decision: Decision,
     decision_input: DecisionInput,
-    endpoint_name: str,
+    endpoint_name: str | None,
     variant_name: str,
     job_name: str,
     current: CurrentConfig | None,

@@ -13,9 +13,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import endpoint_not_found, sagemaker_client
-from .decision import CurrentConfig, candidates_from_job, current_config_from, decide
+from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
-from .recommendation import recommendation_detail
+from .recommendation import recommend
 from .settings import EndpointSettings, parse_settings
 
 logger = logging.getLogger(__name__)
@@ -28,27 +28,26 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """Decide on the completed job of this execution."""
     settings = parse_settings(event["settings"])
     name = event["job"]["job_name"]
-    description = sagemaker.describe_inference_recommendations_job(JobName=name)
-    candidates = candidates_from_job(description)
-    current = current_config(settings)
-    decision = decide(candidates, settings.decision_input, current)
-    logger.info("%s for %s: %s", decision.action, settings.endpoint_name, decision.reason)
-    return recommendation_detail(
-        decision=decision,
+    # A job that did not complete raises here, before the endpoint is read.
+    candidates = candidates_from_job(sagemaker.describe_inference_recommendations_job(JobName=name))
+    detail = recommend(
+        candidates=candidates,
+        job_name=name,
         decision_input=settings.decision_input,
         endpoint_name=settings.endpoint_name,
         variant_name=settings.variant_name,
-        job_name=name,
-        current=current,
+        endpoint_config=current_endpoint_config(settings),
     )
+    logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
+    return detail
 
 
-def current_config(settings: EndpointSettings) -> CurrentConfig:
-    """What the endpoint's variant runs now, from its current endpoint config."""
+def current_endpoint_config(settings: EndpointSettings) -> dict[str, Any]:
+    """The ``DescribeEndpointConfig`` response of the endpoint's current config."""
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=settings.endpoint_name)
-        config = sagemaker.describe_endpoint_config(
-            EndpointConfigName=endpoint["EndpointConfigName"]
+        return dict(
+            sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         )
     except ClientError as error:
         if endpoint_not_found(error):
@@ -56,4 +55,3 @@ def current_config(settings: EndpointSettings) -> CurrentConfig:
                 f"endpoint {settings.endpoint_name!r} (or its config) no longer exists"
             ) from error
         raise
-    return current_config_from(config, settings.variant_name)

@@ -1,0 +1,89 @@
+"""Helpers for the infrastructure tests: build stacks, read the synthesized definition."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from rightsizing_constructs import EndpointRightsizing, LatencySlo
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/fraud-scoring/3"
+
+
+def stack() -> cdk.Stack:
+    """A stack in a fixed account and region, so ARNs resolve to comparable strings."""
+    return cdk.Stack(cdk.App(), "Test", env=cdk.Environment(account=ACCOUNT, region=REGION))
+
+
+def rightsizing(scope: cdk.Stack | None = None, **overrides: Any) -> EndpointRightsizing:
+    """An EndpointRightsizing with minimal valid settings, overridden as given."""
+    settings: dict[str, Any] = {
+        "endpoint_name": "fraud-scoring",
+        "model_package_version_arn": PACKAGE_ARN,
+        "slo": LatencySlo.p99(cdk.Duration.millis(300)),
+        "peak_requests_per_minute": 3240,
+    }
+    settings.update(overrides)
+    construct_id = settings.pop("construct_id", "Rightsizing")
+    return EndpointRightsizing(scope or stack(), construct_id, **settings)
+
+
+_ARN_FORMS = {
+    "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{{}}",
+    "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{{}}",
+}
+
+
+def resolve_tokens(value: Any, resources: dict[str, Any] | None = None) -> Any:
+    """Replace CloudFormation intrinsics with plain strings, as deployment would.
+
+    ``Ref`` of a pseudo parameter becomes its test value, other ``Ref``s ``<LogicalId>``;
+    ``GetAtt Arn`` of a role or function (given the template's ``resources``) becomes an ARN
+    of the right form named after the logical ID, other ``GetAtt``s ``<LogicalId.Attribute>``.
+    """
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(resolve_tokens(p, resources)) for p in parts)
+        if "Ref" in value:
+            return {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}.get(
+                value["Ref"], f"<{value['Ref']}>"
+            )
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            kind = (resources or {}).get(logical_id, {}).get("Type")
+            if attribute == "Arn" and kind in _ARN_FORMS:
+                return _ARN_FORMS[kind].format(logical_id)
+            return f"<{logical_id}.{attribute}>"
+        return {k: resolve_tokens(v, resources) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_tokens(v, resources) for v in value]
+    return value
+
+
+def definition(template: Template) -> dict[str, Any]:
+    """The (only) state machine's definition, tokens resolved to placeholder strings."""
+    [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    resources = template.to_json()["Resources"]
+    return json.loads(resolve_tokens(machine["Properties"]["DefinitionString"], resources))
+
+
+def statements_of(template: Template, role_logical_id_prefix: str) -> list[dict[str, Any]]:
+    """Every policy statement attached to roles whose logical ID starts with the prefix."""
+    statements = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        roles = [r["Ref"] for r in policy["Properties"]["Roles"]]
+        if any(r.startswith(role_logical_id_prefix) for r in roles):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    resources = template.to_json()["Resources"]
+    return [resolve_tokens(s, resources) for s in statements]
+
+
+def as_list(value: Any) -> list[Any]:
+    """IAM fields hold one value or a list of them."""
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,484 @@
+"""Handlers against botocore's Stubber: every request checked against the SageMaker model.
+
+``Stubber`` validates each request's parameters against botocore's service model before the
+``expected_params`` comparison, and each canned response against the output shape, so a field
+name from a doc sample that the API does not have fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+from rightsizing_runtime import select_recommendation, start_job, stop_job
+from rightsizing_runtime.decision import InvalidJobResultError
+from rightsizing_runtime.errors import EndpointNotFoundError, UnsupportedEndpointError
+from rightsizing_runtime.job_request import job_name
+from rightsizing_runtime.settings import InvalidSettingsError
+
+from tests.conftest import load_event
+
+EXECUTION_ARN = (
+    "arn:aws:states:us-east-1:123456789012:execution:RightsizingStateMachine:3f2a9c1e-run"
+)
+JOB_NAME = job_name(EXECUTION_ARN)
+JOB_ARN = f"arn:aws:sagemaker:us-east-1:123456789012:inference-recommendations-job/{JOB_NAME}"
+ROLE_ARN = "arn:aws:iam::123456789012:role/rightsizing-job-role"
+PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud-scoring/3"
+NOW = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+
+
+def settings_document(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "settings_version": 1,
+        "endpoint_name": "fraud-scoring",
+        "variant_name": "AllTraffic",
+        "job_role_arn": ROLE_ARN,
+        "model": {"model_package_version_arn": PACKAGE_ARN},
+        "job": {"job_type": "Default"},
+        "slo": {"percentile": "P99", "max_latency_ms": 300},
+        "peak_requests_per_minute": 3240,
+        "target_utilization": 0.5,
+        "guardrails": {"min_instances": 1, "max_instances": 10, "allowed_instance_types": []},
+        "timeout_seconds": 7200,
+    }
+    document.update(overrides)
+    return document
+
+
+def describe_endpoint_response(
+    variants: list[dict[str, Any]] | None = None, config_name: str = "fraud-scoring-config-1"
+) -> dict[str, Any]:
+    return {
+        "EndpointName": "fraud-scoring",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/fraud-scoring",
+        "EndpointConfigName": config_name,
+        "ProductionVariants": variants
+        if variants is not None
+        else [{"VariantName": "AllTraffic", "CurrentInstanceCount": 4}],
+        "EndpointStatus": "InService",
+        "CreationTime": NOW,
+        "LastModifiedTime": NOW,
+    }
+
+
+def describe_endpoint_config_response(instance_type: str, count: int) -> dict[str, Any]:
+    return {
+        "EndpointConfigName": "fraud-scoring-config-1",
+        "EndpointConfigArn": (
+            "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/fraud-scoring-config-1"
+        ),
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "fraud-scoring-model",
+                "InstanceType": instance_type,
+                "InitialInstanceCount": count,
+            }
+        ],
+        "CreationTime": NOW,
+    }
+
+
+def docs_sample_job() -> dict[str, Any]:
+    """The genuine docs sample (values as published; field names as botocore's model has them:
+    the sample's ``MaximumInvocations`` is ``MaxInvocations`` in the API)."""
+    job = load_event("ir_job_completed_docs_sample.json")
+    for key in ("CreationTime", "CompletionTime", "LastModifiedTime"):
+        job[key] = datetime.fromisoformat(job[key])
+    job["JobName"] = JOB_NAME
+    return job
+
+
+@pytest.fixture
+def sagemaker_stub(request: pytest.FixtureRequest) -> Iterator[Stubber]:
+    """A Stubber on the handler module's own client; fails if a stubbed call was not made."""
+    module = request.param
+    with Stubber(module.sagemaker) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def client_error(stubber: Stubber, method: str, code: str, message: str, **params: Any) -> None:
+    stubber.add_client_error(
+        method, service_error_code=code, service_message=message, expected_params=params
+    )
+
+
+# -- StartJob ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sagemaker_stub", [start_job], indirect=True)
+class TestStartJob:
+    def test_default_job_request(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response(
+            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+        )
+        sagemaker_stub.add_response(
+            "create_inference_recommendations_job",
+            {"JobArn": JOB_ARN},
+            {
+                "JobName": JOB_NAME,
+                "JobType": "Default",
+                "RoleArn": ROLE_ARN,
+                "InputConfig": {"ModelPackageVersionArn": PACKAGE_ARN},
+                "JobDescription": "rightsizing of fraud-scoring/AllTraffic",
+            },
+        )
+        before = datetime.now(UTC).replace(microsecond=0)
+        result = start_job.handler(
+            {"settings": settings_document(), "execution_arn": EXECUTION_ARN}
+        )
+        after = datetime.now(UTC)
+        assert result["job_name"] == JOB_NAME
+        assert result["job_arn"].endswith(f"/{JOB_NAME}")
+        deadline = datetime.strptime(result["deadline"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert before + timedelta(seconds=7200) <= deadline <= after + timedelta(seconds=7200)
+
+    def test_advanced_job_request(self, sagemaker_stub: Stubber) -> None:
+        job = {
+            "job_type": "Advanced",
+            "instance_types": ["ml.c5.xlarge", "ml.m5.xlarge"],
+            "job_duration_seconds": 7200,
+            "traffic_pattern": {
+                "phases": [{"initial_number_of_users": 1, "spawn_rate": 2, "duration_seconds": 120}]
+            },
+            "stopping_conditions": {
+                "max_invocations": 3000,
+                "model_latency_threshold": {"percentile": "P95", "value_ms": 150},
+            },
+            "max_number_of_tests": 2,
+            "max_parallel_of_tests": 1,
+        }
+        sagemaker_stub.add_response(
+            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+        )
+        sagemaker_stub.add_response(
+            "create_inference_recommendations_job",
+            {"JobArn": JOB_ARN},
+            {
+                "JobName": JOB_NAME,
+                "JobType": "Advanced",
+                "RoleArn": ROLE_ARN,
+                "JobDescription": "rightsizing of fraud-scoring/AllTraffic",
+                "InputConfig": {
+                    "ModelPackageVersionArn": PACKAGE_ARN,
+                    "JobDurationInSeconds": 7200,
+                    "EndpointConfigurations": [
+                        {"InstanceType": "ml.c5.xlarge"},
+                        {"InstanceType": "ml.m5.xlarge"},
+                    ],
+                    "TrafficPattern": {
+                        "TrafficType": "PHASES",
+                        "Phases": [
+                            {"InitialNumberOfUsers": 1, "SpawnRate": 2, "DurationInSeconds": 120}
+                        ],
+                    },
+                    "ResourceLimit": {"MaxNumberOfTests": 2, "MaxParallelOfTests": 1},
+                },
+                "StoppingConditions": {
+                    "MaxInvocations": 3000,
+                    "ModelLatencyThresholds": [{"Percentile": "P95", "ValueInMilliseconds": 150}],
+                },
+            },
+        )
+        start_job.handler({"settings": settings_document(job=job), "execution_arn": EXECUTION_ARN})
+
+    def test_model_name_with_container_config_and_stairs(self, sagemaker_stub: Stubber) -> None:
+        model = {
+            "model_name": "fraud-scoring-model",
+            "container_config": {
+                "domain": "MACHINE_LEARNING",
+                "task": "CLASSIFICATION",
+                "framework": "XGBOOST",
+                "framework_version": "1.7",
+                "sample_payload_url": "s3://payloads/fraud.tar.gz",
+                "supported_content_types": ["text/csv"],
+            },
+        }
+        job = {
+            "job_type": "Advanced",
+            "instance_types": ["ml.c5.xlarge"],
+            "job_duration_seconds": 3600,
+            "traffic_pattern": {
+                "stairs": {"duration_seconds": 600, "number_of_steps": 5, "users_per_step": 2}
+            },
+            "stopping_conditions": {},
+        }
+        sagemaker_stub.add_response(
+            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+        )
+        sagemaker_stub.add_response(
+            "create_inference_recommendations_job",
+            {"JobArn": JOB_ARN},
+            {
+                "JobName": JOB_NAME,
+                "JobType": "Advanced",
+                "RoleArn": ROLE_ARN,
+                "JobDescription": "rightsizing of fraud-scoring/AllTraffic",
+                "InputConfig": {
+                    "ModelName": "fraud-scoring-model",
+                    "ContainerConfig": {
+                        "Domain": "MACHINE_LEARNING",
+                        "Task": "CLASSIFICATION",
+                        "Framework": "XGBOOST",
+                        "FrameworkVersion": "1.7",
+                        "PayloadConfig": {
+                            "SamplePayloadUrl": "s3://payloads/fraud.tar.gz",
+                            "SupportedContentTypes": ["text/csv"],
+                        },
+                    },
+                    "JobDurationInSeconds": 3600,
+                    "EndpointConfigurations": [{"InstanceType": "ml.c5.xlarge"}],
+                    "TrafficPattern": {
+                        "TrafficType": "STAIRS",
+                        "Stairs": {"DurationInSeconds": 600, "NumberOfSteps": 5, "UsersPerStep": 2},
+                    },
+                },
+            },
+        )
+        start_job.handler(
+            {"settings": settings_document(model=model, job=job), "execution_arn": EXECUTION_ARN}
+        )
+
+    def test_retried_invocation_reuses_the_job(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response(
+            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+        )
+        sagemaker_stub.add_client_error(
+            "create_inference_recommendations_job",
+            service_error_code="ResourceInUse",
+            service_message=f"Job {JOB_NAME} already exists",
+        )
+        sagemaker_stub.add_response(
+            "describe_inference_recommendations_job", docs_sample_job(), {"JobName": JOB_NAME}
+        )
+        result = start_job.handler(
+            {"settings": settings_document(), "execution_arn": EXECUTION_ARN}
+        )
+        assert result["job_arn"].endswith("rightsizing-0123456789abcdef01234567")
+
+    def test_unknown_endpoint_starts_nothing(self, sagemaker_stub: Stubber) -> None:
+        client_error(
+            sagemaker_stub,
+            "describe_endpoint",
+            "ValidationException",
+            'Could not find endpoint "fraud-scoring".',
+            EndpointName="fraud-scoring",
+        )
+        with pytest.raises(EndpointNotFoundError, match="'fraud-scoring' does not exist"):
+            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+
+    def test_unknown_variant_starts_nothing(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response(
+            "describe_endpoint",
+            describe_endpoint_response([{"VariantName": "Blue"}]),
+            {"EndpointName": "fraud-scoring"},
+        )
+        with pytest.raises(UnsupportedEndpointError, match="no variant 'AllTraffic'"):
+            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+
+    def test_serverless_variant_starts_nothing(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response(
+            "describe_endpoint",
+            describe_endpoint_response(
+                [
+                    {
+                        "VariantName": "AllTraffic",
+                        "CurrentServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+                    }
+                ]
+            ),
+            {"EndpointName": "fraud-scoring"},
+        )
+        with pytest.raises(UnsupportedEndpointError, match="serverless"):
+            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+
+    def test_other_errors_propagate_for_the_state_machine(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response(
+            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+        )
+        sagemaker_stub.add_client_error(
+            "create_inference_recommendations_job",
+            service_error_code="ResourceLimitExceeded",
+            service_message="account quota for ml.c5.xlarge endpoints reached",
+        )
+        with pytest.raises(Exception, match="ResourceLimitExceeded"):
+            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+
+    @pytest.mark.parametrize(
+        ("document", "message"),
+        [
+            ({"settings_version": 2}, "settings_version 2 is not supported"),
+            (settings_document(endpoint_name=""), "'endpoint_name' must be a non-empty string"),
+            (
+                {k: v for k, v in settings_document().items() if k != "slo"},
+                "missing the key 'slo'",
+            ),
+            (settings_document(target_utilization=2), "target_utilization must be in"),
+            (settings_document(peak_requests_per_minute="lots"), "wrong kind"),
+        ],
+    )
+    def test_malformed_settings_change_nothing(
+        self, sagemaker_stub: Stubber, document: dict[str, Any], message: str
+    ) -> None:
+        # No stubbed call: the Stubber fails the test if the handler calls AWS at all.
+        with pytest.raises(InvalidSettingsError, match=message):
+            start_job.handler({"settings": document, "execution_arn": EXECUTION_ARN})
+
+
+def test_job_names_are_valid_unique_and_short() -> None:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    pattern = model.shape_for("RecommendationJobName").metadata["pattern"]
+    names = {job_name(f"{EXECUTION_ARN}-{i}") for i in range(1000)}
+    assert len(names) == 1000
+    for name in names:
+        assert re.fullmatch(pattern, name)
+        # IR truncates the names of the resources it derives from the job at 40 characters.
+        assert len(name) <= 40
+    assert job_name(EXECUTION_ARN) == job_name(EXECUTION_ARN)
+
+
+# -- SelectRecommendation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sagemaker_stub", [select_recommendation], indirect=True)
+class TestSelectRecommendation:
+    def _stub_reads(
+        self, stub: Stubber, job: dict[str, Any], instance_type: str, count: int
+    ) -> None:
+        stub.add_response("describe_inference_recommendations_job", job, {"JobName": JOB_NAME})
+        stub.add_response(
+            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+        )
+        stub.add_response(
+            "describe_endpoint_config",
+            describe_endpoint_config_response(instance_type, count),
+            {"EndpointConfigName": "fraud-scoring-config-1"},
+        )
+
+    def test_docs_sample_recommends_ten_c5_xlarge(self, sagemaker_stub: Stubber) -> None:
+        self._stub_reads(sagemaker_stub, docs_sample_job(), "ml.m5.2xlarge", 6)
+        detail = select_recommendation.handler(
+            {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+        )
+        assert detail["schema_version"] == "1"
+        assert detail["action"] == "apply"
+        assert (detail["instance_type"], detail["instance_count"]) == ("ml.c5.xlarge", 10)
+        assert detail["autoscaling"] == {
+            "metric": "SageMakerVariantInvocationsPerInstance",
+            "target_value": 324.0,
+            "min_capacity": 1,
+            "max_capacity": 10,
+        }
+        assert detail["estimated_cost_per_hour"] == pytest.approx(2.04)
+        assert detail["current"]["instance_type"] == "ml.m5.2xlarge"
+        assert detail["current"]["estimated_cost_per_hour"] is None  # IR did not measure m5
+        [candidate] = detail["candidates"]
+        assert candidate["model_latency_ms"] == pytest.approx(263.596)
+        assert candidate["chosen"] is True
+
+    def test_no_change_when_already_running_it(self, sagemaker_stub: Stubber) -> None:
+        self._stub_reads(sagemaker_stub, docs_sample_job(), "ml.c5.xlarge", 10)
+        detail = select_recommendation.handler(
+            {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+        )
+        assert detail["action"] == "no-change"
+        assert detail["current"]["estimated_cost_per_hour"] == pytest.approx(2.04)
+
+    def test_reject_keeps_type_and_count_null(self, sagemaker_stub: Stubber) -> None:
+        self._stub_reads(sagemaker_stub, docs_sample_job(), "ml.c5.xlarge", 2)
+        detail = select_recommendation.handler(
+            {
+                "settings": settings_document(slo={"percentile": "P99", "max_latency_ms": 100}),
+                "job": {"job_name": JOB_NAME},
+            }
+        )
+        assert detail["action"] == "reject"
+        assert detail["instance_type"] is None and detail["instance_count"] is None
+        assert detail["autoscaling"] is None
+        assert "exceeds the P99 SLO of 100 ms" in detail["reason"]
+
+    def test_failed_job_raises_with_irs_reason(self, sagemaker_stub: Stubber) -> None:
+        job = docs_sample_job()
+        job.update(Status="FAILED", FailureReason="ResourceLimitExceeded for ml.c5.xlarge")
+        del job["InferenceRecommendations"]
+        sagemaker_stub.add_response(
+            "describe_inference_recommendations_job", job, {"JobName": JOB_NAME}
+        )
+        with pytest.raises(InvalidJobResultError, match=r"FAILED.*ResourceLimitExceeded"):
+            select_recommendation.handler(
+                {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+            )
+
+    def test_serverless_only_results_are_rejected(self, sagemaker_stub: Stubber) -> None:
+        job = docs_sample_job()
+        recommendation = copy.deepcopy(job["InferenceRecommendations"][0])
+        recommendation["EndpointConfiguration"] = {
+            "EndpointName": "e",
+            "VariantName": "AllTraffic",
+            "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+        }
+        job["InferenceRecommendations"] = [recommendation]
+        self._stub_reads(sagemaker_stub, job, "ml.c5.xlarge", 2)
+        detail = select_recommendation.handler(
+            {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+        )
+        assert detail["action"] == "reject"
+        assert "serverless" in detail["reason"]
+
+    def test_endpoint_deleted_meanwhile(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response(
+            "describe_inference_recommendations_job", docs_sample_job(), {"JobName": JOB_NAME}
+        )
+        client_error(
+            sagemaker_stub,
+            "describe_endpoint",
+            "ValidationException",
+            'Could not find endpoint "fraud-scoring".',
+            EndpointName="fraud-scoring",
+        )
+        with pytest.raises(EndpointNotFoundError):
+            select_recommendation.handler(
+                {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+            )
+
+
+# -- StopJob ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sagemaker_stub", [stop_job], indirect=True)
+class TestStopJob:
+    def test_stops_the_job_of_the_execution(self, sagemaker_stub: Stubber) -> None:
+        sagemaker_stub.add_response("stop_inference_recommendations_job", {}, {"JobName": JOB_NAME})
+        result = stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "ABORTED"})
+        assert result == {"job_name": JOB_NAME, "stopped": True, "reason": "ABORTED"}
+
+    @pytest.mark.parametrize("code", ["ResourceNotFound", "ValidationException"])
+    def test_nothing_to_stop_is_not_an_error(self, sagemaker_stub: Stubber, code: str) -> None:
+        client_error(
+            sagemaker_stub,
+            "stop_inference_recommendations_job",
+            code,
+            "no running job",
+            JobName=JOB_NAME,
+        )
+        result = stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "JobTimedOut"})
+        assert result["stopped"] is False
+
+    def test_other_errors_propagate(self, sagemaker_stub: Stubber) -> None:
+        client_error(
+            sagemaker_stub,
+            "stop_inference_recommendations_job",
+            "ThrottlingException",
+            "Rate exceeded",
+            JobName=JOB_NAME,
+        )
+        with pytest.raises(Exception, match="ThrottlingException"):
+            stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "TIMED_OUT"})

@@ -1,0 +1,79 @@
+"""The library as another team gets it: a wheel, pip-installed into a fresh virtual environment,
+used by a CDK app in another directory. The Lambda code must ship inside the package."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+APP = """
+import aws_cdk as cdk
+from rightsizing_constructs import EndpointRightsizing, LatencySlo
+
+app = cdk.App()
+stack = cdk.Stack(app, "OtherTeam")
+EndpointRightsizing(
+    stack,
+    "Checkout",
+    endpoint_name="checkout-ranker",
+    model_package_version_arn="arn:aws:sagemaker:eu-west-1:111122223333:model-package/ranker/7",
+    slo=LatencySlo.p99(cdk.Duration.millis(250)),
+    peak_requests_per_minute=1200,
+)
+app.synth()
+"""
+
+
+def run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, ROOT, cwd=ROOT)
+    [wheel] = wheels.glob("rightsizing_constructs-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "rightsizing_constructs/_lambda/rightsizing_runtime/start_job.py" in names
+    assert not any(name.startswith(("lambda/", "tests/")) for name in names)
+
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    # The library's own dependency ranges pull aws-cdk-lib, constructs, cdk-nag and boto3.
+    run(python, "-m", "pip", "install", "--quiet", wheel, cwd=tmp_path)
+
+    elsewhere = tmp_path / "team-app"
+    elsewhere.mkdir()
+    (elsewhere / "app.py").write_text(APP)
+    out = elsewhere / "cdk.out"
+    env = {**os.environ, "CDK_OUTDIR": str(out)}
+    env.pop("PYTHONPATH", None)  # nothing from this checkout may leak in
+    run(python, "app.py", cwd=elsewhere, env=env)
+
+    template = json.loads((out / "OtherTeam.template.json").read_text())
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 3
+    # The staged Lambda asset holds the runtime package from the installed wheel.
+    assets = json.loads((out / "OtherTeam.assets.json").read_text())["files"]
+    staged = [
+        out / a["source"]["path"] for a in assets.values() if a["source"]["packaging"] == "zip"
+    ]
+    assert staged, assets
+    for asset in staged:
+        assert (asset / "rightsizing_runtime" / "start_job.py").is_file()
+        assert not list(asset.rglob("__pycache__"))
