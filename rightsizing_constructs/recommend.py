@@ -51,11 +51,10 @@ from .settings import (
 RECOMMENDATION_EVENT_SOURCE = "rightsizing-constructs"
 #: ``detail-type`` of the recommendation event on EventBridge.
 RECOMMENDATION_DETAIL_TYPE = "Rightsizing Recommendation"
-#: Version of the settings document the construct writes (read by ``rightsizing_runtime.settings``).
-SETTINGS_VERSION = 1
-#: Prefix of every IR job name (``rightsizing_runtime.job_request.JOB_NAME_PREFIX``); IAM
-#: policies are scoped to it.
-JOB_NAME_PREFIX = "rightsizing-"
+# The runtime owns the settings document's version and the job-name prefix (IAM policies are
+# scoped to it); the construct reads both from there so the two cannot drift.
+SETTINGS_VERSION: int = import_runtime("settings").SETTINGS_VERSION
+JOB_NAME_PREFIX: str = import_runtime("job_request").JOB_NAME_PREFIX
 
 _DEFAULT_POLL_INTERVAL = Duration.minutes(5)
 _DEFAULT_JOB_TIMEOUT = Duration.hours(2)
