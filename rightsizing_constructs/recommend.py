@@ -499,6 +499,28 @@ class EndpointRightsizing(Construct):
 
     # -- Workflow ------------------------------------------------------------------------------
 
+    def _invoke(
+        self,
+        state_name: str,
+        function: lambda_.IFunction,
+        payload: dict[str, Any],
+        *,
+        result_path: str,
+    ) -> tasks.LambdaInvoke:
+        """A task that invokes ``function`` with ``payload`` and keeps only its return value.
+
+        The construct ID keeps a ``Task`` suffix: the function itself holds the plain name.
+        """
+        return tasks.LambdaInvoke(
+            self,
+            f"{state_name}Task",
+            state_name=state_name,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            result_path=result_path,
+        )
+
     def _state_machine(
         self, settings: dict[str, Any], poll_interval: Duration, timeout: Duration
     ) -> sfn.StateMachine:
@@ -509,18 +531,13 @@ class EndpointRightsizing(Construct):
             result=sfn.Result.from_object(settings),
             result_path="$.settings",
         )
-        start_job = tasks.LambdaInvoke(
-            self,
-            "StartJobTask",
-            state_name="StartJob",
-            lambda_function=self.start_job_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "settings": sfn.JsonPath.object_at("$.settings"),
-                    "execution_arn": sfn.JsonPath.execution_id,
-                }
-            ),
-            payload_response_only=True,
+        start_job = self._invoke(
+            "StartJob",
+            self.start_job_function,
+            {
+                "settings": sfn.JsonPath.object_at("$.settings"),
+                "execution_arn": sfn.JsonPath.execution_id,
+            },
             result_path="$.job",
         )
         wait = sfn.Wait(self, "WaitForJob", time=sfn.WaitTime.duration(poll_interval))
@@ -562,18 +579,13 @@ class EndpointRightsizing(Construct):
             },
             result_path="$.error",
         )
-        select = tasks.LambdaInvoke(
-            self,
-            "SelectTask",
-            state_name="SelectRecommendation",
-            lambda_function=self.select_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "settings": sfn.JsonPath.object_at("$.settings"),
-                    "job": sfn.JsonPath.object_at("$.job"),
-                }
-            ),
-            payload_response_only=True,
+        select = self._invoke(
+            "SelectRecommendation",
+            self.select_function,
+            {
+                "settings": sfn.JsonPath.object_at("$.settings"),
+                "job": sfn.JsonPath.object_at("$.job"),
+            },
             result_path="$.recommendation.detail",
         )
         put_event = tasks.EventBridgePutEvents(
@@ -618,18 +630,13 @@ class EndpointRightsizing(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
         )
-        stop_job = tasks.LambdaInvoke(
-            self,
-            "StopJobTask",
-            state_name="StopJob",
-            lambda_function=self.stop_job_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "execution_arn": sfn.JsonPath.execution_id,
-                    "reason": sfn.JsonPath.string_at("$.error.Error"),
-                }
-            ),
-            payload_response_only=True,
+        stop_job = self._invoke(
+            "StopJob",
+            self.stop_job_function,
+            {
+                "execution_arn": sfn.JsonPath.execution_id,
+                "reason": sfn.JsonPath.string_at("$.error.Error"),
+            },
             result_path=sfn.JsonPath.DISCARD,
         )
         notify_failure = tasks.SnsPublish(

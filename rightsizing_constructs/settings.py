@@ -78,13 +78,7 @@ class LatencySlo:
     max_latency: Duration
 
     def __post_init__(self) -> None:
-        problems = ValidationProblems("LatencySlo")
-        problems.check(
-            isinstance(self.percentile, LatencyPercentile),
-            f"percentile must be LatencyPercentile.P95 or .P99, got {self.percentile!r}",
-        )
-        problems.extend(_millisecond_problems("max_latency", self.max_latency))
-        problems.raise_if_any()
+        _raise_latency_problems("LatencySlo", self.percentile, "max_latency", self.max_latency)
 
     @classmethod
     def p95(cls, max_latency: Duration) -> LatencySlo:
@@ -100,6 +94,17 @@ class LatencySlo:
     def max_latency_ms(self) -> int:
         """The objective in whole milliseconds."""
         return int(self.max_latency.to_milliseconds())
+
+
+def _raise_latency_problems(subject: str, percentile: Any, name: str, duration: Any) -> None:
+    """Check a percentile and a latency in whole milliseconds; raise once if either is wrong."""
+    problems = ValidationProblems(subject)
+    problems.check(
+        isinstance(percentile, LatencyPercentile),
+        f"percentile must be LatencyPercentile.P95 or .P99, got {percentile!r}",
+    )
+    problems.extend(_millisecond_problems(name, duration))
+    problems.raise_if_any()
 
 
 def _millisecond_problems(name: str, duration: Any) -> list[str]:
@@ -275,13 +280,7 @@ class LatencyThreshold:
     value: Duration
 
     def __post_init__(self) -> None:
-        problems = ValidationProblems("LatencyThreshold")
-        problems.check(
-            isinstance(self.percentile, LatencyPercentile),
-            f"percentile must be LatencyPercentile.P95 or .P99, got {self.percentile!r}",
-        )
-        problems.extend(_millisecond_problems("value", self.value))
-        problems.raise_if_any()
+        _raise_latency_problems("LatencyThreshold", self.percentile, "value", self.value)
 
 
 @dataclass(frozen=True, kw_only=True)

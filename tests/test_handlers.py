@@ -105,6 +105,13 @@ def sagemaker_stub(request: pytest.FixtureRequest) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
+def stub_endpoint(stubber: Stubber) -> None:
+    """DescribeEndpoint of an in-service endpoint with the default variant."""
+    stubber.add_response(
+        "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
+    )
+
+
 def client_error(stubber: Stubber, method: str, code: str, message: str, **params: Any) -> None:
     stubber.add_client_error(
         method, service_error_code=code, service_message=message, expected_params=params
@@ -117,9 +124,7 @@ def client_error(stubber: Stubber, method: str, code: str, message: str, **param
 @pytest.mark.parametrize("sagemaker_stub", [start_job], indirect=True)
 class TestStartJob:
     def test_default_job_request(self, sagemaker_stub: Stubber) -> None:
-        sagemaker_stub.add_response(
-            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-        )
+        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_response(
             "create_inference_recommendations_job",
             {"JobArn": JOB_ARN},
@@ -156,9 +161,7 @@ class TestStartJob:
             "max_number_of_tests": 2,
             "max_parallel_of_tests": 1,
         }
-        sagemaker_stub.add_response(
-            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-        )
+        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_response(
             "create_inference_recommendations_job",
             {"JobArn": JOB_ARN},
@@ -211,9 +214,7 @@ class TestStartJob:
             },
             "stopping_conditions": {},
         }
-        sagemaker_stub.add_response(
-            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-        )
+        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_response(
             "create_inference_recommendations_job",
             {"JobArn": JOB_ARN},
@@ -248,9 +249,7 @@ class TestStartJob:
         )
 
     def test_retried_invocation_reuses_the_job(self, sagemaker_stub: Stubber) -> None:
-        sagemaker_stub.add_response(
-            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-        )
+        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_client_error(
             "create_inference_recommendations_job",
             service_error_code="ResourceInUse",
@@ -301,9 +300,7 @@ class TestStartJob:
             start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
 
     def test_other_errors_propagate_for_the_state_machine(self, sagemaker_stub: Stubber) -> None:
-        sagemaker_stub.add_response(
-            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-        )
+        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_client_error(
             "create_inference_recommendations_job",
             service_error_code="ResourceLimitExceeded",
@@ -354,9 +351,7 @@ class TestSelectRecommendation:
         self, stub: Stubber, job: dict[str, Any], instance_type: str, count: int
     ) -> None:
         stub.add_response("describe_inference_recommendations_job", job, {"JobName": JOB_NAME})
-        stub.add_response(
-            "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-        )
+        stub_endpoint(stub)
         stub.add_response(
             "describe_endpoint_config",
             describe_endpoint_config_response(instance_type, count),
