@@ -2,19 +2,23 @@
 
 The workflow (a Standard state machine, because IR jobs run for hours)::
 
-    LoadSettings -> StartJob -> WaitForJob -> DescribeJob -> JobFinished?
-        running  -> ReadClock -> DeadlinePassed? -> no: WaitForJob (poll again)
+    LoadSettings -> StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished?
+        running  -> CountPoll -> PollBudgetSpent? -> no: WaitForJob (poll again)
                                                   -> yes: JobTimedOut -> StopJob -> ...
         finished -> SelectRecommendation -> PutRecommendationEvent -> NotifyRecommendation -> Done
     any error  -> StopJob -> NotifyFailure -> Failed
 
-There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``.
+There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``,
+at most ``ceil(timeout / poll_interval)`` times. It counts polls rather than comparing clock
+times: Choice timestamp comparisons are strict about formats (moto's interpreter, for one, cannot
+compare ``$$.State.EnteredTime``), while a counter behaves the same everywhere.
 An execution that is aborted or hits the state machine's own timeout runs no further state; the
 ``StopOrphanedJob`` rule catches its status-change event and stops the job (DESIGN.md invariant 6).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -60,7 +64,7 @@ _DEFAULT_POLL_INTERVAL = Duration.minutes(5)
 _DEFAULT_JOB_TIMEOUT = Duration.hours(2)
 # An Advanced job may run for its whole job_duration; the workflow waits that long plus this.
 _ADVANCED_TIMEOUT_MARGIN = Duration.hours(1)
-# The state machine's own timeout is a backstop behind the workflow's deadline.
+# The state machine's own timeout is a backstop behind the workflow's poll budget.
 _STATE_MACHINE_TIMEOUT_MARGIN = Duration.hours(1)
 _NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _VERSIONED_PACKAGE_ARN = re.compile(
@@ -114,7 +118,8 @@ class EndpointRightsizing(Construct):
     :param event_bus: where the recommendation event goes. Default: the account's default bus.
     :param poll_interval: wait between ``DescribeInferenceRecommendationsJob`` calls.
         Default: 5 minutes.
-    :param timeout: how long to wait for the job before stopping it and failing. Default:
+    :param timeout: how long to wait for the job before stopping it and failing; the workflow
+        polls at most ``ceil(timeout / poll_interval)`` times. Default:
         2 hours for Default jobs; the job duration plus 1 hour for Advanced jobs.
     """
 
@@ -195,7 +200,6 @@ class EndpointRightsizing(Construct):
                 "allowed_instance_types": list(guardrails.allowed_instance_types),
                 "max_cost_per_hour": guardrails.max_cost_per_hour,
             },
-            "timeout_seconds": int(timeout.to_seconds()),
         }
         #: The settings document baked into the workflow (README, "Settings document").
         self.settings_document: dict[str, Any] = settings
@@ -540,6 +544,19 @@ class EndpointRightsizing(Construct):
             },
             result_path="$.job",
         )
+        max_polls = math.ceil(timeout.to_seconds() / poll_interval.to_seconds())
+        start_polling = sfn.Pass(
+            self,
+            "StartPolling",
+            result=sfn.Result.from_object({"count": 0}),
+            result_path="$.polls",
+        )
+        count_poll = sfn.Pass(
+            self,
+            "CountPoll",
+            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
+            result_path="$.polls",
+        )
         wait = sfn.Wait(self, "WaitForJob", time=sfn.WaitTime.duration(poll_interval))
         describe = tasks.CallAwsService(
             self,
@@ -560,21 +577,15 @@ class EndpointRightsizing(Construct):
             max_attempts=6,
             backoff_rate=2,
         )
-        read_clock = sfn.Pass(
-            self,
-            "ReadClock",
-            parameters={"now": sfn.JsonPath.string_at("$$.State.EnteredTime")},
-            result_path="$.clock",
-        )
         timed_out = sfn.Pass(
             self,
             "JobTimedOut",
             parameters={
                 "Error": "JobTimedOut",
                 "Cause": sfn.JsonPath.format(
-                    "The recommendation job {} did not finish before {}; it is being stopped.",
+                    f"The recommendation job {{}} did not finish within {max_polls} polls "
+                    f"({timeout.to_human_string()}); it is being stopped.",
                     sfn.JsonPath.string_at("$.job.job_name"),
-                    sfn.JsonPath.string_at("$.job.deadline"),
                 ),
             },
             result_path="$.error",
@@ -668,12 +679,10 @@ class EndpointRightsizing(Construct):
         for state in (start_job, describe, select, put_event):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
 
-        deadline = (
-            sfn.Choice(self, "DeadlinePassed")
+        budget = (
+            sfn.Choice(self, "PollBudgetSpent")
             .when(
-                sfn.Condition.timestamp_greater_than_equals_json_path(
-                    "$.clock.now", "$.job.deadline"
-                ),
+                sfn.Condition.number_greater_than_equals("$.polls.count", max_polls),
                 timed_out.next(failure_path),
             )
             .otherwise(wait)
@@ -687,7 +696,7 @@ class EndpointRightsizing(Construct):
                         for status in ("PENDING", "IN_PROGRESS", "STOPPING")
                     )
                 ),
-                read_clock.next(deadline),
+                count_poll.next(budget),
             )
             # COMPLETED, FAILED, STOPPED, DELETING, DELETED: the Select handler decides or
             # raises with IR's failure reason.
@@ -695,7 +704,13 @@ class EndpointRightsizing(Construct):
                 select.next(put_event).next(notify_recommendation).next(sfn.Succeed(self, "Done"))
             )
         )
-        definition = load_settings.next(start_job).next(wait).next(describe).next(job_finished)
+        definition = (
+            load_settings.next(start_job)
+            .next(start_polling)
+            .next(wait)
+            .next(describe)
+            .next(job_finished)
+        )
         log_group = logs.LogGroup(self, "WorkflowLogs", retention=logs.RetentionDays.ONE_YEAR)
         state_machine = sfn.StateMachine(
             self,
@@ -858,7 +873,11 @@ def _validate(
             f"allowed_instance_types ({', '.join(guardrails.allowed_instance_types)}); every run "
             "would be rejected",
         )
+    # The poll budget, ceil(timeout / poll_interval), is written into the definition.
     durations_known = not (is_token(poll_interval.to_string()) or is_token(timeout.to_string()))
+    problems.check(
+        durations_known, "poll_interval and timeout must be known at synth time, not tokens"
+    )
     if durations_known:
         problems.check(
             poll_interval.to_seconds() >= 1,

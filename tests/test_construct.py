@@ -85,13 +85,14 @@ def test_settings_are_loaded_first(states: dict[str, Any], template: Template) -
     assert settings["job"] == {"job_type": "Default"}
     assert settings["slo"] == {"percentile": "P99", "max_latency_ms": 300}
     assert settings["target_utilization"] == 0.5
-    assert settings["timeout_seconds"] == 7200
 
 
 def test_poll_loop(states: dict[str, Any]) -> None:
-    # StartJob -> WaitForJob -> DescribeJob -> JobFinished -(running)-> ReadClock ->
-    # DeadlinePassed -(not yet)-> WaitForJob
-    assert states["StartJob"]["Next"] == "WaitForJob"
+    # StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished -(running)->
+    # CountPoll -> PollBudgetSpent -(not yet)-> WaitForJob
+    assert states["StartJob"]["Next"] == "StartPolling"
+    assert states["StartPolling"]["Result"] == {"count": 0}
+    assert states["StartPolling"]["Next"] == "WaitForJob"
     assert states["WaitForJob"] == {"Type": "Wait", "Seconds": 300, "Next": "DescribeJob"}
     describe = states["DescribeJob"]
     assert describe["Resource"] == (
@@ -105,10 +106,11 @@ def test_poll_loop(states: dict[str, Any]) -> None:
     running = states["JobFinished"]["Choices"][0]
     assert {c["StringEquals"] for c in running["Or"]} == {"PENDING", "IN_PROGRESS", "STOPPING"}
     assert all(c["Variable"] == "$.job_status.status" for c in running["Or"])
-    assert running["Next"] == "ReadClock"
+    assert running["Next"] == "CountPoll"
     assert states["JobFinished"]["Default"] == "SelectRecommendation"
-    assert states["ReadClock"]["Parameters"] == {"now.$": "$$.State.EnteredTime"}
-    assert states["DeadlinePassed"]["Default"] == "WaitForJob"
+    assert states["CountPoll"]["Parameters"] == {"count.$": "States.MathAdd($.polls.count, 1)"}
+    assert states["CountPoll"]["ResultPath"] == "$.polls"
+    assert states["PollBudgetSpent"]["Default"] == "WaitForJob"
 
 
 def test_sagemaker_throttling_is_retried(states: dict[str, Any]) -> None:
@@ -118,12 +120,10 @@ def test_sagemaker_throttling_is_retried(states: dict[str, Any]) -> None:
 
 
 def test_timeout_stops_the_job_then_fails(states: dict[str, Any]) -> None:
-    deadline = states["DeadlinePassed"]["Choices"][0]
-    assert deadline == {
-        "Variable": "$.clock.now",
-        "TimestampGreaterThanEqualsPath": "$.job.deadline",
-        "Next": "JobTimedOut",
-    }
+    # Default: a 2-hour timeout at a 5-minute poll interval is a budget of 24 polls.
+    assert states["PollBudgetSpent"]["Choices"] == [
+        {"Variable": "$.polls.count", "NumericGreaterThanEquals": 24, "Next": "JobTimedOut"}
+    ]
     assert states["JobTimedOut"]["Parameters"]["Error"] == "JobTimedOut"
     assert states["JobTimedOut"]["Next"] == "StopJob"
     stop = states["StopJob"]
@@ -170,8 +170,8 @@ def test_recommendation_event(states: dict[str, Any]) -> None:
     assert states["NotifyRecommendation"]["Next"] == "Done"
 
 
-def test_state_machine_timeout_backs_up_the_deadline(template: Template) -> None:
-    # Deadline 2 h (Default job) + 1 h: the workflow's own timeout path runs first.
+def test_state_machine_timeout_backs_up_the_poll_budget(template: Template) -> None:
+    # Poll budget 2 h (Default job) + 1 h: the workflow's own timeout path runs first.
     assert definition(template)["TimeoutSeconds"] == 3 * 3600
 
 
@@ -241,8 +241,8 @@ def test_advanced_job_defaults(template: Template) -> None:
     assert job["traffic_pattern"] == {
         "stairs": {"duration_seconds": 600, "number_of_steps": 5, "users_per_step": 2}
     }
-    # Deadline: job duration + 1 h.
-    assert states["LoadSettings"]["Result"]["timeout_seconds"] == 3 * 3600
+    # Timeout: job duration + 1 h, polled every 5 minutes.
+    assert states["PollBudgetSpent"]["Choices"][0]["NumericGreaterThanEquals"] == 36
 
 
 # -- IAM --------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ class EndpointSettings:
     job_role_arn: str
     model: Mapping[str, Any]
     job: Mapping[str, Any]
-    timeout_seconds: int
     decision_input: DecisionInput
 
 
@@ -56,7 +55,6 @@ def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
             job_role_arn=_text(document, "job_role_arn"),
             model=document["model"],
             job=document["job"],
-            timeout_seconds=int(document["timeout_seconds"]),
             decision_input=DecisionInput(
                 peak_requests_per_minute=_fraction(document["peak_requests_per_minute"]),
                 target_utilization=_fraction(document["target_utilization"]),

@@ -1,14 +1,12 @@
 """StartJob: check the endpoint, then start the Inference Recommender job for one execution.
 
 Input (from the state machine): ``{"settings": <settings document>, "execution_arn": "..."}``.
-Output: ``{"job_name", "job_arn", "deadline"}``; ``deadline`` is the RFC 3339 UTC time after which
-the workflow stops the job and gives up (settings ``timeout_seconds`` from now).
+Output: ``{"job_name", "job_arn"}``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,7 +28,6 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, str]:
     execution_arn = event["execution_arn"]
     check_endpoint(settings)
     name = job_name(execution_arn)
-    started = datetime.now(UTC)
     try:
         job_arn = sagemaker.create_inference_recommendations_job(
             **create_job_request(settings, name)
@@ -42,13 +39,8 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, str]:
         # load test would bill twice, so reuse it.
         job_arn = sagemaker.describe_inference_recommendations_job(JobName=name)["JobArn"]
         logger.info("job %s already exists for %s; reusing it", name, execution_arn)
-    deadline = started + timedelta(seconds=settings.timeout_seconds)
     logger.info("started %s for %s/%s", name, settings.endpoint_name, settings.variant_name)
-    return {
-        "job_name": name,
-        "job_arn": job_arn,
-        "deadline": deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    return {"job_name": name, "job_arn": job_arn}
 
 
 def check_endpoint(settings: EndpointSettings) -> None:

@@ -1,0 +1,377 @@
+"""Run the synthesized state machines on this machine: moto's ASL interpreter, real handlers.
+
+How it fits together (see README, "End-to-end tests"):
+
+- the template comes from ``Template.from_stack`` of a real construct; its state machine
+  definition is resolved to local ARNs (functions, topic, bus) and created in moto with
+  ``stepfunctions.execute_state_machine`` on, so moto's interpreter (ported from LocalStack)
+  executes it state by state, Wait states included;
+- everything is served at the HTTP layer (where moto answers mocked requests), so botocore
+  serializes, parses and retries exactly as in production;
+- Lambda tasks: ``Invoke`` runs the function's handler (from the template's ``Handler``)
+  in-process and reports an exception as Lambda does (``X-Amz-Function-Error``, a body with
+  ``errorType``/``errorMessage``), so Retry/Catch see the handler's real error names;
+- AWS calls go to moto where it implements them (SageMaker endpoints and configs, SNS, SQS,
+  EventBridge); the IR job APIs, which moto lacks, go to :class:`InferenceRecommenderStandIn`,
+  which validates every request against botocore's model and moves jobs through realistic states;
+- :meth:`LocalAws.fail_next` makes the next matching call(s) answer with an AWS error
+  (throttling, say): the handlers' clients retry it as configured, a state's Retry sees it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import botocore.session
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.exceptions import ClientError
+from botocore.validate import validate_parameters
+from moto import mock_aws
+from moto.core.models import botocore_stubber
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk as aws_sdk_task,
+)
+from rightsizing_runtime.aws import sagemaker_client
+
+from tests.infra import ACCOUNT, REGION
+
+_SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
+_HANDLER_MODULES = ("start_job", "select_recommendation", "stop_job")
+# X-Amz-Target prefixes of JSON-protocol services -> botocore service names.
+_JSON_PREFIXES = {"SageMaker": "sagemaker", "AWSEvents": "events", "AWSStepFunctions": "states"}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# What moto's request processor returns: status, headers, body.
+HttpResponse = tuple[int, dict[str, str], bytes]
+
+
+def _http(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    return status, headers or {}, body
+
+
+def _reply(parsed: dict[str, Any]) -> HttpResponse:
+    """A JSON-protocol (SageMaker) success response."""
+    return _http(json.dumps(parsed, default=str).encode())
+
+
+def _error(code: str, message: str) -> HttpResponse:
+    """A JSON-protocol error response, as SageMaker sends it."""
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return _http(body, 400, {"x-amzn-RequestId": "local-request"})
+
+
+@dataclass
+class Job:
+    """One IR job of the stand-in."""
+
+    request: dict[str, Any]
+    status: str = "IN_PROGRESS"
+    describes: int = 0
+
+
+@dataclass
+class InferenceRecommenderStandIn:
+    """CreateInferenceRecommendationsJob, Describe..., Stop... as IR behaves, validated by botocore.
+
+    A job stays IN_PROGRESS for ``polls_before_done`` describes, then ends as ``outcome``:
+    ``COMPLETED`` with ``recommendations``, or ``FAILED`` with ``failure_reason``. With
+    ``polls_before_done=None`` it never finishes (until stopped).
+    """
+
+    recommendations: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "COMPLETED"
+    failure_reason: str = "ResourceLimitExceeded: the account quota for ml.c5.xlarge endpoints"
+    polls_before_done: int | None = 2
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def handle(self, operation: str, params: dict[str, Any]) -> HttpResponse:
+        validate_parameters(params, _SAGEMAKER.operation_model(operation).input_shape)
+        name = params["JobName"]
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-recommendations-job/{name}"
+        job = self.jobs.get(name)
+        if operation == "CreateInferenceRecommendationsJob":
+            if job is not None:
+                return _error("ResourceInUse", f"Job {name} already exists")
+            self.jobs[name] = Job(request=params)
+            return _reply({"JobArn": arn})
+        if job is None:
+            return _error("ResourceNotFound", f"Job {name} does not exist")
+        if operation == "StopInferenceRecommendationsJob":
+            if job.status not in ("PENDING", "IN_PROGRESS"):
+                return _error("ValidationException", f"Job {name} is {job.status}")
+            job.status = "STOPPED"
+            return _reply({})
+        job.describes += 1
+        done = self.polls_before_done is not None and job.describes > self.polls_before_done
+        if job.status == "IN_PROGRESS" and done:
+            job.status = self.outcome
+        return _reply(self._description(name, arn, job))
+
+    def _description(self, name: str, arn: str, job: Job) -> dict[str, Any]:
+        now = round(time.time(), 3)
+        description: dict[str, Any] = {
+            "JobName": name,
+            "JobType": job.request["JobType"],
+            "JobArn": arn,
+            "RoleArn": job.request["RoleArn"],
+            "Status": job.status,
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "InputConfig": job.request["InputConfig"],
+        }
+        if job.status == "COMPLETED":
+            description["InferenceRecommendations"] = self.recommendations
+        if job.status == "FAILED":
+            description["FailureReason"] = self.failure_reason
+        return description
+
+
+@dataclass
+class Injected:
+    """An AWS error to return, ``times`` times, instead of calling ``service.operation``."""
+
+    service: str
+    operation: str
+    code: str
+    times: int = 1
+
+
+class LocalAws:
+    """The local stand-in for an AWS account: moto, the IR stand-in, in-process Lambdas."""
+
+    def __init__(self, ir: InferenceRecommenderStandIn) -> None:
+        self.ir = ir
+        self.injected: list[Injected] = []
+        self.calls: list[tuple[str, str]] = []
+        self.functions: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+
+    def fail_next(self, service: str, operation: str, code: str, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``service.operation`` fail with ``code``."""
+        self.injected.append(Injected(service, operation, code, times))
+
+    def serve(self, request: AWSPreparedRequest) -> HttpResponse | None:
+        """Answer an HTTP request that moto would answer; None lets moto answer it."""
+        service, operation = self._operation(request)
+        self.calls.append((service, operation))
+        for injected in self.injected:
+            if (injected.service, injected.operation) == (service, operation) and injected.times:
+                injected.times -= 1
+                return _error(injected.code, f"injected {injected.code}")
+        if service == "lambda" and operation == "Invoke":
+            return self._invoke(request)
+        if service == "sagemaker" and "InferenceRecommendationsJob" in operation:
+            return self.ir.handle(operation, json.loads(request.body or b"{}"))
+        return None  # moto serves it
+
+    @staticmethod
+    def _operation(request: AWSPreparedRequest) -> tuple[str, str]:
+        target = request.headers.get("X-Amz-Target")
+        if target:  # JSON protocol: "SageMaker.DescribeEndpoint"
+            prefix, _, operation = _text(target).partition(".")
+            return _JSON_PREFIXES.get(prefix, prefix.lower()), operation
+        host = urlsplit(request.url).hostname or ""
+        service = host.split(".")[0]
+        if service == "lambda" and request.url.endswith("/invocations"):
+            return "lambda", "Invoke"
+        return service, request.method or ""
+
+    def _invoke(self, request: AWSPreparedRequest) -> HttpResponse:
+        function_arn = unquote(urlsplit(request.url).path.split("/")[3])
+        function = self.functions[function_arn]
+        event = json.loads(request.body or b"{}")
+        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        try:
+            result = function(event, None)
+        except Exception as error:  # reported as Lambda reports an unhandled error
+            result = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            headers["X-Amz-Function-Error"] = "Unhandled"
+        return _http(json.dumps(result).encode(), 200, headers)
+
+    def calls_of(self, service: str, operation: str) -> int:
+        """How many times ``service.operation`` was called (injected failures included)."""
+        return self.calls.count((service, operation))
+
+
+def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
+    """Step Functions' name for an SDK integration's error: ``SageMaker.<ErrorCode>``, with an
+    ``Exception`` suffix even when the code has none (AWS_NOTES.md). moto names unmodeled errors
+    after the exception class (``ClientError``) instead; this restores AWS's behaviour."""
+    code = ex.response["Error"]["Code"] if isinstance(ex, ClientError) else type(ex).__name__
+    name = f"{norm_service_name}.{code}"
+    return name if name.endswith("Exception") else name + "Exception"
+
+
+@contextmanager
+def local_aws(ir: InferenceRecommenderStandIn) -> Iterator[LocalAws]:
+    """moto with state machine execution on, and the hooks above on every new boto3 client."""
+    aws = LocalAws(ir)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        boto3.setup_default_session(region_name=REGION)
+        assert boto3.DEFAULT_SESSION is not None
+        sdk_task = aws_sdk_task.StateTaskServiceAwsSdk
+        sdk_error_name = sdk_task._normalise_exception_name
+        sdk_task._normalise_exception_name = staticmethod(_sdk_error_name)  # type: ignore[method-assign]
+        aws_sdk_task._SERVICE_ERROR_NAMES.setdefault("sagemaker", "SageMaker")
+        # moto answers every mocked HTTP request in one place; answer first, then defer to it.
+        moto_answer = botocore_stubber.process_request
+        botocore_stubber.process_request = lambda request: (  # type: ignore[method-assign]
+            aws.serve(request) or moto_answer(request)
+        )
+        runtime = {m: importlib.import_module(f"rightsizing_runtime.{m}") for m in _HANDLER_MODULES}
+        saved = {m: module.sagemaker for m, module in runtime.items()}
+        # The handlers' module-level clients were made before the hooks: give them new ones,
+        # configured as in production (retries included).
+        for module in runtime.values():
+            module.sagemaker = sagemaker_client()
+        try:
+            yield aws
+        finally:
+            del botocore_stubber.process_request  # back to the class's method
+            sdk_task._normalise_exception_name = sdk_error_name  # type: ignore[method-assign]
+            for m, module in runtime.items():
+                module.sagemaker = saved[m]
+            boto3.DEFAULT_SESSION = None
+
+
+def resolve(value: Any, refs: dict[str, str], arns: dict[str, str]) -> Any:
+    """CloudFormation intrinsics to local values: ``Ref`` from ``refs``, ``GetAtt Arn`` from
+    ``arns``, pseudo parameters to the test account and region."""
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(resolve(p, refs, arns)) for p in parts)
+        if "Ref" in value:
+            return pseudo.get(value["Ref"]) or refs[value["Ref"]]
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            assert attribute == "Arn", value
+            return arns[logical_id]
+        return {k: resolve(v, refs, arns) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, refs, arns) for v in value]
+    return value
+
+
+@dataclass
+class Execution:
+    """A finished execution: status, error, cause, output, and the history of states."""
+
+    status: str
+    error: str | None
+    cause: str | None
+    output: dict[str, Any] | None
+    states: list[str]
+
+
+class LocalStack:
+    """The synthesized stack's workflow resources, deployed into moto."""
+
+    def __init__(self, aws: LocalAws, template: dict[str, Any]) -> None:
+        self.aws = aws
+        self.resources = template["Resources"]
+        self.sfn = boto3.client("stepfunctions")
+        self.events = boto3.client("events")
+        self.sqs = boto3.client("sqs")
+        refs: dict[str, str] = {}
+        arns: dict[str, str] = {}
+        for logical_id, resource in self.resources.items():
+            kind = resource["Type"]
+            if kind == "AWS::SNS::Topic":
+                refs[logical_id] = boto3.client("sns").create_topic(Name=logical_id)["TopicArn"]
+            elif kind == "AWS::Lambda::Function":
+                arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+                arns[logical_id] = arn
+                module, _, function = resource["Properties"]["Handler"].rpartition(".")
+                aws.functions[arn] = getattr(importlib.import_module(module), function)
+            elif kind == "AWS::IAM::Role":
+                arns[logical_id] = f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
+        self.refs, self.arns = refs, arns
+        [(machine_id, machine)] = [
+            (k, r)
+            for k, r in self.resources.items()
+            if r["Type"] == "AWS::StepFunctions::StateMachine"
+        ]
+        definition = resolve(machine["Properties"]["DefinitionString"], refs, arns)
+        self.definition = json.loads(definition)
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=machine_id, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn"
+        )["stateMachineArn"]
+
+    def topic_arn(self) -> str:
+        """The (only) topic the stack created."""
+        [arn] = [self.refs[k] for k, r in self.resources.items() if r["Type"] == "AWS::SNS::Topic"]
+        return arn
+
+    def subscribe_queue(self, name: str) -> str:
+        """An SQS queue subscribed to the stack's topic, raw delivery; returns its URL."""
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        boto3.client("sns").subscribe(
+            TopicArn=self.topic_arn(),
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        return url
+
+    def route_events(self, name: str, pattern: dict[str, Any]) -> str:
+        """A rule on the default bus with ``pattern`` that delivers to a new queue; its URL."""
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        self.events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return url
+
+    def messages(self, url: str) -> list[dict[str, Any]]:
+        """Every message waiting in the queue, parsed as JSON."""
+        received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in received.get("Messages", [])]
+
+    def run(
+        self, name: str, execution_input: dict[str, Any] | None = None, limit: float = 60
+    ) -> Execution:
+        """Start an execution and wait (at most ``limit`` seconds) until it ends."""
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name,
+            input=json.dumps(execution_input or {}),
+        )["executionArn"]
+        deadline = time.monotonic() + limit
+        while True:
+            # Only these fields: moto cannot serialize datetimes in a full describe_execution.
+            description = self.sfn.describe_execution(executionArn=arn)
+            if description["status"] != "RUNNING":
+                break
+            assert time.monotonic() < deadline, f"{name} still running after {limit} s"
+            time.sleep(0.2)
+        history = self.sfn.get_execution_history(executionArn=arn)["events"]
+        states = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
+        ]
+        output = description.get("output")
+        return Execution(
+            status=description["status"],
+            error=description.get("error"),
+            cause=description.get("cause"),
+            output=json.loads(output) if output else None,
+            states=states,
+        )
