@@ -20,7 +20,9 @@ _EXPORTS = {
     "RECOMMENDATION_DETAIL_TYPE": "recommend",
     "RECOMMENDATION_EVENT_SOURCE": "recommend",
     "EndpointRightsizing": "recommend",
+    "ApplyMode": "settings",
     "ContainerConfig": "settings",
+    "Deployment": "settings",
     "Guardrails": "settings",
     "JobType": "settings",
     "LatencyPercentile": "settings",
@@ -31,12 +33,15 @@ _EXPORTS = {
     "Stairs": "settings",
     "StoppingConditions": "settings",
     "TrafficPattern": "settings",
+    "TrafficShift": "settings",
 }
 
 __all__ = [
     "RECOMMENDATION_DETAIL_TYPE",
     "RECOMMENDATION_EVENT_SOURCE",
+    "ApplyMode",
     "ContainerConfig",
+    "Deployment",
     "EndpointRightsizing",
     "Guardrails",
     "JobType",
@@ -48,6 +53,7 @@ __all__ = [
     "Stairs",
     "StoppingConditions",
     "TrafficPattern",
+    "TrafficShift",
     "__version__",
 ]
 
@@ -58,7 +64,9 @@ if TYPE_CHECKING:
         EndpointRightsizing,
     )
     from .settings import (
+        ApplyMode,
         ContainerConfig,
+        Deployment,
         Guardrails,
         JobType,
         LatencyPercentile,
@@ -69,6 +77,7 @@ if TYPE_CHECKING:
         Stairs,
         StoppingConditions,
         TrafficPattern,
+        TrafficShift,
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -38,8 +39,11 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime, runtime_asset_dir
+from .apply import ApplyWorkflow, create_ledger
 from .settings import (
+    ApplyMode,
     ContainerConfig,
+    Deployment,
     Guardrails,
     JobType,
     LatencySlo,
@@ -118,6 +122,14 @@ class EndpointRightsizing(Construct):
     :param event_bus: where the recommendation event goes. Default: the account's default bus.
     :param poll_interval: wait between ``DescribeInferenceRecommendationsJob`` calls.
         Default: 5 minutes.
+    :param apply_mode: ``ApplyMode.AUTO``: ``apply`` recommendations are applied to the endpoint
+        by the Apply workflow. ``ApplyMode.RECOMMEND_ONLY``: they are published and notified
+        only. Default: ``AUTO``.
+    :param deployment: how the endpoint update rolls out (:class:`Deployment`). Default:
+        blue/green, all traffic at once, no rollback alarms (SageMaker's default).
+    :param ledger_table: the table of decision records and locks (keys ``pk``, ``sk``, both
+        strings). Default: a table is created (on-demand, encrypted, point-in-time recovery,
+        retained when the stack is deleted).
     :param timeout: how long to wait for the job before stopping it and failing; the workflow
         polls at most ``ceil(timeout / poll_interval)`` times. Default:
         2 hours for Default jobs; the job duration plus 1 hour for Advanced jobs.
@@ -143,6 +155,9 @@ class EndpointRightsizing(Construct):
         event_bus: events.IEventBus | None = None,
         poll_interval: Duration | None = None,
         timeout: Duration | None = None,
+        apply_mode: ApplyMode = ApplyMode.AUTO,
+        deployment: Deployment | None = None,
+        ledger_table: dynamodb.ITable | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         job = job if job is not None else RecommenderJob.default()
@@ -168,6 +183,16 @@ class EndpointRightsizing(Construct):
             poll_interval=poll_interval,
             timeout=timeout,
         )
+        problems = ValidationProblems("EndpointRightsizing settings")
+        problems.check(
+            isinstance(apply_mode, ApplyMode),
+            f"apply_mode must be ApplyMode.AUTO or ApplyMode.RECOMMEND_ONLY, got {apply_mode!r}",
+        )
+        problems.check(
+            deployment is None or isinstance(deployment, Deployment),
+            f"deployment must be a Deployment, got {deployment!r}",
+        )
+        problems.raise_if_any()
         self.endpoint_name = endpoint_name
         self.variant_name = variant_name
 
@@ -216,6 +241,8 @@ class EndpointRightsizing(Construct):
             "StopJob", "stop_job", "Stops the Inference Recommender job of a failed or aborted run"
         )
         self._grant_runtime_permissions()
+        #: Decision records of every apply run, and the per-endpoint lock.
+        self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self)
 
         self.state_machine: sfn.StateMachine = self._state_machine(settings, poll_interval, timeout)
         self.stop_orphaned_job_rule = events.Rule(
@@ -264,6 +291,31 @@ class EndpointRightsizing(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.failed_runs_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+
+        #: The Apply workflow (None in ``ApplyMode.RECOMMEND_ONLY``).
+        self.apply_workflow: ApplyWorkflow | None = None
+        if apply_mode is ApplyMode.AUTO:
+            self.apply_workflow = ApplyWorkflow(
+                self,
+                "Apply",
+                endpoint_name=endpoint_name,
+                variant_name=variant_name,
+                endpoint_arn=self._endpoint_arn,
+                endpoint_config_arn=lambda name: self._arn("endpoint-config", name),
+                ledger=self.ledger_table,
+                topic=self.topic,
+                event_bus=self.event_bus,
+                step_function=self._runtime_function(
+                    "ApplyStep",
+                    "apply_steps",
+                    "Runs one step of applying a rightsizing recommendation to an endpoint",
+                    environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
+                ),
+                deployment_config=deployment.render() if deployment else None,
+                poll_interval=poll_interval,
+                recommendation_source=RECOMMENDATION_EVENT_SOURCE,
+                recommendation_detail_type=RECOMMENDATION_DETAIL_TYPE,
+            )
 
     # -- IAM -----------------------------------------------------------------------------------
 
@@ -415,7 +467,11 @@ class EndpointRightsizing(Construct):
         return role
 
     def _runtime_function(
-        self, construct_id: str, module: str, description: str
+        self,
+        construct_id: str,
+        module: str,
+        description: str,
+        environment: dict[str, str] | None = None,
     ) -> lambda_.Function:
         """A Lambda function running ``rightsizing_runtime.<module>.handler``.
 
@@ -446,6 +502,7 @@ class EndpointRightsizing(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,
+            environment=environment,
         )
         log_group.grant_write(role)
         acknowledge_wildcard(role, "*", _XRAY_REASON)

@@ -35,18 +35,31 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from moto import mock_aws
+from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.core.models import botocore_stubber
+from moto.sagemaker.models import sagemaker_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk_task,
 )
-from rightsizing_runtime.aws import sagemaker_client
+from rightsizing_runtime.aws import CLIENT_CONFIG
 
 from tests.infra import ACCOUNT, REGION
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
-_HANDLER_MODULES = ("start_job", "select_recommendation", "stop_job")
+_HANDLER_MODULES = ("start_job", "select_recommendation", "stop_job", "apply_steps")
+_HANDLER_CLIENTS = {
+    "sagemaker": "sagemaker",
+    "autoscaling": "application-autoscaling",
+    "dynamodb": "dynamodb",
+}
 # X-Amz-Target prefixes of JSON-protocol services -> botocore service names.
-_JSON_PREFIXES = {"SageMaker": "sagemaker", "AWSEvents": "events", "AWSStepFunctions": "states"}
+_JSON_PREFIXES = {
+    "SageMaker": "sagemaker",
+    "AWSEvents": "events",
+    "AWSStepFunctions": "states",
+    "AnyScaleFrontendService": "application-autoscaling",
+    "DynamoDB_20120810": "dynamodb",
+}
 
 
 def _text(value: str | bytes) -> str:
@@ -139,6 +152,80 @@ class InferenceRecommenderStandIn:
 
 
 @dataclass
+class EndpointUpdateStandIn:
+    """UpdateEndpoint, which moto lacks, on moto's own endpoints, as SageMaker behaves.
+
+    The endpoint is Updating for ``polls_before_done`` DescribeEndpoint calls, then ends as
+    ``outcome``: ``InService`` on the new config, ``RolledBack`` (InService on the previous config,
+    with a FailureReason, as after a failed blue/green update) or ``Failed``. Like SageMaker, it
+    rejects an update that changes the instance type of a variant registered with Application
+    Auto Scaling (AWS_NOTES.md).
+    """
+
+    outcome: str = "InService"
+    polls_before_done: int = 1
+    failure_reason: str = "Auto-rollback alarm fraud-scoring-5xx went off during the update"
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    describes: int = 0
+
+    def update(self, params: dict[str, Any]) -> HttpResponse:
+        validate_parameters(params, _SAGEMAKER.operation_model("UpdateEndpoint").input_shape)
+        backend = sagemaker_backends[ACCOUNT][REGION]
+        endpoint = backend.endpoints.get(params["EndpointName"])
+        if endpoint is None:
+            return _error(
+                "ValidationException", f"Could not find endpoint {params['EndpointName']}"
+            )
+        if endpoint.endpoint_status != "InService":
+            return _error("ValidationException", f"Endpoint is {endpoint.endpoint_status}")
+        new = backend.endpoint_configs.get(params["EndpointConfigName"])
+        if new is None:
+            return _error("ValidationException", "Could not find endpoint configuration")
+        old = backend.endpoint_configs[endpoint.endpoint_config_name]
+        targets = applicationautoscaling_backends[ACCOUNT][REGION].targets
+        registered = targets.get("sagemaker:variant:DesiredInstanceCount", {})
+        for variant in new.production_variants:
+            before = next(
+                (v for v in old.production_variants if v["VariantName"] == variant["VariantName"]),
+                None,
+            )
+            resource = f"endpoint/{endpoint.endpoint_name}/variant/{variant['VariantName']}"
+            if (
+                before is not None
+                and before.get("InstanceType") != variant.get("InstanceType")
+                and resource in registered
+            ):
+                return _error(
+                    "ValidationException",
+                    "The variant(s) are configured with autoscaling. Deregister the scalable "
+                    "targets before changing their instance type.",
+                )
+        self.updates.append({"params": params, "previous": endpoint.endpoint_config_name})
+        endpoint.endpoint_status = "Updating"
+        self.describes = 0
+        return _reply({"EndpointArn": endpoint.arn})
+
+    def observe_describe(self, params: dict[str, Any]) -> None:
+        """Move an updating endpoint on, before moto answers DescribeEndpoint."""
+        endpoint = sagemaker_backends[ACCOUNT][REGION].endpoints.get(params.get("EndpointName"))
+        if endpoint is None or endpoint.endpoint_status != "Updating" or not self.updates:
+            return
+        self.describes += 1
+        if self.describes <= self.polls_before_done:
+            return
+        update = self.updates[-1]
+        if self.outcome == "InService":
+            endpoint.endpoint_config_name = update["params"]["EndpointConfigName"]
+            endpoint.endpoint_status = "InService"
+        elif self.outcome == "RolledBack":
+            endpoint.endpoint_status = "InService"
+            endpoint.failure_reason = self.failure_reason
+        else:
+            endpoint.endpoint_status = "Failed"
+            endpoint.failure_reason = self.failure_reason
+
+
+@dataclass
 class Injected:
     """An AWS error to return, ``times`` times, instead of calling ``service.operation``."""
 
@@ -151,8 +238,9 @@ class Injected:
 class LocalAws:
     """The local stand-in for an AWS account: moto, the IR stand-in, in-process Lambdas."""
 
-    def __init__(self, ir: InferenceRecommenderStandIn) -> None:
+    def __init__(self, ir: InferenceRecommenderStandIn, updates: EndpointUpdateStandIn) -> None:
         self.ir = ir
+        self.updates = updates
         self.injected: list[Injected] = []
         self.calls: list[tuple[str, str]] = []
         self.functions: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
@@ -171,8 +259,15 @@ class LocalAws:
                 return _error(injected.code, f"injected {injected.code}")
         if service == "lambda" and operation == "Invoke":
             return self._invoke(request)
+        params = json.loads(request.body or b"{}") if target_json(request) else {}
         if service == "sagemaker" and "InferenceRecommendationsJob" in operation:
-            return self.ir.handle(operation, json.loads(request.body or b"{}"))
+            return self.ir.handle(operation, params)
+        if service == "sagemaker" and operation == "UpdateEndpoint":
+            return self.updates.update(params)
+        if service == "sagemaker" and operation == "DescribeEndpoint":
+            self.updates.observe_describe(params)
+        if service == "application-autoscaling" and operation == "DeregisterScalableTarget":
+            _delete_policies(params)
         return None  # moto serves it
 
     @staticmethod
@@ -204,6 +299,22 @@ class LocalAws:
         return self.calls.count((service, operation))
 
 
+def target_json(request: AWSPreparedRequest) -> bool:
+    """Whether the request is a JSON-protocol call (its body is the API parameters)."""
+    return bool(request.headers.get("X-Amz-Target"))
+
+
+def _delete_policies(params: dict[str, Any]) -> None:
+    """Deregistering a scalable target deletes its scaling policies in AWS; moto keeps them."""
+    backend = applicationautoscaling_backends[ACCOUNT][REGION]
+    for key, policy in list(backend.policies.items()):
+        if (policy.resource_id, policy.scalable_dimension) == (
+            params["ResourceId"],
+            params["ScalableDimension"],
+        ):
+            del backend.policies[key]
+
+
 def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
     """Step Functions' name for an SDK integration's error: ``SageMaker.<ErrorCode>``, with an
     ``Exception`` suffix even when the code has none (AWS_NOTES.md). moto names unmodeled errors
@@ -214,9 +325,11 @@ def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
 
 
 @contextmanager
-def local_aws(ir: InferenceRecommenderStandIn) -> Iterator[LocalAws]:
-    """moto with state machine execution on, and the hooks above on every new boto3 client."""
-    aws = LocalAws(ir)
+def local_aws(
+    ir: InferenceRecommenderStandIn, updates: EndpointUpdateStandIn | None = None
+) -> Iterator[LocalAws]:
+    """moto with state machine execution on, and the stand-ins answering first."""
+    aws = LocalAws(ir, updates or EndpointUpdateStandIn())
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         boto3.setup_default_session(region_name=REGION)
         assert boto3.DEFAULT_SESSION is not None
@@ -229,19 +342,22 @@ def local_aws(ir: InferenceRecommenderStandIn) -> Iterator[LocalAws]:
         botocore_stubber.process_request = lambda request: (  # type: ignore[method-assign]
             aws.serve(request) or moto_answer(request)
         )
-        runtime = {m: importlib.import_module(f"rightsizing_runtime.{m}") for m in _HANDLER_MODULES}
-        saved = {m: module.sagemaker for m, module in runtime.items()}
-        # The handlers' module-level clients were made before the hooks: give them new ones,
+        runtime = [importlib.import_module(f"rightsizing_runtime.{m}") for m in _HANDLER_MODULES]
+        saved: list[tuple[Any, str, Any]] = []
+        # The handlers' module-level clients were made outside the mock: give them new ones,
         # configured as in production (retries included).
-        for module in runtime.values():
-            module.sagemaker = sagemaker_client()
+        for module in runtime:
+            for attribute, service in _HANDLER_CLIENTS.items():
+                if hasattr(module, attribute):
+                    saved.append((module, attribute, getattr(module, attribute)))
+                    setattr(module, attribute, boto3.client(service, config=CLIENT_CONFIG))
         try:
             yield aws
         finally:
             del botocore_stubber.process_request  # back to the class's method
             sdk_task._normalise_exception_name = sdk_error_name  # type: ignore[method-assign]
-            for m, module in runtime.items():
-                module.sagemaker = saved[m]
+            for module, attribute, client in saved:
+                setattr(module, attribute, client)
             boto3.DEFAULT_SESSION = None
 
 
