@@ -51,8 +51,16 @@ def resource_id(endpoint_name: str, variant_name: str) -> str:
 
 
 def config_fields(description: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a DescribeEndpointConfig response that a new config copies."""
-    return {k: description[k] for k in COPIED_CONFIG_FIELDS if k in description}
+    """The parts of a DescribeEndpointConfig response that a new config copies.
+
+    Empty values are left out: a described config may show an unset structure as ``{}``, which
+    CreateEndpointConfig would reject as missing its required members.
+    """
+    return {
+        k: description[k]
+        for k in COPIED_CONFIG_FIELDS
+        if k in description and description[k] not in (None, {}, [])
+    }
 
 
 def new_config_request(

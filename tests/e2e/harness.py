@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import botocore.session
@@ -243,11 +244,16 @@ class LocalAws:
         self.updates = updates
         self.injected: list[Injected] = []
         self.calls: list[tuple[str, str]] = []
-        self.functions: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        #: Function ARN -> (handler, environment variables).
+        self.functions: dict[str, tuple[Callable[[dict[str, Any], Any], Any], dict[str, str]]] = {}
 
     def fail_next(self, service: str, operation: str, code: str, times: int = 1) -> None:
         """Make the next ``times`` calls of ``service.operation`` fail with ``code``."""
         self.injected.append(Injected(service, operation, code, times))
+
+    def stop_failing(self) -> None:
+        """Forget the failures not used up yet (before a test reads the outcome back)."""
+        self.injected.clear()
 
     def serve(self, request: AWSPreparedRequest) -> HttpResponse | None:
         """Answer an HTTP request that moto would answer; None lets moto answer it."""
@@ -280,18 +286,29 @@ class LocalAws:
         service = host.split(".")[0]
         if service == "lambda" and request.url.endswith("/invocations"):
             return "lambda", "Invoke"
-        return service, request.method or ""
+        # Query protocol (SNS, SQS...): the operation is the form body's Action.
+        body = _text(request.body or b"") if isinstance(request.body, bytes | str) else ""
+        action = parse_qs(body).get("Action", [request.method or ""])[0]
+        return service, action
 
     def _invoke(self, request: AWSPreparedRequest) -> HttpResponse:
         function_arn = unquote(urlsplit(request.url).path.split("/")[3])
-        function = self.functions[function_arn]
+        function, environment = self.functions[function_arn]
         event = json.loads(request.body or b"{}")
         headers = {"X-Amz-Executed-Version": "$LATEST"}
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)  # the function's configured environment, for this call
         try:
             result = function(event, None)
         except Exception as error:  # reported as Lambda reports an unhandled error
             result = {"errorType": type(error).__name__, "errorMessage": str(error)}
             headers["X-Amz-Function-Error"] = "Unhandled"
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         return _http(json.dumps(result).encode(), 200, headers)
 
     def calls_of(self, service: str, operation: str) -> int:
@@ -313,6 +330,29 @@ def _delete_policies(params: dict[str, Any]) -> None:
             params["ScalableDimension"],
         ):
             del backend.policies[key]
+
+
+def _compress_retries(definition: dict[str, Any]) -> dict[str, Any]:
+    """Every Retry waits 1 second between attempts instead of its interval and backoff.
+
+    moto's interpreter really sleeps; the retry logic (which errors, how many attempts) is
+    unchanged, only the clock is compressed so a test of many retries takes seconds.
+    """
+    for state in definition["States"].values():
+        for retrier in state.get("Retry", []):
+            retrier["IntervalSeconds"] = 1
+            retrier["BackoffRate"] = 1
+    return definition
+
+
+def _create_table(name: str, properties: dict[str, Any]) -> None:
+    """A DynamoDB table in moto with the template's keys."""
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
@@ -407,24 +447,100 @@ class LocalStack:
             kind = resource["Type"]
             if kind == "AWS::SNS::Topic":
                 refs[logical_id] = boto3.client("sns").create_topic(Name=logical_id)["TopicArn"]
+            elif kind == "AWS::DynamoDB::Table":
+                _create_table(logical_id, resource["Properties"])
+                refs[logical_id] = logical_id
+                arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{logical_id}"
             elif kind == "AWS::Lambda::Function":
-                arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
-                arns[logical_id] = arn
-                module, _, function = resource["Properties"]["Handler"].rpartition(".")
-                aws.functions[arn] = getattr(importlib.import_module(module), function)
+                arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
             elif kind == "AWS::IAM::Role":
                 arns[logical_id] = f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
+            elif kind == "AWS::StepFunctions::StateMachine":
+                refs[logical_id] = arns[logical_id] = (
+                    f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
+                )
         self.refs, self.arns = refs, arns
-        [(machine_id, machine)] = [
-            (k, r)
-            for k, r in self.resources.items()
-            if r["Type"] == "AWS::StepFunctions::StateMachine"
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == "AWS::Lambda::Function":
+                properties = resource["Properties"]
+                module, _, function = properties["Handler"].rpartition(".")
+                variables = properties.get("Environment", {}).get("Variables", {})
+                aws.functions[arns[logical_id]] = (
+                    getattr(importlib.import_module(module), function),
+                    {k: str(resolve(v, refs, arns)) for k, v in variables.items()},
+                )
+        #: Logical ID -> ARN of each state machine, and its resolved definition.
+        self.state_machines: dict[str, str] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == "AWS::StepFunctions::StateMachine":
+                definition = json.dumps(
+                    _compress_retries(
+                        json.loads(resolve(resource["Properties"]["DefinitionString"], refs, arns))
+                    )
+                )
+                self.definitions[logical_id] = json.loads(definition)
+                self.state_machines[logical_id] = self.sfn.create_state_machine(
+                    name=logical_id,
+                    definition=definition,
+                    roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+                )["stateMachineArn"]
+        #: Queue URL -> state machine ARN, for the rules that start state machines.
+        self.starts: dict[str, str] = {}
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == "AWS::Events::Rule":
+                self._deploy_starting_rule(logical_id, resource["Properties"])
+
+    @property
+    def state_machine_arn(self) -> str:
+        """The Recommend workflow's state machine."""
+        return self.machine("recommend")
+
+    @property
+    def apply_state_machine_arn(self) -> str:
+        """The Apply workflow's state machine."""
+        return self.machine("apply")
+
+    def machine(self, workflow: str) -> str:
+        """The ARN of the ``recommend`` or ``apply`` state machine of the stack."""
+        [arn] = [
+            a for k, a in self.state_machines.items() if ("Apply" in k) == (workflow == "apply")
         ]
-        definition = resolve(machine["Properties"]["DefinitionString"], refs, arns)
-        self.definition = json.loads(definition)
-        self.state_machine_arn = self.sfn.create_state_machine(
-            name=machine_id, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn"
-        )["stateMachineArn"]
+        return arn
+
+    def _deploy_starting_rule(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """A rule that starts a state machine: deployed with its real pattern and input
+        transformer, delivering to a queue instead; :meth:`deliver` starts the executions."""
+        [target] = properties["Targets"]
+        machine = resolve(target["Arn"], self.refs, self.arns)
+        if ":states:" not in machine:
+            return
+        url = self.sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        pattern = resolve(properties["EventPattern"], self.refs, self.arns)
+        self.events.put_rule(Name=logical_id, EventPattern=json.dumps(pattern))
+        self.events.put_targets(
+            Rule=logical_id,
+            Targets=[
+                {
+                    "Id": "queue",
+                    "Arn": queue_arn,
+                    "InputTransformer": target["InputTransformer"],
+                }
+            ],
+        )
+        self.starts[url] = machine
+
+    def deliver(self, limit: float = 60) -> list[Execution]:
+        """Start the executions that the starting rules matched, and wait for them to end."""
+        started = []
+        for url, machine in self.starts.items():
+            received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            for message in received.get("Messages", []):
+                started.append(self._start(machine, f"delivered-{len(started)}", message["Body"]))
+        return [self._wait(arn, limit) for arn in started]
 
     def topic_arn(self) -> str:
         """The (only) topic the stack created."""
@@ -461,21 +577,32 @@ class LocalStack:
         return [json.loads(m["Body"]) for m in received.get("Messages", [])]
 
     def run(
-        self, name: str, execution_input: dict[str, Any] | None = None, limit: float = 60
+        self,
+        name: str,
+        execution_input: dict[str, Any] | None = None,
+        limit: float = 60,
+        machine: str = "recommend",
     ) -> Execution:
-        """Start an execution and wait (at most ``limit`` seconds) until it ends."""
-        arn = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=name,
-            input=json.dumps(execution_input or {}),
-        )["executionArn"]
+        """Start an execution of the ``recommend`` or ``apply`` workflow; wait until it ends."""
+        arn = self._start(self.machine(machine), name, json.dumps(execution_input or {}))
+        return self._wait(arn, limit)
+
+    def _start(self, machine_arn: str, name: str, execution_input: str) -> str:
+        return str(
+            self.sfn.start_execution(stateMachineArn=machine_arn, name=name, input=execution_input)[
+                "executionArn"
+            ]
+        )
+
+    def _wait(self, arn: str, limit: float) -> Execution:
+        """Wait (at most ``limit`` seconds) until the execution ends."""
         deadline = time.monotonic() + limit
         while True:
             # Only these fields: moto cannot serialize datetimes in a full describe_execution.
             description = self.sfn.describe_execution(executionArn=arn)
             if description["status"] != "RUNNING":
                 break
-            assert time.monotonic() < deadline, f"{name} still running after {limit} s"
+            assert time.monotonic() < deadline, f"{arn} still running after {limit} s"
             time.sleep(0.2)
         history = self.sfn.get_execution_history(executionArn=arn)["events"]
         states = [

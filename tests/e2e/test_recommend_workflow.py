@@ -192,7 +192,11 @@ def test_throttling_is_absorbed_by_retries(
 
 def test_abort_rule_matches_aborted_and_timed_out_executions(stack: LocalStack) -> None:
     """The synthesized rule's pattern, on moto's EventBridge: which status changes reach it."""
-    [rule] = [r for r in stack.resources.values() if r["Type"] == "AWS::Events::Rule"]
+    [rule] = [
+        r
+        for k, r in stack.resources.items()
+        if r["Type"] == "AWS::Events::Rule" and k.startswith("RightsizingStopOrphanedJob")
+    ]
     pattern = rule["Properties"]["EventPattern"]
     pattern["detail"]["stateMachineArn"] = [stack.state_machine_arn]  # the Ref, deployed
     matched = stack.route_events("status-changes", pattern)
