@@ -66,9 +66,13 @@ def resolve_tokens(value: Any, resources: dict[str, Any] | None = None) -> Any:
     return value
 
 
-def definition(template: Template) -> dict[str, Any]:
-    """The (only) state machine's definition, tokens resolved to placeholder strings."""
-    [machine] = template.find_resources("AWS::StepFunctions::StateMachine").values()
+def definition(template: Template, workflow: str = "recommend") -> dict[str, Any]:
+    """The ``recommend`` or ``apply`` state machine's definition, tokens resolved."""
+    [machine] = [
+        m
+        for logical_id, m in template.find_resources("AWS::StepFunctions::StateMachine").items()
+        if ("Apply" in logical_id) == (workflow == "apply")
+    ]
     resources = template.to_json()["Resources"]
     return json.loads(resolve_tokens(machine["Properties"]["DefinitionString"], resources))
 

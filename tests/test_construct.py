@@ -302,6 +302,12 @@ NO_RESOURCE_LEVEL = {
     "logs:DescribeLogGroups",
     "ecr:GetAuthorizationToken",
     "cloudwatch:PutMetricData",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    # No resource ARNs: scoped by the service-namespace and scalable-dimension condition keys.
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
 }
 
 
@@ -313,6 +319,15 @@ def test_no_wildcard_beyond_what_aws_forces(template: Template) -> None:
             assert set(actions) <= NO_RESOURCE_LEVEL, statement
             if "cloudwatch:PutMetricData" in actions:
                 assert "cloudwatch:namespace" in str(statement["Condition"])
+            if "application-autoscaling:RegisterScalableTarget" in actions:
+                assert statement["Condition"] == {
+                    "StringEquals": {
+                        "application-autoscaling:service-namespace": "sagemaker",
+                        "application-autoscaling:scalable-dimension": (
+                            "sagemaker:variant:DesiredInstanceCount"
+                        ),
+                    }
+                }
 
 
 def test_job_role_manages_only_load_test_resources(template: Template) -> None:
@@ -349,6 +364,7 @@ def test_functions_run_the_runtime_handlers(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == [
+        "rightsizing_runtime.apply_steps.handler",
         "rightsizing_runtime.select_recommendation.handler",
         "rightsizing_runtime.start_job.handler",
         "rightsizing_runtime.stop_job.handler",
@@ -366,7 +382,7 @@ def test_functions_run_the_runtime_handlers(template: Template) -> None:
 
 def test_logs_are_retained_for_a_year(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 4  # three functions and the state machine
+    assert len(groups) == 6  # four functions and two state machines
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {365}
 
 
@@ -414,8 +430,8 @@ def test_two_endpoints_in_one_stack() -> None:
     rightsizing(scope, construct_id="Fraud")
     rightsizing(scope, construct_id="Search", endpoint_name="search-ranker")
     template = Template.from_stack(scope)
-    template.resource_count_is("AWS::StepFunctions::StateMachine", 2)
-    template.resource_count_is("AWS::Lambda::Function", 6)
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 4)
+    template.resource_count_is("AWS::Lambda::Function", 8)
 
 
 def test_model_name_with_container_config() -> None:

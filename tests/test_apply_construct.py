@@ -1,0 +1,254 @@
+"""The Apply workflow in the template: rule, definition, IAM, ledger, modes and deployment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk.assertions import Match, Template
+
+from rightsizing_constructs import ApplyMode, Deployment
+from tests.infra import ACCOUNT, REGION, as_list, definition, rightsizing, stack, statements_of
+
+ENDPOINT_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/fraud-scoring"
+NEW_CONFIGS = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/fraud-scoring-rs-*"
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.from_stack(cdk.Stack.of(rightsizing()))
+
+
+@pytest.fixture(scope="module")
+def states(template: Template) -> dict[str, Any]:
+    return dict(definition(template, "apply")["States"])
+
+
+def test_apply_rule_matches_this_endpoints_apply_recommendations(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["rightsizing-constructs"],
+                "detail-type": ["Rightsizing Recommendation"],
+                "detail": {
+                    "endpoint_name": ["fraud-scoring"],
+                    "variant_name": ["AllTraffic"],
+                    "action": ["apply"],
+                },
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Ref": Match.string_like_regexp("ApplyStateMachine")},
+                        "InputTransformer": {
+                            "InputPathsMap": {"detail": "$.detail"},
+                            "InputTemplate": '{"recommendation":<detail>}',
+                        },
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_recommend_only_has_no_apply_path() -> None:
+    construct = rightsizing(apply_mode=ApplyMode.RECOMMEND_ONLY)
+    template = Template.from_stack(cdk.Stack.of(construct))
+    assert construct.apply_workflow is None
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    handlers = [
+        f["Properties"]["Handler"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+    ]
+    assert "rightsizing_runtime.apply_steps.handler" not in handlers
+    patterns = [
+        r["Properties"]["EventPattern"]
+        for r in template.find_resources("AWS::Events::Rule").values()
+    ]
+    assert patterns and all("action" not in p["detail"] for p in patterns)  # only the abort rule
+
+
+def test_order_of_the_apply_steps(states: dict[str, Any]) -> None:
+    assert states["LoadApplySettings"]["Next"] == "AcquireLock"
+    assert states["AcquireLock"]["Next"] == "Snapshot"
+    assert states["Snapshot"]["Next"] == "AlreadyApplied"
+    assert states["AlreadyApplied"]["Choices"][0]["Next"] == "Record"
+    assert states["AlreadyApplied"]["Default"] == "CreateConfig"
+    assert states["CreateConfig"]["Next"] == "DeregisterFirst"
+    assert states["DeregisterFirst"]["Choices"] == [
+        {"Variable": "$.snapshot.deregister_first", "BooleanEquals": True, "Next": "Deregister"}
+    ]
+    assert states["DeregisterFirst"]["Default"] == "UpdateEndpoint"
+    assert states["Deregister"]["Next"] == "UpdateEndpoint"
+    assert states["UpdateEndpoint"]["Next"] == "StartWatching"
+    assert states["CheckUpdate"]["Next"] == "UpdateFinished"
+    assert states["UpdateFinished"]["Default"] == "EnsureAutoscaling"
+    assert states["EnsureAutoscaling"]["Next"] == "Record"
+    assert states["Record"]["Next"] == "Notify"
+    assert states["Notify"]["Next"] == "ReleaseLock"
+    assert states["ReleaseLock"]["Next"] == "Finished"
+
+
+@pytest.mark.parametrize(
+    ("state", "target"),
+    [
+        ("AcquireLock", "Record"),
+        ("Snapshot", "Record"),
+        ("CreateConfig", "Record"),
+        ("Deregister", "EnsureAutoscaling"),
+        ("UpdateEndpoint", "EnsureAutoscaling"),
+        ("CheckUpdate", "EnsureAutoscaling"),
+        ("EnsureAutoscaling", "Record"),
+    ],
+)
+def test_failures_before_a_change_are_recorded_after_one_compensated(
+    states: dict[str, Any], state: str, target: str
+) -> None:
+    assert states[state]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": target}
+    ]
+
+
+def test_the_lock_is_released_on_every_path(states: dict[str, Any]) -> None:
+    assert states["Notify"]["Catch"][0]["Next"] == "ReleaseLock"
+    assert states["Record"]["Catch"][0]["Next"] == "RecordFailed"
+    assert states["RecordFailed"]["Next"] == "Notify"
+    assert states["ReleaseLock"]["Catch"][0]["Next"] == "Finished"
+
+
+def test_ensure_autoscaling_waits_out_an_update(states: dict[str, Any]) -> None:
+    retries = {tuple(r["ErrorEquals"]): r for r in states["EnsureAutoscaling"]["Retry"]}
+    assert retries[("EndpointBusyError",)]["MaxAttempts"] >= 60
+    assert retries[("States.ALL",)]["MaxAttempts"] >= 3
+
+
+def test_every_step_runs_in_the_apply_step_function(states: dict[str, Any]) -> None:
+    steps = {
+        name: s["Parameters"]["step"]
+        for name, s in states.items()
+        if s["Type"] == "Task" and "step" in s.get("Parameters", {})
+    }
+    assert steps == {
+        "AcquireLock": "acquire_lock",
+        "Snapshot": "snapshot",
+        "CreateConfig": "create_config",
+        "Deregister": "deregister",
+        "UpdateEndpoint": "update",
+        "CheckUpdate": "check_update",
+        "EnsureAutoscaling": "ensure_autoscaling",
+        "Record": "record",
+        "ReleaseLock": "release_lock",
+    }
+    from rightsizing_runtime.apply_steps import STEPS
+
+    assert set(steps.values()) == set(STEPS)
+
+
+def _granted(template: Template) -> dict[str, list[Any]]:
+    granted: dict[str, list[Any]] = {}
+    for statement in statements_of(template, "RightsizingApplyStepRole"):
+        for action in as_list(statement["Action"]):
+            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    return granted
+
+
+def test_apply_role_is_scoped(template: Template) -> None:
+    granted = _granted(template)
+    assert sorted(granted["sagemaker:UpdateEndpoint"]) == sorted([ENDPOINT_ARN, NEW_CONFIGS])
+    assert granted["sagemaker:CreateEndpointConfig"] == [NEW_CONFIGS]
+    assert granted["sagemaker:DescribeEndpoint"] == [ENDPOINT_ARN]
+    assert granted["cloudwatch:PutMetricAlarm"] == [
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-endpoint/fraud-scoring/*"
+    ]
+    [ledger] = granted["dynamodb:PutItem"]
+    assert ledger.startswith("<RightsizingLedger")
+    assert "iam:PassRole" not in granted
+    assert "sagemaker:DeleteEndpointConfig" not in granted  # invariant 2: never deleted
+
+
+def test_ledger_table(template: Template) -> None:
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": Match.object_like(
+                {
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "SSESpecification": {"SSEEnabled": True},
+                }
+            ),
+            "DeletionPolicy": "Retain",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "rightsizing_runtime.apply_steps.handler",
+            "Environment": {"Variables": {"LEDGER_TABLE_NAME": {"Ref": Match.any_value()}}},
+        },
+    )
+
+
+def test_bring_your_own_ledger() -> None:
+    scope = stack()
+    table = dynamodb.Table.from_table_name(scope, "Mine", "rightsizing-ledger")
+    construct = rightsizing(scope, ledger_table=table)
+    assert construct.ledger_table is table
+    Template.from_stack(scope).resource_count_is("AWS::DynamoDB::Table", 0)
+
+
+def test_deployment_is_passed_to_update_endpoint() -> None:
+    construct = rightsizing(
+        deployment=Deployment.canary(
+            percent=10, wait=cdk.Duration.minutes(10), rollback_alarms=["fraud-5xx"]
+        )
+    )
+    states = definition(Template.from_stack(cdk.Stack.of(construct)), "apply")["States"]
+    assert states["LoadApplySettings"]["Result"]["deployment_config"] == {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 600,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+            }
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "fraud-5xx"}]},
+    }
+
+
+def test_default_deployment_is_sagemakers() -> None:
+    assert Deployment.all_at_once().render() is None
+    assert Deployment.linear(step_percent=20, wait=cdk.Duration.minutes(5)).render() == {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "LINEAR",
+                "WaitIntervalInSeconds": 300,
+                "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+            }
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Deployment.canary(percent=0, wait=cdk.Duration.minutes(1)), "step_percent"),
+        (lambda: Deployment.linear(step_percent=10, wait=cdk.Duration.hours(2)), "wait must be"),
+        (
+            lambda: Deployment.all_at_once(rollback_alarms=[f"a{i}" for i in range(11)]),
+            "at most 10",
+        ),
+        (lambda: rightsizing(apply_mode="auto"), "apply_mode must be ApplyMode"),
+        (lambda: rightsizing(deployment="canary"), "deployment must be a Deployment"),
+    ],
+)
+def test_apply_settings_are_validated(build: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()

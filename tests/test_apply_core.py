@@ -1,0 +1,473 @@
+"""The Apply workflow's pure pieces and its steps' requests (Stubber, botocore-validated)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import ANY, Stubber
+from rightsizing_runtime import apply, apply_steps
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Apply:run-1"
+ENDPOINT_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/fraud-scoring"
+CONFIG_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/fraud-scoring-config-1"
+RESOURCE_ID = "endpoint/fraud-scoring/variant/AllTraffic"
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+CONFIG = {
+    "EndpointConfigName": "fraud-scoring-config-1",
+    "EndpointConfigArn": CONFIG_ARN,
+    "ProductionVariants": [
+        {
+            "VariantName": "AllTraffic",
+            "ModelName": "fraud-model",
+            "InstanceType": "ml.c5.2xlarge",
+            "InitialInstanceCount": 6,
+            "InitialVariantWeight": 1.0,
+            "VolumeSizeInGB": 30,
+        },
+        {
+            "VariantName": "Shadowless",
+            "ModelName": "fraud-model-b",
+            "InstanceType": "ml.c5.large",
+            "InitialInstanceCount": 1,
+        },
+    ],
+    "DataCaptureConfig": {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 10,
+        "DestinationS3Uri": "s3://capture/fraud",
+        "CaptureOptions": [{"CaptureMode": "Input"}],
+    },
+    "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/1234",
+    "CreationTime": NOW,
+}
+TRACKING = {
+    "PolicyName": "fraud-invocations",
+    "PolicyType": "TargetTrackingScaling",
+    "TargetTrackingScalingPolicyConfiguration": {
+        "TargetValue": 200.0,
+        "PredefinedMetricSpecification": {
+            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+        },
+        "ScaleOutCooldown": 60,
+        "ScaleInCooldown": 600,
+        "DisableScaleIn": True,
+    },
+}
+STEP = {
+    "PolicyName": "fraud-cpu-steps",
+    "PolicyType": "StepScaling",
+    "StepScalingPolicyConfiguration": {
+        "AdjustmentType": "ChangeInCapacity",
+        "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}],
+    },
+}
+SNAPSHOT_AUTOSCALING = {"MinCapacity": 2, "MaxCapacity": 12, "Policies": [TRACKING, STEP]}
+RECOMMENDATION = {
+    "endpoint_name": "fraud-scoring",
+    "variant_name": "AllTraffic",
+    "job_name": "rightsizing-0123456789abcdef01234567",
+    "action": "apply",
+    "instance_type": "ml.m5.xlarge",
+    "instance_count": 8,
+    "autoscaling": {"target_value": 450.0, "min_capacity": 1, "max_capacity": 10},
+    "estimated_cost_per_hour": 1.84,
+    "current": {"estimated_cost_per_hour": 2.448},
+}
+SETTINGS = {"endpoint_name": "fraud-scoring", "variant_name": "AllTraffic", "lock_seconds": 10800}
+
+
+def state(**parts: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "settings": dict(SETTINGS),
+        "recommendation": copy.deepcopy(RECOMMENDATION),
+        "snapshot": {
+            "endpoint_config_name": "fraud-scoring-config-1",
+            "config": apply.config_fields(CONFIG),
+            "tags": [{"Key": "team", "Value": "fraud"}],
+            "instance_type": "ml.c5.2xlarge",
+            "instance_count": 6,
+            "autoscaling": copy.deepcopy(SNAPSHOT_AUTOSCALING),
+            "already_applied": False,
+            "deregister_first": True,
+        },
+    }
+    base.update(parts)
+    return base
+
+
+# -- Pure pieces --------------------------------------------------------------------------------
+
+
+def test_new_config_copies_everything_but_type_and_count() -> None:
+    request = apply.new_config_request(
+        current=apply.config_fields(CONFIG),
+        tags=[
+            {"Key": "team", "Value": "fraud"},
+            {"Key": "aws:cloudformation:stack-name", "Value": "x"},
+        ],
+        name="fraud-scoring-rs-abc",
+        variant_name="AllTraffic",
+        instance_type="ml.m5.xlarge",
+        instance_count=8,
+        execution_arn=EXECUTION,
+    )
+    changed, other = request["ProductionVariants"]
+    assert changed == {**CONFIG["ProductionVariants"][0], "InstanceType": "ml.m5.xlarge",
+                       "InitialInstanceCount": 8}  # fmt: skip
+    assert other == CONFIG["ProductionVariants"][1]
+    assert request["DataCaptureConfig"] == CONFIG["DataCaptureConfig"]
+    assert request["KmsKeyId"] == CONFIG["KmsKeyId"]
+    assert "CreationTime" not in request and "EndpointConfigArn" not in request
+    assert request["Tags"] == [
+        {"Key": "team", "Value": "fraud"},
+        {"Key": apply.MANAGED_TAG_KEY, "Value": EXECUTION},
+    ]
+
+
+def test_copied_fields_come_from_the_model() -> None:
+    # Everything CreateEndpointConfig takes that DescribeEndpointConfig returns, name aside.
+    assert {"ProductionVariants", "DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig",
+            "ExplainerConfig", "ShadowProductionVariants", "VpcConfig",
+            "EnableNetworkIsolation"} <= set(apply.COPIED_CONFIG_FIELDS)  # fmt: skip
+    assert "EndpointConfigName" not in apply.COPIED_CONFIG_FIELDS
+
+
+def test_empty_described_structures_are_not_copied() -> None:
+    assert "DataCaptureConfig" not in apply.config_fields({**CONFIG, "DataCaptureConfig": {}})
+
+
+def test_new_config_names_are_valid_and_stable() -> None:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    pattern = model.shape_for("EndpointConfigName").metadata["pattern"]
+    name = apply.new_config_name("a" * 63, EXECUTION)
+    assert re.fullmatch(pattern, name) and len(name) <= 63
+    assert apply.new_config_name("fraud-scoring", EXECUTION) == apply.new_config_name(
+        "fraud-scoring", EXECUTION
+    )
+    assert apply.new_config_name("fraud-scoring", EXECUTION).startswith("fraud-scoring-rs-")
+
+
+def test_recommended_autoscaling_keeps_the_rest_of_the_snapshot() -> None:
+    result = apply.recommended_autoscaling(SNAPSHOT_AUTOSCALING, RECOMMENDATION)
+    assert (result["MinCapacity"], result["MaxCapacity"]) == (1, 10)
+    tracking, step = result["Policies"]
+    assert tracking["PolicyName"] == "fraud-invocations"
+    configuration = tracking["TargetTrackingScalingPolicyConfiguration"]
+    assert configuration["TargetValue"] == 450.0
+    assert (configuration["ScaleInCooldown"], configuration["ScaleOutCooldown"]) == (600, 60)
+    assert configuration["DisableScaleIn"] is True
+    assert step == STEP
+    # The snapshot itself is untouched (it is the rollback target).
+    assert TRACKING["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 200.0
+
+
+def test_recommended_autoscaling_without_a_previous_policy() -> None:
+    result = apply.recommended_autoscaling(None, RECOMMENDATION)
+    [policy] = result["Policies"]
+    assert policy["PolicyName"] == apply.DEFAULT_POLICY_NAME
+    assert policy["TargetTrackingScalingPolicyConfiguration"] == {
+        "PredefinedMetricSpecification": {
+            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+        },
+        "ScaleInCooldown": 300,
+        "ScaleOutCooldown": 300,
+        "TargetValue": 450.0,
+    }
+
+
+def test_monthly_savings() -> None:
+    assert apply.monthly_savings(2.448, 1.84) == 443.84
+    assert apply.monthly_savings(None, 1.84) is None
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ({"error": {"Error": "EndpointLockedError", "Cause": json.dumps(
+            {"errorMessage": "fraud-scoring is being changed by x"})}}, "rejected"),
+        ({"snapshot": {"already_applied": True}}, "no-change"),
+        ({"autoscaling": {"serves": "new", "endpoint_config_name": "c2"}}, "applied"),
+        ({"update": {"status": "InService", "failure_reason": "alarm"},
+          "autoscaling": {"serves": "previous"}}, "rolled-back"),
+        ({"update": {"status": "Failed", "failure_reason": "capacity"},
+          "autoscaling": {"serves": "previous"}}, "failed"),
+        ({"error": {"Error": "ClientError", "Cause": "boom"},
+          "autoscaling": {"serves": "previous"}}, "failed"),
+        ({}, "failed"),
+    ],
+)  # fmt: skip
+def test_outcome_of_each_path(parts: dict[str, Any], expected: str) -> None:
+    assert apply.outcome(parts)[0] == expected
+
+
+def test_a_lambda_errors_message_is_the_reason() -> None:
+    result, reason = apply.outcome(
+        {"error": {"Error": "EndpointLockedError", "Cause": json.dumps(
+            {"errorType": "EndpointLockedError", "errorMessage": "held by run-0"})}}
+    )  # fmt: skip
+    assert (result, reason) == ("rejected", "held by run-0")
+
+
+# -- Steps, against botocore's models -----------------------------------------------------------
+
+
+@pytest.fixture
+def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Stubber]]:
+    monkeypatch.setenv("LEDGER_TABLE_NAME", "ledger")
+    stubbers = {
+        "sagemaker": Stubber(apply_steps.sagemaker),
+        "autoscaling": Stubber(apply_steps.autoscaling),
+        "dynamodb": Stubber(apply_steps.dynamodb),
+    }
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def test_acquire_lock_is_a_conditional_write(stubs: dict[str, Stubber]) -> None:
+    stubs["dynamodb"].add_response(
+        "put_item",
+        {},
+        {
+            "TableName": "ledger",
+            "Item": {
+                "pk": {"S": "endpoint#fraud-scoring"},
+                "sk": {"S": "lock"},
+                "holder": {"S": EXECUTION},
+                "expires_at": {"N": ANY},
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
+            "ExpressionAttributeValues": {":now": {"N": ANY}, ":me": {"S": EXECUTION}},
+        },
+    )
+    lock = apply_steps.acquire_lock(state(), EXECUTION)
+    assert lock["holder"] == EXECUTION
+
+
+def test_a_held_lock_rejects_the_run(stubs: dict[str, Stubber]) -> None:
+    stubs["dynamodb"].add_client_error("put_item", "ConditionalCheckFailedException")
+    stubs["dynamodb"].add_response(
+        "get_item",
+        {"Item": {"holder": {"S": "arn:...:execution:Apply:run-0"}}},
+        {
+            "TableName": "ledger",
+            "Key": {"pk": {"S": "endpoint#fraud-scoring"}, "sk": {"S": "lock"}},
+            "ConsistentRead": True,
+        },
+    )
+    with pytest.raises(apply_steps.EndpointLockedError, match=r"being changed by .*run-0"):
+        apply_steps.acquire_lock(state(), EXECUTION)
+
+
+def test_release_only_our_own_lock(stubs: dict[str, Stubber]) -> None:
+    stubs["dynamodb"].add_client_error("delete_item", "ConditionalCheckFailedException")
+    assert apply_steps.release_lock(state(), EXECUTION) == {"released": False}
+
+
+def test_snapshot(stubs: dict[str, Stubber]) -> None:
+    sagemaker, autoscaling = stubs["sagemaker"], stubs["autoscaling"]
+    sagemaker.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": "fraud-scoring",
+            "EndpointArn": ENDPOINT_ARN,
+            "EndpointConfigName": "fraud-scoring-config-1",
+            "EndpointStatus": "InService",
+            "CreationTime": NOW,
+            "LastModifiedTime": NOW,
+        },
+        {"EndpointName": "fraud-scoring"},
+    )
+    sagemaker.add_response(
+        "describe_endpoint_config", CONFIG, {"EndpointConfigName": "fraud-scoring-config-1"}
+    )
+    sagemaker.add_response(
+        "list_tags", {"Tags": [{"Key": "team", "Value": "fraud"}]}, {"ResourceArn": CONFIG_ARN}
+    )
+    autoscaling.add_response(
+        "describe_scalable_targets",
+        {
+            "ScalableTargets": [
+                {
+                    "ServiceNamespace": "sagemaker",
+                    "ResourceId": RESOURCE_ID,
+                    "ScalableDimension": DIMENSION,
+                    "MinCapacity": 2,
+                    "MaxCapacity": 12,
+                    "RoleARN": "arn:aws:iam::123456789012:role/aas",
+                    "CreationTime": NOW,
+                }
+            ]
+        },
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceIds": [RESOURCE_ID],
+            "ScalableDimension": DIMENSION,
+        },
+    )
+    autoscaling.add_response(
+        "describe_scaling_policies",
+        {
+            "ScalingPolicies": [
+                {
+                    **policy,
+                    "PolicyARN": "arn:x",
+                    "ServiceNamespace": "sagemaker",
+                    "ResourceId": RESOURCE_ID,
+                    "ScalableDimension": DIMENSION,
+                    "CreationTime": NOW,
+                }
+                for policy in (TRACKING, STEP)
+            ]
+        },
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": RESOURCE_ID,
+            "ScalableDimension": DIMENSION,
+        },
+    )
+    snapshot = apply_steps.snapshot(state(), EXECUTION)
+    assert snapshot["autoscaling"] == SNAPSHOT_AUTOSCALING
+    assert snapshot["deregister_first"] is True and snapshot["already_applied"] is False
+    assert snapshot["config"] == apply.config_fields(CONFIG)
+    json.dumps(snapshot)  # it travels through the state machine as JSON
+
+
+def test_create_config_request(stubs: dict[str, Stubber]) -> None:
+    name = apply.new_config_name("fraud-scoring", EXECUTION)
+    expected = apply.new_config_request(
+        current=apply.config_fields(CONFIG),
+        tags=[{"Key": "team", "Value": "fraud"}],
+        name=name,
+        variant_name="AllTraffic",
+        instance_type="ml.m5.xlarge",
+        instance_count=8,
+        execution_arn=EXECUTION,
+    )
+    stubs["sagemaker"].add_response(
+        "create_endpoint_config", {"EndpointConfigArn": CONFIG_ARN + "x"}, expected
+    )
+    assert apply_steps.create_config(state(), EXECUTION) == {"name": name}
+
+
+def test_update_request_with_a_canary_deployment(stubs: dict[str, Stubber]) -> None:
+    deployment = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 600,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+            }
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "fraud-5xx"}]},
+    }
+    stubs["sagemaker"].add_response(
+        "update_endpoint",
+        {"EndpointArn": ENDPOINT_ARN},
+        {
+            "EndpointName": "fraud-scoring",
+            "EndpointConfigName": "fraud-scoring-rs-abc",
+            "RetainAllVariantProperties": True,
+            "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredInstanceCount"}],
+            "DeploymentConfig": deployment,
+        },
+    )
+    apply_steps.update(
+        state(
+            settings={**SETTINGS, "deployment_config": deployment},
+            new_config={"name": "fraud-scoring-rs-abc"},
+        ),
+        EXECUTION,
+    )
+
+
+def _describe(stubber: Stubber, status: str, config: str) -> None:
+    stubber.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": "fraud-scoring",
+            "EndpointArn": ENDPOINT_ARN,
+            "EndpointConfigName": config,
+            "EndpointStatus": status,
+            "CreationTime": NOW,
+            "LastModifiedTime": NOW,
+        },
+        {"EndpointName": "fraud-scoring"},
+    )
+
+
+def _expect_autoscaling(stubber: Stubber, autoscaling: dict[str, Any]) -> None:
+    stubber.add_response(
+        "register_scalable_target",
+        {},
+        apply.register_request("fraud-scoring", "AllTraffic", autoscaling),
+    )
+    for request in apply.policy_requests("fraud-scoring", "AllTraffic", autoscaling):
+        stubber.add_response("put_scaling_policy", {"PolicyARN": "arn:x"}, request)
+
+
+def test_ensure_autoscaling_on_the_new_config(stubs: dict[str, Stubber]) -> None:
+    _describe(stubs["sagemaker"], "InService", "fraud-scoring-rs-abc")
+    _expect_autoscaling(
+        stubs["autoscaling"], apply.recommended_autoscaling(SNAPSHOT_AUTOSCALING, RECOMMENDATION)
+    )
+    result = apply_steps.ensure_autoscaling(
+        state(new_config={"name": "fraud-scoring-rs-abc"}), EXECUTION
+    )
+    assert result["serves"] == "new"
+
+
+def test_ensure_autoscaling_restores_the_snapshot_on_the_old_config(
+    stubs: dict[str, Stubber],
+) -> None:
+    _describe(stubs["sagemaker"], "InService", "fraud-scoring-config-1")
+    _expect_autoscaling(stubs["autoscaling"], SNAPSHOT_AUTOSCALING)
+    result = apply_steps.ensure_autoscaling(
+        state(new_config={"name": "fraud-scoring-rs-abc"}), EXECUTION
+    )
+    assert result == {
+        "serves": "previous",
+        "endpoint_config_name": "fraud-scoring-config-1",
+        "applied": SNAPSHOT_AUTOSCALING,
+    }
+
+
+def test_ensure_autoscaling_waits_for_an_updating_endpoint(stubs: dict[str, Stubber]) -> None:
+    _describe(stubs["sagemaker"], "Updating", "fraud-scoring-config-1")
+    with pytest.raises(apply_steps.EndpointBusyError, match="Updating"):
+        apply_steps.ensure_autoscaling(state(new_config={"name": "x"}), EXECUTION)
+
+
+def test_record_writes_the_decision(stubs: dict[str, Stubber]) -> None:
+    stubs["dynamodb"].add_response(
+        "put_item",
+        {},
+        {
+            "TableName": "ledger",
+            "Item": {
+                "pk": {"S": "endpoint#fraud-scoring"},
+                "sk": {"S": ANY},
+                "recorded_at": {"S": ANY},
+                "outcome": {"S": "applied"},
+                "record": {"S": ANY},
+            },
+        },
+    )
+    result = apply_steps.record(
+        state(autoscaling={"serves": "new", "endpoint_config_name": "c2", "applied": {}}),
+        EXECUTION,
+    )
+    assert result["result"] == "applied"
+    assert result["estimated_monthly_savings"] == 443.84
