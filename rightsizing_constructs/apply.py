@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -99,6 +101,18 @@ class ApplyWorkflow(Construct):
             settings["deployment_config"] = deployment_config
         self._grant(endpoint_name, endpoint_arn, endpoint_config_arn, ledger)
         self.state_machine = self._state_machine(settings, topic, poll_interval, lock)
+        #: Goes off when an apply run fails or rolls back (rejections and no-change succeed).
+        self.failed_applies_alarm = cloudwatch.Alarm(
+            self,
+            "FailedApplies",
+            alarm_description=f"A rightsizing apply of {endpoint_name} failed or was rolled back",
+            metric=self.state_machine.metric_failed(period=Duration.minutes(5)),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.failed_applies_alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
         #: The rule that starts the workflow for this endpoint's ``apply`` recommendations.
         self.rule = events.Rule(
             self,

@@ -252,3 +252,17 @@ def test_default_deployment_is_sagemakers() -> None:
 def test_apply_settings_are_validated(build: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ExecutionsFailed",
+            "Namespace": "AWS/States",
+            "Dimensions": [
+                {"Name": "StateMachineArn", "Value": {"Ref": Match.string_like_regexp("Apply")}}
+            ],
+            "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingTopic")}],
+        },
+    )

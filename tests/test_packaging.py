@@ -48,7 +48,8 @@ def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -
     [wheel] = wheels.glob("rightsizing_constructs-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert "rightsizing_constructs/_lambda/rightsizing_runtime/start_job.py" in names
+    for module in ("start_job", "select_recommendation", "stop_job", "apply_steps"):
+        assert f"rightsizing_constructs/_lambda/rightsizing_runtime/{module}.py" in names
     assert not any(name.startswith(("lambda/", "tests/")) for name in names)
 
     environment = tmp_path / "venv"
@@ -67,7 +68,7 @@ def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -
 
     template = json.loads((out / "OtherTeam.template.json").read_text())
     functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 3
+    assert len(functions) == 4  # start job, select, stop job, apply step
     # The staged Lambda asset holds the runtime package from the installed wheel.
     assets = json.loads((out / "OtherTeam.assets.json").read_text())["files"]
     staged = [
