@@ -340,6 +340,7 @@ class ApplyWorkflow(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
         )
+        notify.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4)
         unrecorded = sfn.Pass(
             self,
             "RecordFailed",

@@ -262,7 +262,9 @@ class LocalAws:
         for injected in self.injected:
             if (injected.service, injected.operation) == (service, operation) and injected.times:
                 injected.times -= 1
-                return _error(injected.code, f"injected {injected.code}")
+                if target_json(request):
+                    return _error(injected.code, f"injected {injected.code}")
+                return _query_error(injected.code, f"injected {injected.code}")
         if service == "lambda" and operation == "Invoke":
             return self._invoke(request)
         params = json.loads(request.body or b"{}") if target_json(request) else {}
@@ -314,6 +316,15 @@ class LocalAws:
     def calls_of(self, service: str, operation: str) -> int:
         """How many times ``service.operation`` was called (injected failures included)."""
         return self.calls.count((service, operation))
+
+
+def _query_error(code: str, message: str) -> HttpResponse:
+    """A query-protocol (SNS, SQS) error response: XML."""
+    body = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+        f"<Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+    )
+    return _http(body.encode(), 400, {"x-amzn-RequestId": "local-request"})
 
 
 def target_json(request: AWSPreparedRequest) -> bool:

@@ -362,3 +362,41 @@ def test_a_failing_call_never_leaves_the_endpoint_half_applied(
         # Invariant 5: a record, whatever failed.
         [record] = records(stack)
         assert record["outcome"] == ("applied" if ends_on == "new" else "failed")
+
+
+EVERY_CALL = [
+    ("dynamodb", "PutItem"),
+    ("dynamodb", "DeleteItem"),
+    ("sagemaker", "DescribeEndpoint"),
+    ("sagemaker", "DescribeEndpointConfig"),
+    ("sagemaker", "ListTags"),
+    ("sagemaker", "CreateEndpointConfig"),
+    ("sagemaker", "UpdateEndpoint"),
+    ("application-autoscaling", "DescribeScalableTargets"),
+    ("application-autoscaling", "DescribeScalingPolicies"),
+    ("application-autoscaling", "DeregisterScalableTarget"),
+    ("application-autoscaling", "RegisterScalableTarget"),
+    ("application-autoscaling", "PutScalingPolicy"),
+    ("sns", "Publish"),
+    ("sagemaker", "CreateInferenceRecommendationsJob"),
+    ("sagemaker", "DescribeInferenceRecommendationsJob"),
+    # Not events:PutEvents: moto's optimized EventBridge integration turns any error of it into
+    # an invalid "States.Runtime" custom error and aborts the run, which AWS does not do (the
+    # state's States.TaskFailed retry covers it there).
+]
+
+
+def test_every_call_throttled_once_is_absorbed_by_retries(stack: LocalStack, aws: LocalAws) -> None:
+    for service, operation in EVERY_CALL:
+        aws.fail_next(service, operation, "ThrottlingException")
+
+    recommended = stack.run("recommend")
+    [applied] = stack.deliver()
+
+    assert recommended.status == "SUCCEEDED", recommended.cause
+    assert applied.status == "SUCCEEDED", applied.cause
+    unused = [(i.service, i.operation) for i in aws.injected if i.times]
+    assert unused == []  # every one of them was throttled, and retried
+    assert assert_old_or_new(endpoint_state()) == "new"
+    [record] = records(stack)
+    assert record["outcome"] == "applied"
