@@ -17,7 +17,6 @@ The previous endpoint config is never modified or deleted: it is the rollback ta
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,14 +28,17 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ._nag import acknowledge_wildcard
+from ._runtime import import_runtime
+from ._workflow import PollNames, bounded_poll, standard_state_machine
 
+#: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
+BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
 #: How long the workflow waits for an endpoint update before giving up on it.
 UPDATE_TIMEOUT = Duration.hours(2)
 # The lock outlives any run: a run that died leaves a lock that expires after this.
@@ -383,20 +385,6 @@ class ApplyWorkflow(Construct):
         ensure.add_catch(record, errors=["States.ALL"], result_path="$.error")
         ensure.next(record)
 
-        max_polls = math.ceil(UPDATE_TIMEOUT.to_seconds() / poll_interval.to_seconds())
-        start_watching = sfn.Pass(
-            self,
-            "StartWatching",
-            result=sfn.Result.from_object({"count": 0}),
-            result_path="$.polls",
-        )
-        wait = sfn.Wait(self, "WaitForUpdate", time=sfn.WaitTime.duration(poll_interval))
-        count = sfn.Pass(
-            self,
-            "CountUpdatePoll",
-            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
-            result_path="$.polls",
-        )
         timed_out = sfn.Pass(
             self,
             "UpdateTimedOut",
@@ -407,28 +395,25 @@ class ApplyWorkflow(Construct):
             },
             result_path="$.error",
         )
-        budget = (
-            sfn.Choice(self, "UpdateBudgetSpent")
-            .when(
-                sfn.Condition.number_greater_than_equals("$.polls.count", max_polls),
-                timed_out.next(ensure),
-            )
-            .otherwise(wait)
-        )
-        update_finished = (
-            sfn.Choice(self, "UpdateFinished")
-            .when(
-                sfn.Condition.or_(
-                    *(
-                        sfn.Condition.string_equals("$.update.status", status)
-                        for status in ("Creating", "Updating", "SystemUpdating", "RollingBack")
-                    )
+        update.next(
+            bounded_poll(
+                self,
+                names=PollNames(
+                    start="StartWatching",
+                    wait="WaitForUpdate",
+                    count="CountUpdatePoll",
+                    finished="UpdateFinished",
+                    budget_spent="UpdateBudgetSpent",
                 ),
-                count.next(budget),
+                check=check,
+                status_path="$.update.status",
+                busy_statuses=BUSY_STATUSES,
+                poll_interval=poll_interval,
+                timeout=UPDATE_TIMEOUT,
+                on_timeout=timed_out.next(ensure),
+                on_done=ensure,
             )
-            .otherwise(ensure)
         )
-        update.next(start_watching).next(wait).next(check).next(update_finished)
         deregister_first = (
             sfn.Choice(self, "DeregisterFirst")
             .when(
@@ -443,28 +428,10 @@ class ApplyWorkflow(Construct):
             .otherwise(create_config.next(deregister_first))
         )
         definition = load.next(acquire).next(snapshot).next(already_applied)
-        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
-        state_machine = sfn.StateMachine(
+        return standard_state_machine(
             self,
-            "StateMachine",
             comment=f"Applies rightsizing recommendations to {settings['endpoint_name']}",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition=definition,
             timeout=lock,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+            invoked=(self.step_function,),
         )
-        role = state_machine.role
-        acknowledge_wildcard(
-            role,
-            "*",
-            "CloudWatch Logs log delivery and X-Ray actions have no resource-level permissions.",
-        )
-        acknowledge_wildcard(
-            role,
-            f"{self.step_function.function_arn}:*",
-            "CDK's LambdaInvoke grants invoking the function's versions and aliases too.",
-        )
-        return state_machine

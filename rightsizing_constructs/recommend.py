@@ -18,7 +18,6 @@ An execution that is aborted or hits the state machine's own timeout runs no fur
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -39,6 +38,7 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime, runtime_asset_dir
+from ._workflow import PollNames, bounded_poll, standard_state_machine
 from .apply import ApplyWorkflow, create_ledger
 from .settings import (
     ApplyMode,
@@ -601,20 +601,6 @@ class EndpointRightsizing(Construct):
             },
             result_path="$.job",
         )
-        max_polls = math.ceil(timeout.to_seconds() / poll_interval.to_seconds())
-        start_polling = sfn.Pass(
-            self,
-            "StartPolling",
-            result=sfn.Result.from_object({"count": 0}),
-            result_path="$.polls",
-        )
-        count_poll = sfn.Pass(
-            self,
-            "CountPoll",
-            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
-            result_path="$.polls",
-        )
-        wait = sfn.Wait(self, "WaitForJob", time=sfn.WaitTime.duration(poll_interval))
         describe = tasks.CallAwsService(
             self,
             "DescribeJob",
@@ -640,8 +626,8 @@ class EndpointRightsizing(Construct):
             parameters={
                 "Error": "JobTimedOut",
                 "Cause": sfn.JsonPath.format(
-                    f"The recommendation job {{}} did not finish within {max_polls} polls "
-                    f"({timeout.to_human_string()}); it is being stopped.",
+                    f"The recommendation job {{}} did not finish within "
+                    f"{timeout.to_human_string()}; it is being stopped.",
                     sfn.JsonPath.string_at("$.job.job_name"),
                 ),
             },
@@ -736,64 +722,35 @@ class EndpointRightsizing(Construct):
         for state in (start_job, describe, select, put_event):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
 
-        budget = (
-            sfn.Choice(self, "PollBudgetSpent")
-            .when(
-                sfn.Condition.number_greater_than_equals("$.polls.count", max_polls),
-                timed_out.next(failure_path),
-            )
-            .otherwise(wait)
-        )
-        job_finished = (
-            sfn.Choice(self, "JobFinished")
-            .when(
-                sfn.Condition.or_(
-                    *(
-                        sfn.Condition.string_equals("$.job_status.status", status)
-                        for status in ("PENDING", "IN_PROGRESS", "STOPPING")
-                    )
-                ),
-                count_poll.next(budget),
-            )
+        poll = bounded_poll(
+            self,
+            names=PollNames(
+                start="StartPolling",
+                wait="WaitForJob",
+                count="CountPoll",
+                finished="JobFinished",
+                budget_spent="PollBudgetSpent",
+            ),
+            check=describe,
+            status_path="$.job_status.status",
+            busy_statuses=("PENDING", "IN_PROGRESS", "STOPPING"),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_timeout=timed_out.next(failure_path),
             # COMPLETED, FAILED, STOPPED, DELETING, DELETED: the Select handler decides or
             # raises with IR's failure reason.
-            .otherwise(
-                select.next(put_event).next(notify_recommendation).next(sfn.Succeed(self, "Done"))
-            )
+            on_done=select.next(put_event)
+            .next(notify_recommendation)
+            .next(sfn.Succeed(self, "Done")),
         )
-        definition = (
-            load_settings.next(start_job)
-            .next(start_polling)
-            .next(wait)
-            .next(describe)
-            .next(job_finished)
-        )
-        log_group = logs.LogGroup(self, "WorkflowLogs", retention=logs.RetentionDays.ONE_YEAR)
-        state_machine = sfn.StateMachine(
+        state_machine = standard_state_machine(
             self,
-            "StateMachine",
             comment=f"Rightsizing of SageMaker endpoint {self.endpoint_name}",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition=load_settings.next(start_job).next(poll),
             timeout=timeout.plus(_STATE_MACHINE_TIMEOUT_MARGIN),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+            invoked=(self.start_job_function, self.select_function, self.stop_job_function),
         )
-        role = state_machine.role
-        acknowledge_wildcard(
-            role,
-            "*",
-            "CloudWatch Logs log delivery and X-Ray actions have no resource-level permissions.",
-        )
-        acknowledge_wildcard(role, self._job_arns, _JOB_NAMES_REASON)
-        for function in (self.start_job_function, self.select_function, self.stop_job_function):
-            acknowledge_wildcard(
-                role,
-                f"{function.function_arn}:*",
-                "CDK's LambdaInvoke grants invoking the function's versions and aliases too.",
-            )
+        acknowledge_wildcard(state_machine.role, self._job_arns, _JOB_NAMES_REASON)
         return state_machine
 
 

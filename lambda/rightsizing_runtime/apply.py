@@ -23,6 +23,9 @@ DEFAULT_POLICY_NAME = "rightsizing-invocations-per-instance"
 #: Application Auto Scaling's default cooldowns (seconds), used when the endpoint had no policy.
 DEFAULT_COOLDOWN_SECONDS = 300
 HOURS_PER_MONTH = 730
+#: Endpoint statuses of an update still under way: the workflow polls on, and autoscaling cannot
+#: be changed until they end.
+BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 # Every field of a DescribeEndpointConfig response that CreateEndpointConfig accepts, read from

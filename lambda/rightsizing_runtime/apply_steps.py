@@ -33,9 +33,6 @@ sagemaker = sagemaker_client()
 autoscaling = boto3.client("application-autoscaling", config=CLIENT_CONFIG)
 dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
 
-#: Endpoint statuses during which autoscaling cannot be changed: wait and retry.
-BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
-
 
 class EndpointLockedError(RuntimeError):
     """Another run holds the endpoint's lock; this run changes nothing (DESIGN.md invariant 3)."""
@@ -247,7 +244,7 @@ def ensure_autoscaling(state: Mapping[str, Any], _execution_arn: str) -> dict[st
     settings = state["settings"]
     endpoint_name, variant_name = settings["endpoint_name"], settings["variant_name"]
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    if endpoint["EndpointStatus"] in BUSY_STATUSES:
+    if endpoint["EndpointStatus"] in apply.BUSY_STATUSES:
         raise EndpointBusyError(f"{endpoint_name} is {endpoint['EndpointStatus']}")
     serving = endpoint.get("EndpointConfigName")
     new_config = (state.get("new_config") or {}).get("name")

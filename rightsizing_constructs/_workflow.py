@@ -1,0 +1,113 @@
+"""Pieces both workflows are built from: a bounded poll loop and a Standard state machine."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from ._nag import acknowledge_wildcard
+
+
+def status_is_any(path: str, statuses: Sequence[str]) -> sfn.Condition:
+    """The string at ``path`` is one of ``statuses``."""
+    return sfn.Condition.or_(*(sfn.Condition.string_equals(path, s) for s in statuses))
+
+
+@dataclass(frozen=True)
+class PollNames:
+    """State names of one poll loop (they are public: tests, consoles and alarms show them)."""
+
+    start: str
+    wait: str
+    count: str
+    finished: str
+    budget_spent: str
+
+
+def bounded_poll(
+    scope: Construct,
+    *,
+    names: PollNames,
+    check: sfn.TaskStateBase,
+    status_path: str,
+    busy_statuses: Sequence[str],
+    poll_interval: Duration,
+    timeout: Duration,
+    on_timeout: sfn.IChainable,
+    on_done: sfn.IChainable,
+) -> sfn.Chain:
+    """Wait, ``check``, and again while ``status_path`` is busy; at most ceil(timeout / interval).
+
+    The loop counts its polls rather than comparing clock times: Choice timestamp comparisons
+    are strict about formats (moto's interpreter, for one, cannot compare
+    ``$$.State.EnteredTime``), while a counter behaves the same everywhere.
+    """
+    max_polls = math.ceil(timeout.to_seconds() / poll_interval.to_seconds())
+    start = sfn.Pass(
+        scope, names.start, result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
+    )
+    wait = sfn.Wait(scope, names.wait, time=sfn.WaitTime.duration(poll_interval))
+    count = sfn.Pass(
+        scope,
+        names.count,
+        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
+        result_path="$.polls",
+    )
+    budget = (
+        sfn.Choice(scope, names.budget_spent)
+        .when(sfn.Condition.number_greater_than_equals("$.polls.count", max_polls), on_timeout)
+        .otherwise(wait)
+    )
+    finished = (
+        sfn.Choice(scope, names.finished)
+        .when(status_is_any(status_path, busy_statuses), count.next(budget))
+        .otherwise(on_done)
+    )
+    return start.next(wait).next(check).next(finished)
+
+
+def standard_state_machine(
+    scope: Construct,
+    *,
+    comment: str,
+    definition: sfn.IChainable,
+    timeout: Duration,
+    invoked: Sequence[lambda_.IFunction],
+) -> sfn.StateMachine:
+    """A Standard state machine with logging ALL (a year), X-Ray, and its nag findings reviewed.
+
+    ``invoked`` are the functions its LambdaInvoke tasks call.
+    """
+    log_group = logs.LogGroup(scope, "Logs", retention=logs.RetentionDays.ONE_YEAR)
+    state_machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        comment=comment,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(
+            destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+        ),
+    )
+    role = state_machine.role
+    acknowledge_wildcard(
+        role,
+        "*",
+        "CloudWatch Logs log delivery and X-Ray actions have no resource-level permissions.",
+    )
+    for function in invoked:
+        acknowledge_wildcard(
+            role,
+            f"{function.function_arn}:*",
+            "CDK's LambdaInvoke grants invoking the function's versions and aliases too.",
+        )
+    return state_machine
