@@ -560,6 +560,41 @@ class EndpointRightsizing(Construct):
 
     # -- Workflow ------------------------------------------------------------------------------
 
+    def _record(
+        self, state_name: str, *, outcome: str, reason: str, record: str
+    ) -> sfn.TaskStateBase:
+        """A task that writes this run's record to the ledger.
+
+        Keys: ``pk`` ``endpoint#<name>``, ``sk`` ``recommendation#<time>#<execution>``.
+        """
+        task = tasks.DynamoPutItem(
+            self,
+            state_name,
+            table=self.ledger_table,
+            item={
+                "pk": tasks.DynamoAttributeValue.from_string(f"endpoint#{self.endpoint_name}"),
+                "sk": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.format(
+                        "recommendation#{}#{}",
+                        # The record's own time (moto's interpreter cannot format
+                        # $$.Execution.StartTime, a datetime there).
+                        sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                        sfn.JsonPath.string_at("$$.Execution.Name"),
+                    )
+                ),
+                "recorded_at": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at("$$.State.EnteredTime")
+                ),
+                "outcome": tasks.DynamoAttributeValue.from_string(outcome),
+                "reason": tasks.DynamoAttributeValue.from_string(reason),
+                "record": tasks.DynamoAttributeValue.from_string(record),
+                "execution_arn": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        task.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4)
+        return task
+
     def _invoke(
         self,
         state_name: str,
@@ -715,10 +750,29 @@ class EndpointRightsizing(Construct):
             notify.add_retry(
                 errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
             )
+        # The decision record of every run (DESIGN.md invariant 5), in the ledger.
+        record_recommendation = self._record(
+            "RecordRecommendation",
+            outcome=sfn.JsonPath.string_at("$.recommendation.detail.action"),
+            reason=sfn.JsonPath.string_at("$.recommendation.detail.reason"),
+            record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.recommendation.detail")),
+        )
+        record_failure = self._record(
+            "RecordFailure",
+            outcome="failed",
+            reason=sfn.JsonPath.string_at("$.error.Error"),
+            record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.error")),
+        )
         failed = sfn.Fail(self, "Failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        failure_path = stop_job.next(notify_failure).next(failed)
-        # Failing to stop must not hide the original error from the notification.
-        stop_job.add_catch(notify_failure, errors=["States.ALL"], result_path="$.stop_error")
+        failure_path = stop_job.next(record_failure).next(notify_failure).next(failed)
+        # Failing to stop or to record must not hide the original error from the notification.
+        stop_job.add_catch(record_failure, errors=["States.ALL"], result_path="$.stop_error")
+        record_failure.add_catch(
+            notify_failure, errors=["States.ALL"], result_path="$.record_error"
+        )
+        record_recommendation.add_catch(
+            notify_recommendation, errors=["States.ALL"], result_path="$.record_error"
+        )
         for state in (start_job, describe, select, put_event):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
 
@@ -740,6 +794,7 @@ class EndpointRightsizing(Construct):
             # COMPLETED, FAILED, STOPPED, DELETING, DELETED: the Select handler decides or
             # raises with IR's failure reason.
             on_done=select.next(put_event)
+            .next(record_recommendation)
             .next(notify_recommendation)
             .next(sfn.Succeed(self, "Done")),
         )

@@ -129,7 +129,8 @@ def test_timeout_stops_the_job_then_fails(states: dict[str, Any]) -> None:
     stop = states["StopJob"]
     assert re.fullmatch(r"arn:aws:lambda:.*:function:RightsizingStopJob\w+", stop["Resource"])
     assert stop["Parameters"]["execution_arn.$"] == "$$.Execution.Id"
-    assert stop["Next"] == "NotifyFailure"
+    assert stop["Next"] == "RecordFailure"
+    assert states["RecordFailure"]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Next"] == "Failed"
     assert states["Failed"] == {
         "Type": "Fail",
@@ -149,8 +150,9 @@ def test_every_failure_stops_the_job_and_notifies(states: dict[str, Any], state:
 
 def test_failing_to_stop_still_notifies(states: dict[str, Any]) -> None:
     assert states["StopJob"]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.stop_error", "Next": "NotifyFailure"}
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.stop_error", "Next": "RecordFailure"}
     ]
+    assert states["RecordFailure"]["Catch"][0]["Next"] == "NotifyFailure"
 
 
 def test_recommendation_event(states: dict[str, Any]) -> None:
@@ -166,7 +168,14 @@ def test_recommendation_event(states: dict[str, Any]) -> None:
             "EventBusName": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
         }
     ]
-    assert put["Next"] == "NotifyRecommendation"
+    assert put["Next"] == "RecordRecommendation"
+    record = states["RecordRecommendation"]
+    assert record["Resource"] == "arn:aws:states:::dynamodb:putItem"
+    assert record["Parameters"]["Item"]["pk"] == {"S": "endpoint#fraud-scoring"}
+    assert record["Parameters"]["Item"]["record"] == {
+        "S.$": "States.JsonToString($.recommendation.detail)"
+    }
+    assert record["Next"] == "NotifyRecommendation"
     assert states["NotifyRecommendation"]["Next"] == "Done"
 
 
