@@ -400,3 +400,32 @@ def test_every_call_throttled_once_is_absorbed_by_retries(stack: LocalStack, aws
     assert assert_old_or_new(endpoint_state()) == "new"
     [record] = records(stack)
     assert record["outcome"] == "applied"
+
+
+def test_two_runs_at_once_never_interleave(stack: LocalStack) -> None:
+    """Invariant 3 with real concurrent executions: one applies, the other is rejected."""
+    first = stack._start(
+        stack.apply_state_machine_arn, "one", json.dumps({"recommendation": recommendation()})
+    )
+    second = stack._start(
+        stack.apply_state_machine_arn, "two", json.dumps({"recommendation": recommendation()})
+    )
+    outcomes = sorted(r["outcome"] for r in _wait_records(stack, 2))
+    executions = [stack._wait(first, 60), stack._wait(second, 60)]
+
+    assert all(e.status == "SUCCEEDED" for e in executions), [e.cause for e in executions]
+    assert outcomes in (["applied", "rejected"], ["applied", "no-change"])
+    # Exactly one of them changed the endpoint.
+    assert sum("CreateConfig" in e.states for e in executions) == 1
+    assert assert_old_or_new(endpoint_state()) == "new"
+    assert lock_of(stack) is None
+
+
+def _wait_records(stack: LocalStack, count: int) -> list[dict[str, Any]]:
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(found := records(stack)) < count:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+    return found
