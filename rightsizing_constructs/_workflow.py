@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ._nag import acknowledge_wildcard
+
+
+def invoke(
+    scope: Construct,
+    construct_id: str,
+    *,
+    state_name: str,
+    function: lambda_.IFunction,
+    payload: Mapping[str, Any],
+    result_path: str,
+) -> tasks.LambdaInvoke:
+    """A task that invokes ``function`` with ``payload`` and keeps only its return value."""
+    return tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        state_name=state_name,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(dict(payload)),
+        payload_response_only=True,
+        result_path=result_path,
+    )
 
 
 def status_is_any(path: str, statuses: Sequence[str]) -> sfn.Condition:

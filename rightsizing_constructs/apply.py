@@ -35,7 +35,7 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime
-from ._workflow import PollNames, bounded_poll, standard_state_machine
+from ._workflow import PollNames, bounded_poll, invoke, standard_state_machine
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
 BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
@@ -271,18 +271,17 @@ class ApplyWorkflow(Construct):
             acknowledge_wildcard(role, resource, reason)
 
     def _step(self, state_name: str, step: str, result_path: str) -> tasks.LambdaInvoke:
-        return tasks.LambdaInvoke(
+        """A state that runs one ``apply_steps`` step on the whole workflow state."""
+        return invoke(
             self,
             state_name,
-            lambda_function=self.step_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "step": step,
-                    "state": sfn.JsonPath.entire_payload,
-                    "execution_arn": sfn.JsonPath.execution_id,
-                }
-            ),
-            payload_response_only=True,
+            state_name=state_name,
+            function=self.step_function,
+            payload={
+                "step": step,
+                "state": sfn.JsonPath.entire_payload,
+                "execution_arn": sfn.JsonPath.execution_id,
+            },
             result_path=result_path,
         )
 

@@ -5,8 +5,9 @@ The workflow (a Standard state machine, because IR jobs run for hours)::
     LoadSettings -> StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished?
         running  -> CountPoll -> PollBudgetSpent? -> no: WaitForJob (poll again)
                                                   -> yes: JobTimedOut -> StopJob -> ...
-        finished -> SelectRecommendation -> PutRecommendationEvent -> NotifyRecommendation -> Done
-    any error  -> StopJob -> NotifyFailure -> Failed
+        finished -> SelectRecommendation -> PutRecommendationEvent -> RecordRecommendation
+                    -> NotifyRecommendation -> Done
+    any error  -> StopJob -> RecordFailure -> NotifyFailure -> Failed
 
 There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``,
 at most ``ceil(timeout / poll_interval)`` times. It counts polls rather than comparing clock
@@ -38,7 +39,7 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime, runtime_asset_dir
-from ._workflow import PollNames, bounded_poll, standard_state_machine
+from ._workflow import PollNames, bounded_poll, invoke, standard_state_machine
 from .apply import ApplyWorkflow, create_ledger
 from .settings import (
     ApplyMode,
@@ -241,7 +242,7 @@ class EndpointRightsizing(Construct):
             "StopJob", "stop_job", "Stops the Inference Recommender job of a failed or aborted run"
         )
         self._grant_runtime_permissions()
-        #: Decision records of every apply run, and the per-endpoint lock.
+        #: The decision record of every run (recommend and apply), and the per-endpoint lock.
         self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self)
 
         self.state_machine: sfn.StateMachine = self._state_machine(settings, poll_interval, timeout)
@@ -603,17 +604,13 @@ class EndpointRightsizing(Construct):
         *,
         result_path: str,
     ) -> tasks.LambdaInvoke:
-        """A task that invokes ``function`` with ``payload`` and keeps only its return value.
-
-        The construct ID keeps a ``Task`` suffix: the function itself holds the plain name.
-        """
-        return tasks.LambdaInvoke(
+        # The construct ID keeps a ``Task`` suffix: the function itself holds the plain name.
+        return invoke(
             self,
             f"{state_name}Task",
             state_name=state_name,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
+            function=function,
+            payload=payload,
             result_path=result_path,
         )
 

@@ -306,7 +306,7 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
     dynamodb.put_item(
         TableName=_table(),
         Item={
-            "pk": {"S": f"endpoint#{settings['endpoint_name']}"},
+            **_endpoint_key(state),
             "sk": {"S": f"run#{recorded_at}#{execution_arn.rsplit(':', 1)[-1]}"},
             "recorded_at": {"S": recorded_at},
             "outcome": {"S": result},

@@ -553,6 +553,17 @@ class LocalStack:
                 started.append(self._start(machine, f"delivered-{len(started)}", message["Body"]))
         return [self._wait(arn, limit) for arn in started]
 
+    @property
+    def ledger_table(self) -> str:
+        """The name of the (only) ledger table the stack created."""
+        [table] = [k for k, r in self.resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
+        return table
+
+    def ledger_items(self, sort_key_prefix: str = "") -> list[dict[str, Any]]:
+        """The ledger's items whose sort key starts with ``sort_key_prefix``."""
+        items = boto3.client("dynamodb").scan(TableName=self.ledger_table)["Items"]
+        return [i for i in items if i["sk"]["S"].startswith(sort_key_prefix)]
+
     def topic_arn(self) -> str:
         """The (only) topic the stack created."""
         [arn] = [self.refs[k] for k, r in self.resources.items() if r["Type"] == "AWS::SNS::Topic"]

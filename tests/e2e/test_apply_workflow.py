@@ -167,17 +167,25 @@ def assert_old_or_new(state: dict[str, Any]) -> str:
     return "new"
 
 
-def ledger(stack: LocalStack) -> list[dict[str, Any]]:
-    [table] = [k for k, r in stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
-    return boto3.client("dynamodb").scan(TableName=table)["Items"]
-
-
 def lock_of(stack: LocalStack) -> dict[str, Any] | None:
-    return next((i for i in ledger(stack) if i["sk"]["S"] == "lock"), None)
+    return next(iter(stack.ledger_items("lock")), None)
 
 
 def records(stack: LocalStack) -> list[dict[str, Any]]:
-    return [json.loads(i["record"]["S"]) for i in ledger(stack) if i["sk"]["S"].startswith("run#")]
+    return [json.loads(i["record"]["S"]) for i in stack.ledger_items("run#")]
+
+
+def hold_lock(stack: LocalStack, holder: str, expires_at: int) -> None:
+    """Put a lock in the ledger as another apply run holding it would have."""
+    boto3.client("dynamodb").put_item(
+        TableName=stack.ledger_table,
+        Item={
+            "pk": {"S": "endpoint#fraud-scoring"},
+            "sk": {"S": "lock"},
+            "holder": {"S": f"arn:aws:states:us-east-1:123456789012:execution:apply:{holder}"},
+            "expires_at": {"N": str(expires_at)},
+        },
+    )
 
 
 @pytest.fixture
@@ -272,16 +280,7 @@ def test_duplicate_delivery_is_no_change(stack: LocalStack) -> None:
 
 def test_second_run_while_locked_is_rejected_with_a_record(stack: LocalStack) -> None:
     # A run that holds the lock (as one in the middle of an update would).
-    [table] = [k for k, r in stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
-    boto3.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": "endpoint#fraud-scoring"},
-            "sk": {"S": "lock"},
-            "holder": {"S": "arn:aws:states:us-east-1:123456789012:execution:apply:first"},
-            "expires_at": {"N": "9999999999"},
-        },
-    )
+    hold_lock(stack, "first", expires_at=9999999999)
 
     execution = apply(stack, name="second")
 
@@ -296,16 +295,7 @@ def test_second_run_while_locked_is_rejected_with_a_record(stack: LocalStack) ->
 
 
 def test_an_expired_lock_is_taken_over(stack: LocalStack) -> None:
-    [table] = [k for k, r in stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
-    boto3.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": "endpoint#fraud-scoring"},
-            "sk": {"S": "lock"},
-            "holder": {"S": "arn:aws:states:us-east-1:123456789012:execution:apply:died"},
-            "expires_at": {"N": "1"},
-        },
-    )
+    hold_lock(stack, "died", expires_at=1)
     assert apply(stack).status == "SUCCEEDED"
     assert lock_of(stack) is None
 

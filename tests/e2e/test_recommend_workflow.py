@@ -132,7 +132,7 @@ def test_no_candidate_meets_the_slo_is_recorded_as_reject(stack: LocalStack) -> 
     assert event["detail"]["instance_type"] is None
     assert "exceeds the P99 SLO of 50 ms" in event["detail"]["reason"]
     # The decision record (DESIGN.md invariant 5).
-    [record] = ledger_items(strict, "recommendation#")
+    [record] = strict.ledger_items("recommendation#")
     assert record["outcome"]["S"] == "reject"
     assert json.loads(record["record"]["S"])["candidates"]
 
@@ -150,7 +150,7 @@ def test_failed_job_fails_the_run_with_irs_reason(
     assert execution.error == "InvalidJobResultError"
     assert "ResourceLimitExceeded" in (execution.cause or "")
     assert execution.states[-4:] == ["StopJob", "RecordFailure", "NotifyFailure", "Failed"]
-    [record] = ledger_items(stack, "recommendation#")
+    [record] = stack.ledger_items("recommendation#")
     assert record["outcome"]["S"] == "failed"
     assert record["reason"]["S"] == "InvalidJobResultError"
     [notification] = stack.messages(notifications)
@@ -233,13 +233,6 @@ def test_abort_rule_matches_aborted_and_timed_out_executions(stack: LocalStack) 
     put("ABORTED", stack.state_machine_arn + "-other")
     delivered = sorted(m["detail"]["executionArn"] for m in stack.messages(matched))
     assert delivered == ["ABORTED", "TIMED_OUT"]
-
-
-def ledger_items(stack: LocalStack, prefix: str) -> list[dict[str, Any]]:
-    """The ledger items of the stack whose sort key starts with ``prefix``."""
-    [table] = [k for k, r in stack.resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
-    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
-    return [i for i in items if i["sk"]["S"].startswith(prefix)]
 
 
 def _slo_ms(milliseconds: int) -> Any:
