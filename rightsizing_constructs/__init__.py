@@ -1,8 +1,9 @@
 """rightsizing-constructs: rightsize SageMaker real-time endpoints with Inference Recommender.
 
-Add :class:`EndpointRightsizing` to a CDK stack; it creates the workflow that load-tests the
-model, picks the cheapest configuration that meets the latency SLO at the expected peak, and
-publishes a "Rightsizing Recommendation" event (README: "The recommendation event").
+Add :class:`EndpointRightsizing` to a CDK stack, once per endpoint: the stack's shared
+:class:`RightsizingEngine` load-tests the model, picks the cheapest configuration that meets the
+latency SLO at the expected peak, publishes a "Rightsizing Recommendation" event (README: "The
+recommendation event") and applies it.
 
 The public names are imported on first use, so ``python -m rightsizing_constructs plan`` runs
 without loading the CDK (which starts a Node.js process).
@@ -17,9 +18,13 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS = {
-    "RECOMMENDATION_DETAIL_TYPE": "recommend",
-    "RECOMMENDATION_EVENT_SOURCE": "recommend",
+    "RECOMMENDATION_DETAIL_TYPE": "engine",
+    "RECOMMENDATION_EVENT_SOURCE": "engine",
+    "RUN_REQUESTED_DETAIL_TYPE": "engine",
     "EndpointRightsizing": "recommend",
+    "RightsizingEngine": "engine",
+    "LatencyAlarm": "settings",
+    "ModelApproval": "settings",
     "ApplyMode": "settings",
     "ContainerConfig": "settings",
     "Deployment": "settings",
@@ -39,17 +44,21 @@ _EXPORTS = {
 __all__ = [
     "RECOMMENDATION_DETAIL_TYPE",
     "RECOMMENDATION_EVENT_SOURCE",
+    "RUN_REQUESTED_DETAIL_TYPE",
     "ApplyMode",
     "ContainerConfig",
     "Deployment",
     "EndpointRightsizing",
     "Guardrails",
     "JobType",
+    "LatencyAlarm",
     "LatencyPercentile",
     "LatencySlo",
     "LatencyThreshold",
+    "ModelApproval",
     "Phase",
     "RecommenderJob",
+    "RightsizingEngine",
     "Stairs",
     "StoppingConditions",
     "TrafficPattern",
@@ -58,20 +67,24 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .recommend import (
+    from .engine import (
         RECOMMENDATION_DETAIL_TYPE,
         RECOMMENDATION_EVENT_SOURCE,
-        EndpointRightsizing,
+        RUN_REQUESTED_DETAIL_TYPE,
+        RightsizingEngine,
     )
+    from .recommend import EndpointRightsizing
     from .settings import (
         ApplyMode,
         ContainerConfig,
         Deployment,
         Guardrails,
         JobType,
+        LatencyAlarm,
         LatencyPercentile,
         LatencySlo,
         LatencyThreshold,
+        ModelApproval,
         Phase,
         RecommenderJob,
         Stairs,

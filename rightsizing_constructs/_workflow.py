@@ -38,6 +38,11 @@ def invoke(
     )
 
 
+def max_polls(timeout: Duration, poll_interval: Duration) -> int:
+    """How many polls ``poll_interval`` apart fit in ``timeout``: ``ceil(timeout / interval)``."""
+    return math.ceil(timeout.to_seconds() / poll_interval.to_seconds())
+
+
 def status_is_any(path: str, statuses: Sequence[str]) -> sfn.Condition:
     """The string at ``path`` is one of ``statuses``."""
     return sfn.Condition.or_(*(sfn.Condition.string_equals(path, s) for s in statuses))
@@ -62,17 +67,22 @@ def bounded_poll(
     status_path: str,
     busy_statuses: Sequence[str],
     poll_interval: Duration,
-    timeout: Duration,
+    max_polls: int | str,
     on_timeout: sfn.IChainable,
     on_done: sfn.IChainable,
 ) -> sfn.Chain:
-    """Wait, ``check``, and again while ``status_path`` is busy; at most ceil(timeout / interval).
+    """Wait, ``check``, and again while ``status_path`` is busy; at most ``max_polls`` times.
 
-    The loop counts its polls rather than comparing clock times: Choice timestamp comparisons
-    are strict about formats (moto's interpreter, for one, cannot compare
+    ``max_polls`` is a number, or the JSONPath of one in the state (each endpoint's own budget,
+    :func:`max_polls`). The loop counts its polls rather than comparing clock times: Choice
+    timestamp comparisons are strict about formats (moto's interpreter, for one, cannot compare
     ``$$.State.EnteredTime``), while a counter behaves the same everywhere.
     """
-    max_polls = math.ceil(timeout.to_seconds() / poll_interval.to_seconds())
+    spent = (
+        sfn.Condition.number_greater_than_equals_json_path("$.polls.count", max_polls)
+        if isinstance(max_polls, str)
+        else sfn.Condition.number_greater_than_equals("$.polls.count", max_polls)
+    )
     start = sfn.Pass(
         scope, names.start, result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
     )
@@ -83,11 +93,7 @@ def bounded_poll(
         parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
         result_path="$.polls",
     )
-    budget = (
-        sfn.Choice(scope, names.budget_spent)
-        .when(sfn.Condition.number_greater_than_equals("$.polls.count", max_polls), on_timeout)
-        .otherwise(wait)
-    )
+    budget = sfn.Choice(scope, names.budget_spent).when(spent, on_timeout).otherwise(wait)
     finished = (
         sfn.Choice(scope, names.finished)
         .when(status_is_any(status_path, busy_statuses), count.next(budget))

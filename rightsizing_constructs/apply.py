@@ -2,7 +2,7 @@
 
 A Standard state machine (an endpoint update takes minutes to tens of minutes; no Lambda waits)::
 
-    LoadApplySettings -> AcquireLock -> Snapshot -> AlreadyApplied? -> CreateConfig
+    CheckApplyInput -> AcquireLock -> Snapshot -> AlreadyApplied? -> CreateConfig
       -> DeregisterFirst? (only when the instance type changes and the variant autoscales)
       -> UpdateEndpoint -> WaitForUpdate -> CheckUpdate -> UpdateFinished? (poll)
       -> EnsureAutoscaling (the recommended autoscaling on the new config, or the snapshot's on
@@ -24,8 +24,6 @@ from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -35,7 +33,7 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime
-from ._workflow import PollNames, bounded_poll, invoke, standard_state_machine
+from ._workflow import PollNames, bounded_poll, invoke, max_polls, standard_state_machine
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
 BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
@@ -68,9 +66,13 @@ def create_ledger(scope: Construct) -> dynamodb.Table:
 
 
 class ApplyWorkflow(Construct):
-    """The Apply state machine, its step function and the rule that starts it.
+    """The Apply state machine and its step function, shared by an engine's endpoints.
 
-    Created by :class:`~rightsizing_constructs.EndpointRightsizing` in ``ApplyMode.AUTO``.
+    Created by :class:`~rightsizing_constructs.RightsizingEngine`. Its input is
+    ``{"recommendation": <the event's detail>, "settings": <the endpoint's apply settings>}``;
+    the Recommend state machine starts it when an endpoint's rule delivers an ``apply``
+    recommendation. Each endpoint in ``ApplyMode.AUTO`` adds its ARNs to the step function's
+    policy (:meth:`grant_endpoint`); in a stack without one, the function can change nothing.
     """
 
     def __init__(
@@ -78,36 +80,25 @@ class ApplyWorkflow(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint_name: str,
-        variant_name: str,
-        endpoint_arn: str,
-        endpoint_config_arn: Callable[[str], str],
         ledger: dynamodb.ITable,
         topic: sns.ITopic,
-        event_bus: events.IEventBus,
         step_function: lambda_.Function,
-        deployment_config: dict[str, Any] | None,
         poll_interval: Duration,
-        recommendation_source: str,
-        recommendation_detail_type: str,
+        endpoint_config_arn: Callable[[str], str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.step_function = step_function
-        lock = UPDATE_TIMEOUT.plus(_LOCK_MARGIN)
-        settings = {
-            "endpoint_name": endpoint_name,
-            "variant_name": variant_name,
-            "lock_seconds": int(lock.to_seconds()),
-        }
-        if deployment_config is not None:
-            settings["deployment_config"] = deployment_config
-        self._grant(endpoint_name, endpoint_arn, endpoint_config_arn, ledger)
-        self.state_machine = self._state_machine(settings, topic, poll_interval, lock)
+        #: How long a run may hold an endpoint's lock (a dead run's lock expires after it).
+        self.lock = UPDATE_TIMEOUT.plus(_LOCK_MARGIN)
+        self._endpoint_config_arn = endpoint_config_arn
+        self._endpoints: iam.PolicyStatement | None = None
+        self._grant_common(ledger)
+        self.state_machine = self._state_machine(topic, poll_interval)
         #: Goes off when an apply run fails or rolls back (rejections and no-change succeed).
         self.failed_applies_alarm = cloudwatch.Alarm(
             self,
             "FailedApplies",
-            alarm_description=f"A rightsizing apply of {endpoint_name} failed or was rolled back",
+            alarm_description="A rightsizing apply failed or was rolled back",
             metric=self.state_machine.metric_failed(period=Duration.minutes(5)),
             threshold=1,
             evaluation_periods=1,
@@ -115,63 +106,35 @@ class ApplyWorkflow(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.failed_applies_alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-        #: The rule that starts the workflow for this endpoint's ``apply`` recommendations.
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            description=f"Applies rightsizing recommendations to {endpoint_name}",
-            event_bus=event_bus,
-            event_pattern=events.EventPattern(
-                source=[recommendation_source],
-                detail_type=[recommendation_detail_type],
-                detail={
-                    "endpoint_name": [endpoint_name],
-                    "variant_name": [variant_name],
-                    "action": ["apply"],
-                },
-            ),
-            targets=[
-                targets.SfnStateMachine(
-                    self.state_machine,
-                    input=events.RuleTargetInput.from_object(
-                        {"recommendation": events.EventField.from_path("$.detail")}
-                    ),
-                    retry_attempts=8,
-                )
-            ],
-        )
 
-    def _grant(
-        self,
-        endpoint_name: str,
-        endpoint_arn: str,
-        endpoint_config_arn: Callable[[str], str],
-        ledger: dynamodb.ITable,
-    ) -> None:
-        """Exactly what the steps call (``rightsizing_runtime.apply_steps``)."""
+    def settings(
+        self, endpoint_name: str, variant_name: str, deployment_config: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The apply settings of one endpoint, carried in its rule's target input."""
+        settings: dict[str, Any] = {
+            "endpoint_name": endpoint_name,
+            "variant_name": variant_name,
+            "lock_seconds": int(self.lock.to_seconds()),
+        }
+        if deployment_config is not None:
+            settings["deployment_config"] = deployment_config
+        return settings
+
+    def _grant_common(self, ledger: dynamodb.ITable) -> None:
+        """What the steps call whatever the endpoint (``rightsizing_runtime.apply_steps``)."""
         function = self.step_function
         role = function.role
         assert role is not None
         stack = Stack.of(self)
         ledger.grant(function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
-        new_configs = endpoint_config_arn(f"{endpoint_name[:40].rstrip('-')}-rs-*")
-        any_config = endpoint_config_arn("*")
+        any_config = self._endpoint_config_arn("*")
+        # Every config the library creates is named <endpoint>-rs-<hash> (apply.new_config_name).
+        new_configs = self._endpoint_config_arn("*-rs-*")
         target_tracking_alarms = stack.format_arn(
             service="cloudwatch",
             resource="alarm",
-            resource_name=f"TargetTracking-endpoint/{endpoint_name}/*",
+            resource_name="TargetTracking-endpoint/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:UpdateEndpoint",
-                    # Application Auto Scaling calls these as the caller of RegisterScalableTarget.
-                    "sagemaker:UpdateEndpointWeightsAndCapacities",
-                ],
-                resources=[endpoint_arn],
-            )
         )
         function.add_to_role_policy(
             iam.PolicyStatement(
@@ -182,6 +145,17 @@ class ApplyWorkflow(Construct):
                     "sagemaker:UpdateEndpoint",
                 ],
                 resources=[new_configs],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                # Target tracking manages its alarms as the caller of PutScalingPolicy.
+                actions=[
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:DescribeAlarms",
+                    "cloudwatch:DeleteAlarms",
+                ],
+                resources=[target_tracking_alarms],
             )
         )
         function.add_to_role_policy(
@@ -220,17 +194,6 @@ class ApplyWorkflow(Construct):
         )
         function.add_to_role_policy(
             iam.PolicyStatement(
-                # Target tracking manages its alarms as the caller of PutScalingPolicy.
-                actions=[
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:DeleteAlarms",
-                ],
-                resources=[target_tracking_alarms],
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
                 actions=["iam:CreateServiceLinkedRole"],
                 resources=[
                     stack.format_arn(
@@ -250,25 +213,47 @@ class ApplyWorkflow(Construct):
                 },
             )
         )
-        for resource, reason in (
-            (
-                new_configs,
-                "The new endpoint config's name is generated per run, under the endpoint's "
-                "-rs- prefix.",
-            ),
-            (any_config, "The endpoint's current config name is only known at run time."),
-            (
-                "*",
-                "Application Auto Scaling's Describe calls have no resource-level permissions; its "
-                "writes have no resource ARNs and are scoped with the service-namespace and "
-                "scalable-dimension condition keys; X-Ray has no resource-level permissions.",
-            ),
-            (
-                target_tracking_alarms,
-                "Target tracking names its alarms after the policy at run time.",
-            ),
-        ):
-            acknowledge_wildcard(role, resource, reason)
+        acknowledge_wildcard(
+            role, any_config, "The endpoint's current config name is only known at run time."
+        )
+        acknowledge_wildcard(
+            role,
+            new_configs,
+            "New endpoint config names are generated per run (<endpoint>-rs-<hash>); creating "
+            "a config changes nothing until UpdateEndpoint, which is granted per endpoint.",
+        )
+        acknowledge_wildcard(
+            role,
+            target_tracking_alarms,
+            "Target tracking names its alarms after the endpoint and policy at run time "
+            "(TargetTracking-endpoint/<endpoint>/...).",
+        )
+        acknowledge_wildcard(
+            role,
+            "*",
+            "Application Auto Scaling's Describe calls have no resource-level permissions; its "
+            "writes have no resource ARNs and are scoped with the service-namespace and "
+            "scalable-dimension condition keys; X-Ray has no resource-level permissions.",
+        )
+
+    def grant_endpoint(self, endpoint_arn: str) -> None:
+        """Let the steps update one more endpoint.
+
+        ``UpdateEndpoint`` is the one write that changes what serves traffic, so its endpoints
+        are listed one by one.
+        """
+        if self._endpoints is None:
+            self._endpoints = iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
+                    "sagemaker:UpdateEndpointWeightsAndCapacities",
+                ]
+            )
+            self.step_function.add_to_role_policy(self._endpoints)
+        if endpoint_arn not in self._endpoints.resources:
+            self._endpoints.add_resources(endpoint_arn)
 
     def _step(self, state_name: str, step: str, result_path: str) -> tasks.LambdaInvoke:
         """A state that runs one ``apply_steps`` step on the whole workflow state."""
@@ -285,15 +270,7 @@ class ApplyWorkflow(Construct):
             result_path=result_path,
         )
 
-    def _state_machine(
-        self, settings: dict[str, Any], topic: sns.ITopic, poll_interval: Duration, lock: Duration
-    ) -> sfn.StateMachine:
-        load = sfn.Pass(
-            self,
-            "LoadApplySettings",
-            result=sfn.Result.from_object(settings),
-            result_path="$.settings",
-        )
+    def _state_machine(self, topic: sns.ITopic, poll_interval: Duration) -> sfn.StateMachine:
         acquire = self._step("AcquireLock", "acquire_lock", "$.lock")
         snapshot = self._step("Snapshot", "snapshot", "$.snapshot")
         create_config = self._step("CreateConfig", "create_config", "$.new_config")
@@ -408,7 +385,7 @@ class ApplyWorkflow(Construct):
                 status_path="$.update.status",
                 busy_statuses=BUSY_STATUSES,
                 poll_interval=poll_interval,
-                timeout=UPDATE_TIMEOUT,
+                max_polls=max_polls(UPDATE_TIMEOUT, poll_interval),
                 on_timeout=timed_out.next(ensure),
                 on_done=ensure,
             )
@@ -426,11 +403,30 @@ class ApplyWorkflow(Construct):
             .when(sfn.Condition.boolean_equals("$.snapshot.already_applied", True), record)
             .otherwise(create_config.next(deregister_first))
         )
-        definition = load.next(acquire).next(snapshot).next(already_applied)
+        check_input = (
+            sfn.Choice(self, "CheckApplyInput")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.settings.endpoint_name"),
+                    sfn.Condition.is_present("$.settings.variant_name"),
+                    sfn.Condition.is_present("$.recommendation"),
+                ),
+                acquire.next(snapshot).next(already_applied),
+            )
+            .otherwise(
+                sfn.Fail(
+                    self,
+                    "InvalidApplyInput",
+                    error="InvalidInput",
+                    cause="The input needs recommendation (the event's detail) and settings "
+                    "(the endpoint's apply settings), as the endpoint's rule delivers them.",
+                )
+            )
+        )
         return standard_state_machine(
             self,
-            comment=f"Applies rightsizing recommendations to {settings['endpoint_name']}",
-            definition=definition,
-            timeout=lock,
+            comment="Applies rightsizing recommendations to SageMaker endpoints",
+            definition=check_input,
+            timeout=self.lock,
             invoked=(self.step_function,),
         )

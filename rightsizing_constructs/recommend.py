@@ -1,20 +1,9 @@
-"""``EndpointRightsizing``: IR job -> Step Functions poll -> recommendation event.
+"""``EndpointRightsizing``: one endpoint variant, rightsized by the stack's shared engine.
 
-The workflow (a Standard state machine, because IR jobs run for hours)::
-
-    LoadSettings -> StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished?
-        running  -> CountPoll -> PollBudgetSpent? -> no: WaitForJob (poll again)
-                                                  -> yes: JobTimedOut -> StopJob -> ...
-        finished -> SelectRecommendation -> PutRecommendationEvent -> RecordRecommendation
-                    -> NotifyRecommendation -> Done
-    any error  -> StopJob -> RecordFailure -> NotifyFailure -> Failed
-
-There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``,
-at most ``ceil(timeout / poll_interval)`` times. It counts polls rather than comparing clock
-times: Choice timestamp comparisons are strict about formats (moto's interpreter, for one, cannot
-compare ``$$.State.EnteredTime``), while a counter behaves the same everywhere.
-An execution that is aborted or hits the state machine's own timeout runs no further state; the
-``StopOrphanedJob`` rule catches its status-change event and stops the job (DESIGN.md invariant 6).
+Each endpoint adds only its triggers to the engine (:mod:`rightsizing_constructs.engine`): one
+rule whose pattern matches every event that starts a run for it, or applies a recommendation
+to it, and whose target input carries the endpoint's settings document; a latency alarm when
+asked for; a target on a shared schedule rule. README, "Triggers", lists each trigger's event.
 """
 
 from __future__ import annotations
@@ -22,33 +11,31 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ._nag import acknowledge_wildcard
-from ._runtime import import_runtime, runtime_asset_dir
-from ._workflow import PollNames, bounded_poll, invoke, standard_state_machine
-from .apply import ApplyWorkflow, create_ledger
+from ._runtime import import_runtime
+from ._workflow import max_polls
+from .engine import (
+    EVENT_SOURCE,
+    MAX_JOB_TIMEOUT,
+    RECOMMENDATION_DETAIL_TYPE,
+    RUN_REQUESTED_DETAIL_TYPE,
+    RightsizingEngine,
+)
 from .settings import (
     ApplyMode,
     ContainerConfig,
     Deployment,
     Guardrails,
     JobType,
+    LatencyAlarm,
     LatencySlo,
     LatencyThreshold,
+    ModelApproval,
     RecommenderJob,
     StoppingConditions,
     ValidationProblems,
@@ -56,50 +43,33 @@ from .settings import (
     is_token,
 )
 
-#: ``source`` of the recommendation event on EventBridge.
-RECOMMENDATION_EVENT_SOURCE = "rightsizing-constructs"
-#: ``detail-type`` of the recommendation event on EventBridge.
-RECOMMENDATION_DETAIL_TYPE = "Rightsizing Recommendation"
-# The runtime owns the settings document's version and the job-name prefix (IAM policies are
-# scoped to it); the construct reads both from there so the two cannot drift.
+# The runtime owns the settings document's version; the construct reads it from there so the
+# two cannot drift.
 SETTINGS_VERSION: int = import_runtime("settings").SETTINGS_VERSION
-JOB_NAME_PREFIX: str = import_runtime("job_request").JOB_NAME_PREFIX
+_TRIGGERS = import_runtime("triggers")
 
-_DEFAULT_POLL_INTERVAL = Duration.minutes(5)
 _DEFAULT_JOB_TIMEOUT = Duration.hours(2)
 # An Advanced job may run for its whole job_duration; the workflow waits that long plus this.
 _ADVANCED_TIMEOUT_MARGIN = Duration.hours(1)
-# The state machine's own timeout is a backstop behind the workflow's poll budget.
-_STATE_MACHINE_TIMEOUT_MARGIN = Duration.hours(1)
+# A job slot outlives the poll budget by this much before a dead run's slot frees itself.
+_SLOT_HOLD_MARGIN = Duration.hours(1)
 _NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _VERSIONED_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+$"
 )
-_RUNTIME = lambda_.Runtime.PYTHON_3_14
-_XRAY_REASON = (
-    "X-Ray PutTraceSegments and PutTelemetryRecords (Lambda active tracing) have no "
-    "resource-level permissions."
-)
-_JOB_NAMES_REASON = (
-    "IR job names are generated per execution (rightsizing-<hash of the execution ARN>), so "
-    "job ARNs are scoped to the library's job-name prefix."
-)
-_SAGEMAKER_RETRYABLE = [
-    "SageMaker.ThrottlingException",
-    "SageMaker.InternalFailureException",
-    "SageMaker.ServiceUnavailableException",
-]
+_MICROSECONDS_PER_MILLISECOND = 1000
 
 
 class EndpointRightsizing(Construct):
     """Rightsizes one SageMaker real-time endpoint variant with Inference Recommender.
 
-    Creates a Standard state machine that starts an IR job for the model, polls it, picks the
-    cheapest configuration that meets ``slo`` at ``peak_requests_per_minute`` inside
-    ``guardrails``, and puts a "Rightsizing Recommendation" event on ``event_bus``. Start it with
-    ``aws stepfunctions start-execution --state-machine-arn <state_machine_arn>`` (any input).
+    A run starts an IR job for the model, polls it, picks the cheapest configuration that
+    meets ``slo`` at ``peak_requests_per_minute`` inside ``guardrails``, and puts a "Rightsizing
+    Recommendation" event on the engine's bus; in ``ApplyMode.AUTO`` the Apply workflow applies
+    it. Runs start on a "Rightsizing Run Requested" event for this endpoint (README: the
+    ``run`` command prints it) and on the triggers given here.
 
-    :param endpoint_name: the endpoint to rightsize. It must exist when the workflow runs.
+    :param endpoint_name: the endpoint to rightsize. It must exist when a run starts.
     :param slo: the latency objective (:class:`LatencySlo`).
     :param peak_requests_per_minute: expected peak traffic to the variant, in requests per
         minute; the instance count is sized for it.
@@ -113,27 +83,25 @@ class EndpointRightsizing(Construct):
         (0, 1]. Default: 0.5, AWS's suggested starting safety factor for SageMaker autoscaling
         targets ("Load testing your auto scaling configuration"): bursts up to twice the target
         are absorbed while autoscaling adds instances.
-    :param guardrails: bounds on count, types and cost. Default: :class:`Guardrails` defaults
-        (1 to 10 instances, any type, no cost cap).
-    :param job_role: role IR assumes to stand up test endpoints. Default: a role is created
-        that can manage only the resources IR names after this library's jobs; grant it read
-        access to your model artifacts and sample payload (``bucket.grant_read(x.job_role)``).
-    :param topic: where failures and recommendations are notified. Default: a topic encrypted
-        with the AWS managed SNS key, TLS enforced.
-    :param event_bus: where the recommendation event goes. Default: the account's default bus.
-    :param poll_interval: wait between ``DescribeInferenceRecommendationsJob`` calls.
-        Default: 5 minutes.
+    :param guardrails: bounds on count, types and cost, and the minimum saving worth a change
+        (hysteresis). Default: :class:`Guardrails` defaults (1 to 10 instances, any type, no
+        cost cap, any saving).
+    :param timeout: how long to wait for the job before stopping it and failing; the workflow
+        polls at most ``ceil(timeout / poll_interval)`` times. At most 24 hours. Default:
+        2 hours for Default jobs; the job duration plus 1 hour for Advanced jobs.
     :param apply_mode: ``ApplyMode.AUTO``: ``apply`` recommendations are applied to the endpoint
         by the Apply workflow. ``ApplyMode.RECOMMEND_ONLY``: they are published and notified
         only. Default: ``AUTO``.
     :param deployment: how the endpoint update rolls out (:class:`Deployment`). Default:
         blue/green, all traffic at once, no rollback alarms (SageMaker's default).
-    :param ledger_table: the table of decision records and locks (keys ``pk``, ``sk``, both
-        strings). Default: a table is created (on-demand, encrypted, point-in-time recovery,
-        retained when the stack is deleted).
-    :param timeout: how long to wait for the job before stopping it and failing; the workflow
-        polls at most ``ceil(timeout / poll_interval)`` times. Default:
-        2 hours for Default jobs; the job duration plus 1 hour for Advanced jobs.
+    :param schedule: trigger: run on this schedule (``events.Schedule.rate(Duration.days(7))``
+        or a cron). Endpoints on the same schedule share the engine's rules. Default: none.
+    :param model_approval: trigger: run IR on each version approved in a Model Package Group
+        (:class:`ModelApproval`). Default: none.
+    :param latency_alarm: trigger: run when ``ModelLatency`` exceeds the SLO for N minutes
+        (:class:`LatencyAlarm`). Default: none.
+    :param engine: the engine that runs this endpoint's rightsizing. Default: the stack's
+        engine (:meth:`RightsizingEngine.of`), created with defaults the first time.
     """
 
     def __init__(
@@ -151,25 +119,30 @@ class EndpointRightsizing(Construct):
         job: RecommenderJob | None = None,
         target_utilization: float = 0.5,
         guardrails: Guardrails | None = None,
-        job_role: iam.IRole | None = None,
-        topic: sns.ITopic | None = None,
-        event_bus: events.IEventBus | None = None,
-        poll_interval: Duration | None = None,
         timeout: Duration | None = None,
         apply_mode: ApplyMode = ApplyMode.AUTO,
         deployment: Deployment | None = None,
-        ledger_table: dynamodb.ITable | None = None,
+        schedule: events.Schedule | None = None,
+        model_approval: ModelApproval | None = None,
+        latency_alarm: LatencyAlarm | None = None,
+        engine: RightsizingEngine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         job = job if job is not None else RecommenderJob.default()
         guardrails = guardrails if guardrails is not None else Guardrails()
-        poll_interval = poll_interval if poll_interval is not None else _DEFAULT_POLL_INTERVAL
         if timeout is None:
             timeout = (
                 _DEFAULT_JOB_TIMEOUT
                 if job.job_type is JobType.DEFAULT or job.job_duration is None
                 else job.job_duration.plus(_ADVANCED_TIMEOUT_MARGIN)
             )
+        problems = ValidationProblems("EndpointRightsizing settings")
+        problems.check(
+            engine is None or isinstance(engine, RightsizingEngine),
+            f"engine must be a RightsizingEngine, got {engine!r}",
+        )
+        problems.raise_if_any()
+        engine = engine or RightsizingEngine.of(self)
         _validate(
             endpoint_name=endpoint_name,
             variant_name=variant_name,
@@ -181,638 +154,169 @@ class EndpointRightsizing(Construct):
             job=job,
             target_utilization=target_utilization,
             guardrails=guardrails,
-            poll_interval=poll_interval,
+            poll_interval=engine.poll_interval,
             timeout=timeout,
+            apply_mode=apply_mode,
+            deployment=deployment,
+            schedule=schedule,
+            model_approval=model_approval,
+            latency_alarm=latency_alarm,
         )
-        problems = ValidationProblems("EndpointRightsizing settings")
-        problems.check(
-            isinstance(apply_mode, ApplyMode),
-            f"apply_mode must be ApplyMode.AUTO or ApplyMode.RECOMMEND_ONLY, got {apply_mode!r}",
-        )
-        problems.check(
-            deployment is None or isinstance(deployment, Deployment),
-            f"deployment must be a Deployment, got {deployment!r}",
-        )
-        problems.raise_if_any()
+        #: The engine that runs this endpoint's rightsizing.
+        self.engine = engine
         self.endpoint_name = endpoint_name
         self.variant_name = variant_name
-
-        self.job_role: iam.IRole = job_role or self._create_job_role(
-            model_package_version_arn=model_package_version_arn, model_name=model_name
-        )
-        self.topic: sns.ITopic = topic or sns.Topic(
-            self,
-            "Topic",
-            display_name="SageMaker rightsizing",
-            enforce_ssl=True,
-            master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
-        )
-        self.event_bus: events.IEventBus = event_bus or events.EventBus.from_event_bus_name(
-            self, "DefaultBus", "default"
-        )
-        settings = {
+        self.model_package_version_arn = model_package_version_arn
+        self.model_name = model_name
+        self.model_approval = model_approval
+        #: Whether ``apply`` recommendations are applied (``ApplyMode.AUTO``).
+        self.applies = apply_mode is ApplyMode.AUTO
+        polls = max_polls(timeout, engine.poll_interval)
+        #: The endpoint's settings document, carried in its rules' target input (README,
+        #: "Settings document").
+        self.settings_document: dict[str, Any] = {
             "settings_version": SETTINGS_VERSION,
             "endpoint_name": endpoint_name,
             "variant_name": variant_name,
-            "job_role_arn": self.job_role.role_arn,
+            "job_role_arn": engine.job_role.role_arn,
             "model": _render_model(model_package_version_arn, model_name, container_config),
             "job": _render_job(job, slo),
             "slo": {"percentile": slo.percentile.value, "max_latency_ms": slo.max_latency_ms},
             "peak_requests_per_minute": peak_requests_per_minute,
             "target_utilization": target_utilization,
-            "guardrails": {
-                "min_instances": guardrails.min_instances,
-                "max_instances": guardrails.max_instances,
-                "allowed_instance_types": list(guardrails.allowed_instance_types),
-                "max_cost_per_hour": guardrails.max_cost_per_hour,
-            },
+            "guardrails": guardrails.render(),
+            "timeout_seconds": int(timeout.to_seconds()),
+            "max_polls": polls,
+            "slot_hold_seconds": int(
+                polls * engine.poll_interval.to_seconds() + _SLOT_HOLD_MARGIN.to_seconds()
+            ),
         }
-        #: The settings document baked into the workflow (README, "Settings document").
-        self.settings_document: dict[str, Any] = settings
-
-        self.start_job_function = self._runtime_function(
-            "StartJob", "start_job", "Starts the Inference Recommender job of a rightsizing run"
-        )
-        self.select_function = self._runtime_function(
-            "SelectRecommendation",
-            "select_recommendation",
-            "Chooses the cheapest configuration that meets the SLO from an IR job",
-        )
-        self.stop_job_function = self._runtime_function(
-            "StopJob", "stop_job", "Stops the Inference Recommender job of a failed or aborted run"
-        )
-        self._grant_runtime_permissions()
-        #: The decision record of every run (recommend and apply), and the per-endpoint lock.
-        self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self)
-
-        self.state_machine: sfn.StateMachine = self._state_machine(settings, poll_interval, timeout)
-        self.stop_orphaned_job_rule = events.Rule(
-            self,
-            "StopOrphanedJob",
-            description="Stops the IR job of a rightsizing run that was aborted or timed out",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={
-                    "status": ["ABORTED", "TIMED_OUT"],
-                    "stateMachineArn": [self.state_machine.state_machine_arn],
-                },
-            ),
-            targets=[
-                targets.LambdaFunction(
-                    self.stop_job_function,
-                    event=events.RuleTargetInput.from_object(
-                        {
-                            "execution_arn": events.EventField.from_path("$.detail.executionArn"),
-                            "reason": events.EventField.from_path("$.detail.status"),
-                        }
-                    ),
-                    retry_attempts=8,
-                )
-            ],
-        )
-        self.failed_runs_alarm = cloudwatch.Alarm(
-            self,
-            "FailedRuns",
-            alarm_description=(
-                f"A rightsizing run of {endpoint_name} failed, timed out or was aborted"
-            ),
-            metric=cloudwatch.MathExpression(
-                expression="failed + timedout + aborted",
-                using_metrics={
-                    "failed": self.state_machine.metric_failed(),
-                    "timedout": self.state_machine.metric_timed_out(),
-                    "aborted": self.state_machine.metric_aborted(),
-                },
-                period=Duration.minutes(5),
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.failed_runs_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
-
-        #: The Apply workflow (None in ``ApplyMode.RECOMMEND_ONLY``).
-        self.apply_workflow: ApplyWorkflow | None = None
-        if apply_mode is ApplyMode.AUTO:
-            self.apply_workflow = ApplyWorkflow(
-                self,
-                "Apply",
-                endpoint_name=endpoint_name,
-                variant_name=variant_name,
-                endpoint_arn=self._endpoint_arn,
-                endpoint_config_arn=lambda name: self._arn("endpoint-config", name),
-                ledger=self.ledger_table,
-                topic=self.topic,
-                event_bus=self.event_bus,
-                step_function=self._runtime_function(
-                    "ApplyStep",
-                    "apply_steps",
-                    "Runs one step of applying a rightsizing recommendation to an endpoint",
-                    environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
-                ),
-                deployment_config=deployment.render() if deployment else None,
-                poll_interval=poll_interval,
-                recommendation_source=RECOMMENDATION_EVENT_SOURCE,
-                recommendation_detail_type=RECOMMENDATION_DETAIL_TYPE,
+        #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
+        self.apply_settings: dict[str, Any] | None = (
+            engine.apply_workflow.settings(
+                endpoint_name, variant_name, deployment.render() if deployment else None
             )
+            if self.applies
+            else None
+        )
+        engine.register(self)
 
-    # -- IAM -----------------------------------------------------------------------------------
+        #: The latency alarm that starts runs (None without ``latency_alarm``).
+        self.latency_alarm: cloudwatch.Alarm | None = None
+        if latency_alarm is not None:
+            self.latency_alarm = self._latency_alarm(slo, latency_alarm)
+        #: The rules that start runs (and applies) for this endpoint: one on the default bus,
+        #: or, with a custom bus and AWS-sourced triggers, one on each bus.
+        self.rules: list[events.Rule] = self._rules()
+        if schedule is not None:
+            engine.add_schedule(schedule, endpoint_name, variant_name)
 
-    def _arn(self, resource: str, name: str) -> str:
-        """A SageMaker ARN in this stack's account and region.
-
-        SageMaker lowercases names in ARNs, so a literal name is lowercased (a token must
-        already be lowercase).
-        """
-        return Stack.of(self).format_arn(
-            service="sagemaker",
-            resource=resource,
-            resource_name=name if is_token(name) else name.lower(),
+    def _target(self) -> targets.SfnStateMachine:
+        """The engine's Recommend workflow, started with this endpoint's settings and the event."""
+        return targets.SfnStateMachine(
+            self.engine.state_machine,
+            input=events.RuleTargetInput.from_object(
+                {
+                    "settings": self.settings_document,
+                    "apply_settings": self.apply_settings,
+                    "trigger": {
+                        "source": events.EventField.source,
+                        "detail_type": events.EventField.detail_type,
+                        "event": events.EventField.from_path("$"),
+                    },
+                }
+            ),
+            retry_attempts=8,
         )
 
-    @property
-    def _job_arns(self) -> str:
-        # Job names are generated per execution; every one starts with the library's prefix.
-        return self._arn("inference-recommendations-job", JOB_NAME_PREFIX + "*")
-
-    @property
-    def _endpoint_arn(self) -> str:
-        return self._arn("endpoint", self.endpoint_name)
-
-    def _create_job_role(
-        self, *, model_package_version_arn: str | None, model_name: str | None
-    ) -> iam.Role:
-        """The role IR assumes to run the load tests.
-
-        IR creates a model, config and endpoint per load test, named after the job (so under
-        the library's prefix), invokes them and deletes them.
-        """
-        role = iam.Role(
-            self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Inference Recommender load tests started by rightsizing-constructs",
-        )
-        stack = Stack.of(self)
-        test_resources = [
-            self._arn(kind, JOB_NAME_PREFIX + "*")
-            for kind in ("model", "endpoint-config", "endpoint")
+    def _rules(self) -> list[events.Rule]:
+        endpoint = {"endpoint_name": [self.endpoint_name], "variant_name": [self.variant_name]}
+        library_events: list[dict[str, Any]] = [
+            {
+                "source": [EVENT_SOURCE],
+                "detail-type": [RUN_REQUESTED_DETAIL_TYPE],
+                "detail": endpoint,
+            }
         ]
-        ecr_repositories = stack.format_arn(service="ecr", resource="repository", resource_name="*")
-        sagemaker_log_groups = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ManageLoadTestEndpoints",
-                actions=[
-                    "sagemaker:CreateModel",
-                    "sagemaker:DescribeModel",
-                    "sagemaker:DeleteModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:InvokeEndpoint",
-                ],
-                resources=test_resources,
+        if self.applies:
+            library_events.append(
+                {
+                    "source": [EVENT_SOURCE],
+                    "detail-type": [RECOMMENDATION_DETAIL_TYPE],
+                    "detail": {**endpoint, "action": ["apply"]},
+                }
             )
-        )
-        if model_package_version_arn is not None:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ReadModelPackage",
-                    actions=["sagemaker:DescribeModelPackage"],
-                    resources=[model_package_version_arn],
-                )
+        aws_events: list[dict[str, Any]] = []
+        if self.model_approval is not None:
+            aws_events.append(
+                {
+                    "source": ["aws.sagemaker"],
+                    "detail-type": [_TRIGGERS.MODEL_PACKAGE_STATE_CHANGE],
+                    "detail": {
+                        "ModelPackageGroupName": [self.model_approval.model_package_group_name],
+                        "ModelApprovalStatus": ["Approved"],
+                    },
+                }
             )
-        if model_name is not None:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ReadModel",
-                    actions=["sagemaker:DescribeModel"],
-                    resources=[self._arn("model", model_name)],
-                )
+        if self.latency_alarm is not None:
+            aws_events.append(
+                {
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": [_TRIGGERS.ALARM_STATE_CHANGE],
+                    "resources": [self.latency_alarm.alarm_arn],
+                    "detail": {"state": {"value": ["ALARM"]}},
+                }
             )
-        # IR passes this role on to the models it creates for the load tests.
-        role.add_to_policy(_pass_to_sagemaker(role.role_arn))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PullModelImages",
-                actions=[
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                resources=[ecr_repositories],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="EcrLogin",
-                actions=["ecr:GetAuthorizationToken"],
-                # GetAuthorizationToken has no resource-level permissions.
-                resources=["*"],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TestEndpointLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[sagemaker_log_groups],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TestEndpointMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                # No resource-level permissions: scoped to SageMaker's namespaces instead.
-                resources=["*"],
-                conditions={
-                    "StringLike": {"cloudwatch:namespace": ["AWS/SageMaker", "/aws/sagemaker/*"]}
-                },
-            )
-        )
-        for resource in test_resources:
-            acknowledge_wildcard(
-                role,
-                resource,
-                "IR names the model, endpoint config and endpoint of each load test after the "
-                "job; job names are generated per run under the library's prefix.",
-            )
-        acknowledge_wildcard(
-            role,
-            ecr_repositories,
-            "The model's container image repository is not known at synth time (it is named in "
-            "the model package or model); pulls are limited to this account and region.",
-        )
-        acknowledge_wildcard(
-            role,
-            sagemaker_log_groups,
-            "SageMaker names the log groups of the test endpoints at run time, under "
-            "/aws/sagemaker/.",
-        )
-        acknowledge_wildcard(
-            role,
-            "*",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
-            "permissions; PutMetricData is limited to SageMaker's namespaces by condition.",
-        )
-        return role
+        if self.engine.uses_default_bus:
+            return [self._rule("Triggers", self.engine.event_bus, library_events + aws_events)]
+        rules = [self._rule("Triggers", self.engine.event_bus, library_events)]
+        if aws_events:
+            rules.append(self._rule("AwsTriggers", self.engine.default_bus, aws_events))
+        return rules
 
-    def _runtime_function(
-        self,
-        construct_id: str,
-        module: str,
-        description: str,
-        environment: dict[str, str] | None = None,
-    ) -> lambda_.Function:
-        """A Lambda function running ``rightsizing_runtime.<module>.handler``.
-
-        It gets its own role and log group: no AWS managed policy, logs are granted on its log
-        group only.
-        """
-        log_group = logs.LogGroup(
-            self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_YEAR
-        )
-        role = iam.Role(
-            self,
-            f"{construct_id}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{description} (rightsizing-constructs)",
-        )
-        function = lambda_.Function(
+    def _rule(
+        self, construct_id: str, bus: events.IEventBus, patterns: list[dict[str, Any]]
+    ) -> events.Rule:
+        """One rule matching any of ``patterns`` (EventBridge ``$or``)."""
+        rule = events.Rule(
             self,
             construct_id,
-            description=description,
-            runtime=_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=f"rightsizing_runtime.{module}.handler",
-            code=lambda_.Code.from_asset(
-                str(runtime_asset_dir()), exclude=["**/__pycache__", "**/*.pyc"]
+            description=f"Rightsizing runs of {self.endpoint_name}/{self.variant_name}",
+            event_bus=bus,
+            # Replaced below: CDK's EventPattern has no $or.
+            event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
+            targets=[self._target()],
+        )
+        pattern = patterns[0] if len(patterns) == 1 else {"$or": patterns}
+        rule.node.default_child.add_property_override("EventPattern", pattern)  # type: ignore[union-attr]
+        return rule
+
+    def _latency_alarm(self, slo: LatencySlo, trigger: LatencyAlarm) -> cloudwatch.Alarm:
+        """``ModelLatency`` (microseconds) at the SLO's percentile above the SLO for N minutes."""
+        return cloudwatch.Alarm(
+            self,
+            "LatencyAlarm",
+            alarm_description=(
+                f"{slo.percentile.value} ModelLatency of {self.endpoint_name}/{self.variant_name} "
+                f"above {slo.max_latency_ms} ms for {trigger.minutes} minutes: starts a "
+                "rightsizing run"
             ),
-            timeout=Duration.seconds(60),
-            memory_size=256,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
-            environment=environment,
-        )
-        log_group.grant_write(role)
-        acknowledge_wildcard(role, "*", _XRAY_REASON)
-        return function
-
-    def _grant_runtime_permissions(self) -> None:
-        """Exactly what each handler calls, on the resources it calls it on."""
-        self.start_job_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateInferenceRecommendationsJob",
-                    "sagemaker:DescribeInferenceRecommendationsJob",
-                ],
-                resources=[self._job_arns],
-            )
-        )
-        self.start_job_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"], resources=[self._endpoint_arn]
-            )
-        )
-        # CreateInferenceRecommendationsJob passes the job role to SageMaker.
-        self.start_job_function.add_to_role_policy(_pass_to_sagemaker(self.job_role.role_arn))
-        self.select_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeInferenceRecommendationsJob"],
-                resources=[self._job_arns],
-            )
-        )
-        self.select_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"], resources=[self._endpoint_arn]
-            )
-        )
-        self.select_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpointConfig"],
-                # The endpoint's current config name is only known at run time.
-                resources=[self._arn("endpoint-config", "*")],
-            )
-        )
-        self.stop_job_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:StopInferenceRecommendationsJob"], resources=[self._job_arns]
-            )
-        )
-        for function in (self.start_job_function, self.select_function, self.stop_job_function):
-            acknowledge_wildcard(function.role, self._job_arns, _JOB_NAMES_REASON)  # type: ignore[arg-type]
-        acknowledge_wildcard(
-            self.select_function.role,  # type: ignore[arg-type]
-            self._arn("endpoint-config", "*"),
-            "The endpoint's current endpoint config name changes with every update and is only "
-            "known at run time (DescribeEndpoint returns it).",
-        )
-
-    # -- Workflow ------------------------------------------------------------------------------
-
-    def _record(
-        self, state_name: str, *, outcome: str, reason: str, record: str
-    ) -> sfn.TaskStateBase:
-        """A task that writes this run's record to the ledger.
-
-        Keys: ``pk`` ``endpoint#<name>``, ``sk`` ``recommendation#<time>#<execution>``.
-        """
-        task = tasks.DynamoPutItem(
-            self,
-            state_name,
-            table=self.ledger_table,
-            item={
-                "pk": tasks.DynamoAttributeValue.from_string(f"endpoint#{self.endpoint_name}"),
-                "sk": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.format(
-                        "recommendation#{}#{}",
-                        # The record's own time (moto's interpreter cannot format
-                        # $$.Execution.StartTime, a datetime there).
-                        sfn.JsonPath.string_at("$$.State.EnteredTime"),
-                        sfn.JsonPath.string_at("$$.Execution.Name"),
-                    )
-                ),
-                "recorded_at": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.string_at("$$.State.EnteredTime")
-                ),
-                "outcome": tasks.DynamoAttributeValue.from_string(outcome),
-                "reason": tasks.DynamoAttributeValue.from_string(reason),
-                "record": tasks.DynamoAttributeValue.from_string(record),
-                "execution_arn": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
-            },
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        task.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4)
-        return task
-
-    def _invoke(
-        self,
-        state_name: str,
-        function: lambda_.IFunction,
-        payload: dict[str, Any],
-        *,
-        result_path: str,
-    ) -> tasks.LambdaInvoke:
-        # The construct ID keeps a ``Task`` suffix: the function itself holds the plain name.
-        return invoke(
-            self,
-            f"{state_name}Task",
-            state_name=state_name,
-            function=function,
-            payload=payload,
-            result_path=result_path,
-        )
-
-    def _state_machine(
-        self, settings: dict[str, Any], poll_interval: Duration, timeout: Duration
-    ) -> sfn.StateMachine:
-        load_settings = sfn.Pass(
-            self,
-            "LoadSettings",
-            comment="The endpoint's settings, validated at synth time",
-            result=sfn.Result.from_object(settings),
-            result_path="$.settings",
-        )
-        start_job = self._invoke(
-            "StartJob",
-            self.start_job_function,
-            {
-                "settings": sfn.JsonPath.object_at("$.settings"),
-                "execution_arn": sfn.JsonPath.execution_id,
-            },
-            result_path="$.job",
-        )
-        describe = tasks.CallAwsService(
-            self,
-            "DescribeJob",
-            service="sagemaker",
-            action="describeInferenceRecommendationsJob",
-            parameters={"JobName": sfn.JsonPath.string_at("$.job.job_name")},
-            iam_resources=[self._job_arns],
-            iam_action="sagemaker:DescribeInferenceRecommendationsJob",
-            # Status is always present; FailureReason is not, and selecting a missing field fails
-            # the state, so the Select handler reads the reason itself.
-            result_selector={"status": sfn.JsonPath.string_at("$.Status")},
-            result_path="$.job_status",
-        )
-        describe.add_retry(
-            errors=_SAGEMAKER_RETRYABLE,
-            interval=Duration.seconds(10),
-            max_attempts=6,
-            backoff_rate=2,
-        )
-        timed_out = sfn.Pass(
-            self,
-            "JobTimedOut",
-            parameters={
-                "Error": "JobTimedOut",
-                "Cause": sfn.JsonPath.format(
-                    f"The recommendation job {{}} did not finish within "
-                    f"{timeout.to_human_string()}; it is being stopped.",
-                    sfn.JsonPath.string_at("$.job.job_name"),
-                ),
-            },
-            result_path="$.error",
-        )
-        select = self._invoke(
-            "SelectRecommendation",
-            self.select_function,
-            {
-                "settings": sfn.JsonPath.object_at("$.settings"),
-                "job": sfn.JsonPath.object_at("$.job"),
-            },
-            result_path="$.recommendation.detail",
-        )
-        put_event = tasks.EventBridgePutEvents(
-            self,
-            "PutRecommendationEvent",
-            entries=[
-                tasks.EventBridgePutEventsEntry(
-                    detail=sfn.TaskInput.from_json_path_at("$.recommendation.detail"),
-                    detail_type=RECOMMENDATION_DETAIL_TYPE,
-                    source=RECOMMENDATION_EVENT_SOURCE,
-                    event_bus=self.event_bus,
-                )
-            ],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        put_event.add_retry(
-            errors=["States.TaskFailed"],
-            interval=Duration.seconds(5),
-            max_attempts=4,
-            backoff_rate=2,
-        )
-        notify_recommendation = tasks.SnsPublish(
-            self,
-            "NotifyRecommendation",
-            topic=self.topic,
-            subject=sfn.JsonPath.format(
-                "Rightsizing {}: {}",
-                sfn.JsonPath.string_at("$.recommendation.detail.action"),
-                sfn.JsonPath.string_at("$.recommendation.detail.endpoint_name"),
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="ModelLatency",
+                dimensions_map={
+                    "EndpointName": self.endpoint_name,
+                    "VariantName": self.variant_name,
+                },
+                statistic=slo.percentile.value.lower(),
+                period=Duration.minutes(1),
             ),
-            message=sfn.TaskInput.from_object(
-                {
-                    "endpoint_name": sfn.JsonPath.string_at(
-                        "$.recommendation.detail.endpoint_name"
-                    ),
-                    "variant_name": sfn.JsonPath.string_at("$.recommendation.detail.variant_name"),
-                    "action": sfn.JsonPath.string_at("$.recommendation.detail.action"),
-                    "reason": sfn.JsonPath.string_at("$.recommendation.detail.reason"),
-                    "job_name": sfn.JsonPath.string_at("$.recommendation.detail.job_name"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
+            threshold=slo.max_latency_ms * _MICROSECONDS_PER_MILLISECOND,
+            evaluation_periods=trigger.minutes,
+            datapoints_to_alarm=trigger.minutes,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        stop_job = self._invoke(
-            "StopJob",
-            self.stop_job_function,
-            {
-                "execution_arn": sfn.JsonPath.execution_id,
-                "reason": sfn.JsonPath.string_at("$.error.Error"),
-            },
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        notify_failure = tasks.SnsPublish(
-            self,
-            "NotifyFailure",
-            topic=self.topic,
-            subject=sfn.JsonPath.format(
-                "Rightsizing failed: {}", sfn.JsonPath.string_at("$.settings.endpoint_name")
-            ),
-            message=sfn.TaskInput.from_object(
-                {
-                    "endpoint_name": sfn.JsonPath.string_at("$.settings.endpoint_name"),
-                    "variant_name": sfn.JsonPath.string_at("$.settings.variant_name"),
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        for notify in (notify_recommendation, notify_failure):
-            notify.add_retry(
-                errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
-            )
-        # The decision record of every run (DESIGN.md invariant 5), in the ledger.
-        record_recommendation = self._record(
-            "RecordRecommendation",
-            outcome=sfn.JsonPath.string_at("$.recommendation.detail.action"),
-            reason=sfn.JsonPath.string_at("$.recommendation.detail.reason"),
-            record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.recommendation.detail")),
-        )
-        record_failure = self._record(
-            "RecordFailure",
-            outcome="failed",
-            reason=sfn.JsonPath.string_at("$.error.Error"),
-            record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.error")),
-        )
-        failed = sfn.Fail(self, "Failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        failure_path = stop_job.next(record_failure).next(notify_failure).next(failed)
-        # Failing to stop or to record must not hide the original error from the notification.
-        stop_job.add_catch(record_failure, errors=["States.ALL"], result_path="$.stop_error")
-        record_failure.add_catch(
-            notify_failure, errors=["States.ALL"], result_path="$.record_error"
-        )
-        record_recommendation.add_catch(
-            notify_recommendation, errors=["States.ALL"], result_path="$.record_error"
-        )
-        for state in (start_job, describe, select, put_event):
-            state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
-
-        poll = bounded_poll(
-            self,
-            names=PollNames(
-                start="StartPolling",
-                wait="WaitForJob",
-                count="CountPoll",
-                finished="JobFinished",
-                budget_spent="PollBudgetSpent",
-            ),
-            check=describe,
-            status_path="$.job_status.status",
-            busy_statuses=("PENDING", "IN_PROGRESS", "STOPPING"),
-            poll_interval=poll_interval,
-            timeout=timeout,
-            on_timeout=timed_out.next(failure_path),
-            # COMPLETED, FAILED, STOPPED, DELETING, DELETED: the Select handler decides or
-            # raises with IR's failure reason.
-            on_done=select.next(put_event)
-            .next(record_recommendation)
-            .next(notify_recommendation)
-            .next(sfn.Succeed(self, "Done")),
-        )
-        state_machine = standard_state_machine(
-            self,
-            comment=f"Rightsizing of SageMaker endpoint {self.endpoint_name}",
-            definition=load_settings.next(start_job).next(poll),
-            timeout=timeout.plus(_STATE_MACHINE_TIMEOUT_MARGIN),
-            invoked=(self.start_job_function, self.select_function, self.stop_job_function),
-        )
-        acknowledge_wildcard(state_machine.role, self._job_arns, _JOB_NAMES_REASON)
-        return state_machine
-
-
-def _pass_to_sagemaker(role_arn: str) -> iam.PolicyStatement:
-    """``iam:PassRole`` on ``role_arn``, to SageMaker only."""
-    return iam.PolicyStatement(
-        actions=["iam:PassRole"],
-        resources=[role_arn],
-        conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-    )
 
 
 def _render_model(
@@ -867,9 +371,29 @@ def _validate(
     guardrails: Guardrails,
     poll_interval: Duration,
     timeout: Duration,
+    apply_mode: ApplyMode,
+    deployment: Deployment | None,
+    schedule: events.Schedule | None,
+    model_approval: ModelApproval | None,
+    latency_alarm: LatencyAlarm | None,
 ) -> None:
     """Every cross-setting check of the construct, raised once (STYLE.md rule 5)."""
     problems = ValidationProblems("EndpointRightsizing settings")
+    problems.check(
+        isinstance(apply_mode, ApplyMode),
+        f"apply_mode must be ApplyMode.AUTO or ApplyMode.RECOMMEND_ONLY, got {apply_mode!r}",
+    )
+    optional: tuple[tuple[str, object, type], ...] = (
+        ("deployment", deployment, Deployment),
+        ("schedule", schedule, events.Schedule),
+        ("model_approval", model_approval, ModelApproval),
+        ("latency_alarm", latency_alarm, LatencyAlarm),
+    )
+    for option, given, kind in optional:
+        problems.check(
+            given is None or isinstance(given, kind),
+            f"{option} must be a {kind.__name__} or None, got {given!r}",
+        )
     for name, value in (("endpoint_name", endpoint_name), ("variant_name", variant_name)):
         problems.check(
             is_token(value) or (isinstance(value, str) and bool(_NAME_PATTERN.match(value))),
@@ -939,20 +463,19 @@ def _validate(
             f"allowed_instance_types ({', '.join(guardrails.allowed_instance_types)}); every run "
             "would be rejected",
         )
-    # The poll budget, ceil(timeout / poll_interval), is written into the definition.
-    durations_known = not (is_token(poll_interval.to_string()) or is_token(timeout.to_string()))
-    problems.check(
-        durations_known, "poll_interval and timeout must be known at synth time, not tokens"
-    )
+    # The poll budget, ceil(timeout / poll_interval), is written into the settings.
+    durations_known = not is_token(timeout.to_string())
+    problems.check(durations_known, "timeout must be known at synth time, not a token")
     if durations_known:
         problems.check(
-            poll_interval.to_seconds() >= 1,
-            f"poll_interval must be at least 1 second, got {poll_interval.to_human_string()}",
+            timeout.to_seconds() <= MAX_JOB_TIMEOUT.to_seconds(),
+            f"timeout ({timeout.to_human_string()}) must be at most "
+            f"{MAX_JOB_TIMEOUT.to_human_string()}",
         )
         problems.check(
             timeout.to_seconds() > poll_interval.to_seconds(),
             f"timeout ({timeout.to_human_string()}) must be longer than poll_interval "
-            f"({poll_interval.to_human_string()})",
+            f"(the engine's poll_interval, {poll_interval.to_human_string()})",
         )
         if isinstance(job, RecommenderJob) and job.job_duration is not None:
             problems.check(

@@ -9,6 +9,7 @@ Values that are unresolved CDK tokens are not checked: they are only known at de
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,9 @@ class ValidationProblems:
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
             raise ValueError(f"Invalid {self.subject}:\n{lines}")
+
+
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def is_token(value: Any) -> bool:
@@ -136,6 +140,13 @@ class Guardrails:
     allowed_instance_types: Sequence[str] = ()
     #: Most dollars per hour at peak (instance count times IR's ``CostPerHour``). Default: no cap.
     max_cost_per_hour: float | None = None
+    #: Hysteresis: when the endpoint's current configuration already meets the SLO at peak, a
+    #: change must save at least this percentage of its hourly cost, or the result is
+    #: ``no-change``. An endpoint that misses its SLO is always changed. Default: 0.
+    min_saving_percent: float = 0
+    #: Hysteresis, in dollars per month (730 hours): the same rule as ``min_saving_percent``;
+    #: both must be met. Default: 0.
+    min_saving_per_month: float = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_instance_types", tuple(self.allowed_instance_types))
@@ -166,6 +177,74 @@ class Guardrails:
                 f"max_cost_per_hour must be a positive number of dollars, "
                 f"got {self.max_cost_per_hour!r}",
             )
+        problems.check(
+            is_number(self.min_saving_percent) and 0 <= self.min_saving_percent < 100,
+            f"min_saving_percent must be a number in [0, 100), got {self.min_saving_percent!r}",
+        )
+        problems.check(
+            is_number(self.min_saving_per_month) and self.min_saving_per_month >= 0,
+            f"min_saving_per_month must be a number of dollars >= 0, "
+            f"got {self.min_saving_per_month!r}",
+        )
+        problems.raise_if_any()
+
+    def render(self) -> dict[str, Any]:
+        """The ``guardrails`` object of the settings document."""
+        return {
+            "min_instances": self.min_instances,
+            "max_instances": self.max_instances,
+            "allowed_instance_types": list(self.allowed_instance_types),
+            "max_cost_per_hour": self.max_cost_per_hour,
+            "min_saving_percent": self.min_saving_percent,
+            "min_saving_per_month": self.min_saving_per_month,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelApproval:
+    """Trigger: a new version approved in a Model Package Group runs IR on that version.
+
+    Fires on ``SageMaker Model Package State Change`` events of ``model_package_group_name``
+    with ``ModelApprovalStatus`` ``Approved``. The library never swaps the model: when the
+    endpoint does not serve the approved version, the run records ``model-mismatch`` and
+    changes nothing (deploy the version with your pipeline; a later run rightsizes it).
+    """
+
+    #: The Model Package Group whose approved versions start a run.
+    model_package_group_name: str
+
+    def __post_init__(self) -> None:
+        problems = ValidationProblems("ModelApproval")
+        problems.check(
+            is_token(self.model_package_group_name)
+            or (
+                isinstance(self.model_package_group_name, str)
+                and bool(_GROUP_NAME.match(self.model_package_group_name))
+            ),
+            "model_package_group_name must be a Model Package Group name (1-63 letters, digits "
+            f"and hyphens), got {self.model_package_group_name!r}",
+        )
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyAlarm:
+    """Trigger: ``ModelLatency`` above the SLO for ``minutes`` consecutive minutes re-runs the loop.
+
+    A CloudWatch alarm on the variant's ``AWS/SageMaker`` ``ModelLatency`` (microseconds) at
+    the SLO's percentile, one-minute periods, threshold the SLO; the run starts when it goes
+    into ALARM (missing data is not breaching: an idle endpoint does not alarm).
+    """
+
+    #: Consecutive breaching minutes before the run starts. Default: 5.
+    minutes: int = 5
+
+    def __post_init__(self) -> None:
+        problems = ValidationProblems("LatencyAlarm")
+        problems.check(
+            isinstance(self.minutes, int) and 1 <= self.minutes <= 1440,
+            f"minutes must be a whole number of minutes from 1 to 1440, got {self.minutes!r}",
+        )
         problems.raise_if_any()
 
 

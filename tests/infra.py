@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from rightsizing_constructs import EndpointRightsizing, LatencySlo
+from rightsizing_constructs import EndpointRightsizing, LatencySlo, RightsizingEngine
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -20,8 +21,28 @@ def stack() -> cdk.Stack:
     return cdk.Stack(cdk.App(), "Test", env=cdk.Environment(account=ACCOUNT, region=REGION))
 
 
+#: Settings that belong to the engine: ``rightsizing()`` creates one with them when given.
+ENGINE_SETTINGS = (
+    "job_role",
+    "topic",
+    "event_bus",
+    "ledger_table",
+    "poll_interval",
+    "max_concurrent_jobs",
+    "queue_timeout",
+)
+
+
 def rightsizing(scope: cdk.Stack | None = None, **overrides: Any) -> EndpointRightsizing:
-    """An EndpointRightsizing with minimal valid settings, overridden as given."""
+    """An EndpointRightsizing with minimal valid settings, overridden as given.
+
+    Engine settings among the overrides go to a ``RightsizingEngine`` made for it; otherwise
+    the stack's default engine is used.
+    """
+    scope = scope or stack()
+    engine_settings = {k: overrides.pop(k) for k in ENGINE_SETTINGS if k in overrides}
+    if engine_settings:
+        overrides["engine"] = RightsizingEngine(scope, "RightsizingEngine", **engine_settings)
     settings: dict[str, Any] = {
         "endpoint_name": "fraud-scoring",
         "model_package_version_arn": PACKAGE_ARN,
@@ -30,7 +51,7 @@ def rightsizing(scope: cdk.Stack | None = None, **overrides: Any) -> EndpointRig
     }
     settings.update(overrides)
     construct_id = settings.pop("construct_id", "Rightsizing")
-    return EndpointRightsizing(scope or stack(), construct_id, **settings)
+    return EndpointRightsizing(scope, construct_id, **settings)
 
 
 _ARN_FORMS = {
@@ -91,3 +112,18 @@ def statements_of(template: Template, role_logical_id_prefix: str) -> list[dict[
 def as_list(value: Any) -> list[Any]:
     """IAM fields hold one value or a list of them."""
     return value if isinstance(value, list) else [value]
+
+
+def endpoint_input(template: Template, endpoint_name: str = "fraud-scoring") -> dict[str, Any]:
+    """What the endpoint's trigger rule gives the Recommend workflow, tokens resolved and the
+    event's fields (placeholders) as null: ``{"settings", "apply_settings", "trigger"}``."""
+    resources = template.to_json()["Resources"]
+    for rule in template.find_resources("AWS::Events::Rule").values():
+        for target in rule["Properties"].get("Targets", []):
+            if "InputTransformer" not in target:
+                continue
+            text = resolve_tokens(target["InputTransformer"]["InputTemplate"], resources)
+            document = json.loads(re.sub(r"<[a-zA-Z0-9.\-]+>", "null", text))
+            if document.get("settings", {}).get("endpoint_name") == endpoint_name:
+                return dict(document)
+    raise AssertionError(f"no rule carries the settings of {endpoint_name}")

@@ -10,10 +10,20 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
 
 from rightsizing_constructs import ApplyMode, Deployment
-from tests.infra import ACCOUNT, REGION, as_list, definition, rightsizing, stack, statements_of
+from tests.infra import (
+    ACCOUNT,
+    REGION,
+    as_list,
+    definition,
+    endpoint_input,
+    rightsizing,
+    stack,
+    statements_of,
+)
 
 ENDPOINT_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/fraud-scoring"
-NEW_CONFIGS = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/fraud-scoring-rs-*"
+# Every config the library creates is named <endpoint>-rs-<hash>.
+NEW_CONFIGS = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/*-rs-*"
 
 
 @pytest.fixture(scope="module")
@@ -26,53 +36,67 @@ def states(template: Template) -> dict[str, Any]:
     return dict(definition(template, "apply")["States"])
 
 
-def test_apply_rule_matches_this_endpoints_apply_recommendations(template: Template) -> None:
-    template.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "EventPattern": {
-                "source": ["rightsizing-constructs"],
-                "detail-type": ["Rightsizing Recommendation"],
-                "detail": {
-                    "endpoint_name": ["fraud-scoring"],
-                    "variant_name": ["AllTraffic"],
-                    "action": ["apply"],
-                },
-            },
-            "Targets": [
-                Match.object_like(
-                    {
-                        "Arn": {"Ref": Match.string_like_regexp("ApplyStateMachine")},
-                        "InputTransformer": {
-                            "InputPathsMap": {"detail": "$.detail"},
-                            "InputTemplate": '{"recommendation":<detail>}',
-                        },
-                    }
-                )
-            ],
+def _trigger_patterns(template: Template) -> list[dict[str, Any]]:
+    """The branches of the endpoint's trigger rule (its pattern is an EventBridge $or)."""
+    [rule] = [
+        r
+        for k, r in template.find_resources("AWS::Events::Rule").items()
+        if k.startswith("RightsizingTriggers")
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    return list(pattern.get("$or", [pattern]))
+
+
+def test_apply_recommendations_for_this_endpoint_reach_the_apply_workflow(
+    template: Template, states: dict[str, Any]
+) -> None:
+    assert {
+        "source": ["rightsizing-constructs"],
+        "detail-type": ["Rightsizing Recommendation"],
+        "detail": {
+            "endpoint_name": ["fraud-scoring"],
+            "variant_name": ["AllTraffic"],
+            "action": ["apply"],
         },
-    )
+    } in _trigger_patterns(template)
+    # The rule starts the Recommend workflow, which hands them to the Apply workflow.
+    recommend = definition(template)["States"]
+    route = recommend["IsRecommendation"]["Choices"][0]
+    assert route["Next"] == "StartApply"
+    start = recommend["StartApply"]
+    assert start["Resource"] == "arn:aws:states:::states:startExecution"
+    assert start["Parameters"]["Input"] == {
+        "recommendation.$": "$.trigger.event.detail",
+        "settings.$": "$.apply_settings",
+    }
+    assert "RightsizingEngineApplyStateMachine" in start["Parameters"]["StateMachineArn"]
+    assert endpoint_input(template)["apply_settings"] == {
+        "endpoint_name": "fraud-scoring",
+        "variant_name": "AllTraffic",
+        "lock_seconds": 3 * 3600,
+    }
 
 
-def test_recommend_only_has_no_apply_path() -> None:
+def test_recommend_only_applies_nothing() -> None:
     construct = rightsizing(apply_mode=ApplyMode.RECOMMEND_ONLY)
     template = Template.from_stack(cdk.Stack.of(construct))
-    assert construct.apply_workflow is None
-    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
-    handlers = [
-        f["Properties"]["Handler"]
-        for f in template.find_resources("AWS::Lambda::Function").values()
+    assert construct.apply_settings is None
+    assert endpoint_input(template).get("apply_settings") is None
+    assert all(
+        p["detail-type"] != ["Rightsizing Recommendation"] for p in _trigger_patterns(template)
+    )
+    # The shared Apply workflow exists, but its function may change no endpoint.
+    granted = _granted(template)
+    assert "sagemaker:UpdateEndpoint" not in granted or granted["sagemaker:UpdateEndpoint"] == [
+        NEW_CONFIGS
     ]
-    assert "rightsizing_runtime.apply_steps.handler" not in handlers
-    patterns = [
-        r["Properties"]["EventPattern"]
-        for r in template.find_resources("AWS::Events::Rule").values()
-    ]
-    assert patterns and all("action" not in p["detail"] for p in patterns)  # only the abort rule
+    assert "sagemaker:DescribeEndpoint" not in granted
 
 
-def test_order_of_the_apply_steps(states: dict[str, Any]) -> None:
-    assert states["LoadApplySettings"]["Next"] == "AcquireLock"
+def test_order_of_the_apply_steps(states: dict[str, Any], template: Template) -> None:
+    assert definition(template, "apply")["StartAt"] == "CheckApplyInput"
+    assert states["CheckApplyInput"]["Choices"][0]["Next"] == "AcquireLock"
+    assert states["CheckApplyInput"]["Default"] == "InvalidApplyInput"
     assert states["AcquireLock"]["Next"] == "Snapshot"
     assert states["Snapshot"]["Next"] == "AlreadyApplied"
     assert states["AlreadyApplied"]["Choices"][0]["Next"] == "Record"
@@ -149,7 +173,7 @@ def test_every_step_runs_in_the_apply_step_function(states: dict[str, Any]) -> N
 
 def _granted(template: Template) -> dict[str, list[Any]]:
     granted: dict[str, list[Any]] = {}
-    for statement in statements_of(template, "RightsizingApplyStepRole"):
+    for statement in statements_of(template, "RightsizingEngineApplyStepRole"):
         for action in as_list(statement["Action"]):
             granted.setdefault(action, []).extend(as_list(statement["Resource"]))
     return granted
@@ -161,10 +185,10 @@ def test_apply_role_is_scoped(template: Template) -> None:
     assert granted["sagemaker:CreateEndpointConfig"] == [NEW_CONFIGS]
     assert granted["sagemaker:DescribeEndpoint"] == [ENDPOINT_ARN]
     assert granted["cloudwatch:PutMetricAlarm"] == [
-        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-endpoint/fraud-scoring/*"
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-endpoint/*"
     ]
     [ledger] = granted["dynamodb:PutItem"]
-    assert ledger.startswith("<RightsizingLedger")
+    assert ledger.startswith("<RightsizingEngineLedger")
     assert "iam:PassRole" not in granted
     assert "sagemaker:DeleteEndpointConfig" not in granted  # invariant 2: never deleted
 
@@ -200,7 +224,7 @@ def test_bring_your_own_ledger() -> None:
     scope = stack()
     table = dynamodb.Table.from_table_name(scope, "Mine", "rightsizing-ledger")
     construct = rightsizing(scope, ledger_table=table)
-    assert construct.ledger_table is table
+    assert construct.engine.ledger_table is table
     Template.from_stack(scope).resource_count_is("AWS::DynamoDB::Table", 0)
 
 
@@ -210,8 +234,8 @@ def test_deployment_is_passed_to_update_endpoint() -> None:
             percent=10, wait=cdk.Duration.minutes(10), rollback_alarms=["fraud-5xx"]
         )
     )
-    states = definition(Template.from_stack(cdk.Stack.of(construct)), "apply")["States"]
-    assert states["LoadApplySettings"]["Result"]["deployment_config"] == {
+    settings = endpoint_input(Template.from_stack(cdk.Stack.of(construct)))["apply_settings"]
+    assert settings["deployment_config"] == {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {
                 "Type": "CANARY",
@@ -263,6 +287,6 @@ def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:
             "Dimensions": [
                 {"Name": "StateMachineArn", "Value": {"Ref": Match.string_like_regexp("Apply")}}
             ],
-            "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingTopic")}],
+            "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingEngineTopic")}],
         },
     )

@@ -34,6 +34,7 @@ from tests.infra import (
     REGION,
     as_list,
     definition,
+    endpoint_input,
     resolve_tokens,
     rightsizing,
     stack,
@@ -77,10 +78,9 @@ def test_standard_state_machine_logs_all_with_tracing(template: Template) -> Non
     )
 
 
-def test_settings_are_loaded_first(states: dict[str, Any], template: Template) -> None:
-    assert definition(template)["StartAt"] == "LoadSettings"
-    settings = states["LoadSettings"]["Result"]
-    assert states["LoadSettings"]["ResultPath"] == "$.settings"
+def test_the_endpoint_rule_carries_the_settings(template: Template) -> None:
+    assert definition(template)["StartAt"] == "RouteTrigger"
+    settings = endpoint_input(template)["settings"]
     assert settings["endpoint_name"] == "fraud-scoring"
     assert settings["job"] == {"job_type": "Default"}
     assert settings["slo"] == {"percentile": "P99", "max_latency_ms": 300}
@@ -107,7 +107,8 @@ def test_poll_loop(states: dict[str, Any]) -> None:
     assert {c["StringEquals"] for c in running["Or"]} == {"PENDING", "IN_PROGRESS", "STOPPING"}
     assert all(c["Variable"] == "$.job_status.status" for c in running["Or"])
     assert running["Next"] == "CountPoll"
-    assert states["JobFinished"]["Default"] == "SelectRecommendation"
+    assert states["JobFinished"]["Default"] == "ReleaseJobSlot"
+    assert states["ReleaseJobSlot"]["Next"] == "SelectRecommendation"
     assert states["CountPoll"]["Parameters"] == {"count.$": "States.MathAdd($.polls.count, 1)"}
     assert states["CountPoll"]["ResultPath"] == "$.polls"
     assert states["PollBudgetSpent"]["Default"] == "WaitForJob"
@@ -119,17 +120,23 @@ def test_sagemaker_throttling_is_retried(states: dict[str, Any]) -> None:
     assert retry["MaxAttempts"] >= 3
 
 
-def test_timeout_stops_the_job_then_fails(states: dict[str, Any]) -> None:
+def test_timeout_stops_the_job_then_fails(states: dict[str, Any], template: Template) -> None:
     # Default: a 2-hour timeout at a 5-minute poll interval is a budget of 24 polls.
+    assert endpoint_input(template)["settings"]["max_polls"] == 24
     assert states["PollBudgetSpent"]["Choices"] == [
-        {"Variable": "$.polls.count", "NumericGreaterThanEquals": 24, "Next": "JobTimedOut"}
+        {
+            "Variable": "$.polls.count",
+            "NumericGreaterThanEqualsPath": "$.settings.max_polls",
+            "Next": "JobTimedOut",
+        }
     ]
     assert states["JobTimedOut"]["Parameters"]["Error"] == "JobTimedOut"
     assert states["JobTimedOut"]["Next"] == "StopJob"
     stop = states["StopJob"]
-    assert re.fullmatch(r"arn:aws:lambda:.*:function:RightsizingStopJob\w+", stop["Resource"])
+    assert re.fullmatch(r"arn:aws:lambda:.*:function:RightsizingEngineStopJob\w+", stop["Resource"])
     assert stop["Parameters"]["execution_arn.$"] == "$$.Execution.Id"
-    assert stop["Next"] == "RecordFailure"
+    assert stop["Next"] == "ReleaseSlotAfterFailure"
+    assert states["ReleaseSlotAfterFailure"]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Next"] == "Failed"
     assert states["Failed"] == {
@@ -140,18 +147,34 @@ def test_timeout_stops_the_job_then_fails(states: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "state", ["StartJob", "DescribeJob", "SelectRecommendation", "PutRecommendationEvent"]
+    "state",
+    [
+        "Prepare",
+        "AcquireJobSlot",
+        "StartJob",
+        "DescribeJob",
+        "ReleaseJobSlot",
+        "SelectRecommendation",
+        "PutRecommendationEvent",
+    ],
 )
 def test_every_failure_stops_the_job_and_notifies(states: dict[str, Any], state: str) -> None:
-    assert states[state]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "StopJob"}
-    ]
+    assert states[state]["Catch"][-1] == {
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.error",
+        "Next": "StopJob",
+    }
 
 
 def test_failing_to_stop_still_notifies(states: dict[str, Any]) -> None:
     assert states["StopJob"]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.stop_error", "Next": "RecordFailure"}
+        {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.stop_error",
+            "Next": "ReleaseSlotAfterFailure",
+        }
     ]
+    assert states["ReleaseSlotAfterFailure"]["Catch"][0]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Catch"][0]["Next"] == "NotifyFailure"
 
 
@@ -171,7 +194,9 @@ def test_recommendation_event(states: dict[str, Any]) -> None:
     assert put["Next"] == "RecordRecommendation"
     record = states["RecordRecommendation"]
     assert record["Resource"] == "arn:aws:states:::dynamodb:putItem"
-    assert record["Parameters"]["Item"]["pk"] == {"S": "endpoint#fraud-scoring"}
+    assert record["Parameters"]["Item"]["pk"] == {
+        "S.$": "States.Format('endpoint#{}', $.settings.endpoint_name)"
+    }
     assert record["Parameters"]["Item"]["record"] == {
         "S.$": "States.JsonToString($.recommendation.detail)"
     }
@@ -180,8 +205,8 @@ def test_recommendation_event(states: dict[str, Any]) -> None:
 
 
 def test_state_machine_timeout_backs_up_the_poll_budget(template: Template) -> None:
-    # Poll budget 2 h (Default job) + 1 h: the workflow's own timeout path runs first.
-    assert definition(template)["TimeoutSeconds"] == 3 * 3600
+    # Queue (2 days) + the longest job timeout (24 h) + 1 h: the workflow's own paths run first.
+    assert definition(template)["TimeoutSeconds"] == (48 + 24 + 1) * 3600
 
 
 def test_abort_or_timeout_of_the_execution_stops_the_job(template: Template) -> None:
@@ -210,7 +235,19 @@ def test_abort_or_timeout_of_the_execution_stops_the_job(template: Template) -> 
                             ),
                         },
                     }
-                )
+                ),
+                # ...and frees its IR job slot.
+                Match.object_like(
+                    {
+                        "Arn": {"Fn::GetAtt": [Match.string_like_regexp("JobSlots"), "Arn"]},
+                        "InputTransformer": Match.object_like(
+                            {
+                                "InputTemplate": '{"action":"release","execution_arn":'
+                                '<detail-executionArn>,"max_concurrent_jobs":2}'
+                            }
+                        ),
+                    }
+                ),
             ],
         },
     )
@@ -221,7 +258,7 @@ def test_failed_runs_alarm_notifies_the_topic(template: Template) -> None:
         "AWS::CloudWatch::Alarm",
         {
             "Threshold": 1,
-            "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingTopic")}],
+            "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingEngineTopic")}],
             "Metrics": Match.array_with(
                 [Match.object_like({"Expression": "failed + timedout + aborted"})]
             ),
@@ -240,8 +277,8 @@ def test_advanced_job_defaults(template: Template) -> None:
         ),
         slo=LatencySlo.p95(cdk.Duration.millis(120)),
     )
-    states = definition(Template.from_stack(cdk.Stack.of(construct)))["States"]
-    job = states["LoadSettings"]["Result"]["job"]
+    settings = endpoint_input(Template.from_stack(cdk.Stack.of(construct)))["settings"]
+    job = settings["job"]
     assert job["job_duration_seconds"] == 7200
     # The load test stops at the SLO unless told otherwise.
     assert job["stopping_conditions"] == {
@@ -251,7 +288,8 @@ def test_advanced_job_defaults(template: Template) -> None:
         "stairs": {"duration_seconds": 600, "number_of_steps": 5, "users_per_step": 2}
     }
     # Timeout: job duration + 1 h, polled every 5 minutes.
-    assert states["PollBudgetSpent"]["Choices"][0]["NumericGreaterThanEquals"] == 36
+    assert settings["max_polls"] == 36
+    assert settings["timeout_seconds"] == 3 * 3600
 
 
 # -- IAM --------------------------------------------------------------------------------------
@@ -266,7 +304,7 @@ def _actions(statements: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 def test_start_job_role_is_scoped(template: Template) -> None:
-    statements = statements_of(template, "RightsizingStartJobRole")
+    statements = statements_of(template, "RightsizingEngineStartJobRole")
     granted = _actions(statements)
     assert granted["sagemaker:CreateInferenceRecommendationsJob"] == [JOB_ARNS]
     assert granted["sagemaker:DescribeEndpoint"] == [ENDPOINT_ARN]
@@ -275,21 +313,21 @@ def test_start_job_role_is_scoped(template: Template) -> None:
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
     assert as_list(pass_role["Resource"]) == [
-        f"arn:aws:iam::{ACCOUNT}:role/{_logical_id(template, 'RightsizingJobRole')}"
+        f"arn:aws:iam::{ACCOUNT}:role/{_logical_id(template, 'RightsizingEngineJobRole')}"
     ]
 
 
 def test_select_and_stop_roles_are_scoped(template: Template) -> None:
-    select = _actions(statements_of(template, "RightsizingSelectRecommendationRole"))
+    select = _actions(statements_of(template, "RightsizingEngineSelectRecommendationRole"))
     assert select["sagemaker:DescribeInferenceRecommendationsJob"] == [JOB_ARNS]
     assert select["sagemaker:DescribeEndpoint"] == [ENDPOINT_ARN]
-    stop = _actions(statements_of(template, "RightsizingStopJobRole"))
+    stop = _actions(statements_of(template, "RightsizingEngineStopJobRole"))
     assert stop["sagemaker:StopInferenceRecommendationsJob"] == [JOB_ARNS]
     assert "sagemaker:CreateInferenceRecommendationsJob" not in stop
 
 
 def test_state_machine_role_is_scoped(template: Template) -> None:
-    granted = _actions(statements_of(template, "RightsizingStateMachineRole"))
+    granted = _actions(statements_of(template, "RightsizingEngineStateMachineRole"))
     assert granted["sagemaker:DescribeInferenceRecommendationsJob"] == [JOB_ARNS]
     assert granted["events:PutEvents"] == [f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"]
     assert "sagemaker:CreateInferenceRecommendationsJob" not in granted
@@ -340,7 +378,7 @@ def test_no_wildcard_beyond_what_aws_forces(template: Template) -> None:
 
 
 def test_job_role_manages_only_load_test_resources(template: Template) -> None:
-    granted = _actions(statements_of(template, "RightsizingJobRole"))
+    granted = _actions(statements_of(template, "RightsizingEngineJobRole"))
     for action in ("sagemaker:CreateEndpoint", "sagemaker:DeleteEndpoint"):
         assert granted[action] == [
             f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/rightsizing-*"
@@ -374,6 +412,7 @@ def test_functions_run_the_runtime_handlers(template: Template) -> None:
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == [
         "rightsizing_runtime.apply_steps.handler",
+        "rightsizing_runtime.job_slots.handler",
         "rightsizing_runtime.select_recommendation.handler",
         "rightsizing_runtime.start_job.handler",
         "rightsizing_runtime.stop_job.handler",
@@ -391,7 +430,7 @@ def test_functions_run_the_runtime_handlers(template: Template) -> None:
 
 def test_logs_are_retained_for_a_year(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 6  # four functions and two state machines
+    assert len(groups) == 7  # five functions and two state machines
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {365}
 
 
@@ -426,21 +465,31 @@ def test_bring_your_own_role_and_topic() -> None:
     role = iam.Role.from_role_arn(scope, "Mine", f"arn:aws:iam::{ACCOUNT}:role/my-ir-role")
     topic = sns.Topic.from_topic_arn(scope, "MyTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:mine")
     construct = rightsizing(scope, job_role=role, topic=topic)
-    assert construct.job_role is role and construct.topic is topic
+    assert construct.engine.job_role is role and construct.engine.topic is topic
     template = Template.from_stack(scope)
     template.resource_count_is("AWS::SNS::Topic", 0)
     roles = template.find_resources("AWS::IAM::Role")
-    assert not [k for k in roles if k.startswith("RightsizingJobRole")]
+    assert not [k for k in roles if k.startswith("RightsizingEngineJobRole")]
     assert construct.settings_document["job_role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/my-ir-role"
 
 
-def test_two_endpoints_in_one_stack() -> None:
+def test_two_endpoints_in_one_stack_share_one_engine() -> None:
     scope = stack()
-    rightsizing(scope, construct_id="Fraud")
-    rightsizing(scope, construct_id="Search", endpoint_name="search-ranker")
+    fraud = rightsizing(scope, construct_id="Fraud")
+    search = rightsizing(scope, construct_id="Search", endpoint_name="search-ranker")
+    assert fraud.engine is search.engine
     template = Template.from_stack(scope)
-    template.resource_count_is("AWS::StepFunctions::StateMachine", 4)
-    template.resource_count_is("AWS::Lambda::Function", 8)
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 2)
+    template.resource_count_is("AWS::Lambda::Function", 5)
+    # Each endpoint adds its rule; both endpoints are in the engine's policies.
+    assert endpoint_input(template, "search-ranker")["settings"]["endpoint_name"] == (
+        "search-ranker"
+    )
+    granted = _actions(statements_of(template, "RightsizingEngineStartJobRole"))
+    assert sorted(granted["sagemaker:DescribeEndpoint"]) == [
+        ENDPOINT_ARN,
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/search-ranker",
+    ]
 
 
 def test_model_name_with_container_config() -> None:
@@ -486,22 +535,9 @@ def test_synthesized_settings_drive_a_valid_create_job_request() -> None:
         ),
         guardrails=Guardrails(max_cost_per_hour=12.5, allowed_instance_types=["ml.c5"]),
     )
-    settings = definition(Template.from_stack(cdk.Stack.of(construct)))["States"]["LoadSettings"][
-        "Result"
-    ]
+    settings = endpoint_input(Template.from_stack(cdk.Stack.of(construct)))["settings"]
     execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:sm:run-1"
     with Stubber(start_job.sagemaker) as stubber:
-        stubber.add_response(
-            "describe_endpoint",
-            {
-                "EndpointName": "fraud-scoring",
-                "EndpointArn": ENDPOINT_ARN,
-                "ProductionVariants": [{"VariantName": "AllTraffic"}],
-                "EndpointStatus": "InService",
-                "CreationTime": "2026-01-01T00:00:00Z",
-                "LastModifiedTime": "2026-01-01T00:00:00Z",
-            },
-        )
         stubber.add_response(
             "create_inference_recommendations_job",
             {"JobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-recommendations-job/x"},

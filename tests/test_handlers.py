@@ -123,7 +123,6 @@ def client_error(stubber: Stubber, method: str, code: str, message: str, **param
 @pytest.mark.parametrize("sagemaker_stub", [start_job], indirect=True)
 class TestStartJob:
     def test_default_job_request(self, sagemaker_stub: Stubber) -> None:
-        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_response(
             "create_inference_recommendations_job",
             {"JobArn": JOB_ARN},
@@ -155,7 +154,6 @@ class TestStartJob:
             "max_number_of_tests": 2,
             "max_parallel_of_tests": 1,
         }
-        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_response(
             "create_inference_recommendations_job",
             {"JobArn": JOB_ARN},
@@ -208,7 +206,6 @@ class TestStartJob:
             },
             "stopping_conditions": {},
         }
-        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_response(
             "create_inference_recommendations_job",
             {"JobArn": JOB_ARN},
@@ -243,7 +240,6 @@ class TestStartJob:
         )
 
     def test_retried_invocation_reuses_the_job(self, sagemaker_stub: Stubber) -> None:
-        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_client_error(
             "create_inference_recommendations_job",
             service_error_code="ResourceInUse",
@@ -266,7 +262,7 @@ class TestStartJob:
             EndpointName="fraud-scoring",
         )
         with pytest.raises(EndpointNotFoundError, match="'fraud-scoring' does not exist"):
-            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+            start_job.handler({"step": "prepare", "settings": settings_document()})
 
     def test_unknown_variant_starts_nothing(self, sagemaker_stub: Stubber) -> None:
         sagemaker_stub.add_response(
@@ -275,7 +271,7 @@ class TestStartJob:
             {"EndpointName": "fraud-scoring"},
         )
         with pytest.raises(UnsupportedEndpointError, match="no variant 'AllTraffic'"):
-            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+            start_job.handler({"step": "prepare", "settings": settings_document()})
 
     def test_serverless_variant_starts_nothing(self, sagemaker_stub: Stubber) -> None:
         sagemaker_stub.add_response(
@@ -291,10 +287,9 @@ class TestStartJob:
             {"EndpointName": "fraud-scoring"},
         )
         with pytest.raises(UnsupportedEndpointError, match="serverless"):
-            start_job.handler({"settings": settings_document(), "execution_arn": EXECUTION_ARN})
+            start_job.handler({"step": "prepare", "settings": settings_document()})
 
     def test_other_errors_propagate_for_the_state_machine(self, sagemaker_stub: Stubber) -> None:
-        stub_endpoint(sagemaker_stub)
         sagemaker_stub.add_client_error(
             "create_inference_recommendations_job",
             service_error_code="ResourceLimitExceeded",

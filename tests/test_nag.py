@@ -89,7 +89,7 @@ def test_acknowledgments_are_per_resource_not_blanket() -> None:
     """A wildcard nobody reviewed still fails: the library acknowledges each one by name."""
     scope = stack()
     construct = rightsizing(scope)
-    construct.start_job_function.add_to_role_policy(
+    construct.engine.start_job_function.add_to_role_policy(
         iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::payloads/*"])
     )
     [finding] = findings(scope)

@@ -27,6 +27,8 @@ SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
 Action = Literal["apply", "no-change", "reject"]
 
 _MICROSECONDS_PER_MILLISECOND = Decimal(1000)
+#: Hours in a month, as AWS's pricing pages count them (365 * 24 / 12).
+HOURS_PER_MONTH = Decimal(730)
 
 
 class InvalidJobResultError(ValueError):
@@ -85,6 +87,12 @@ class Guardrails:
     #: Exact types (``ml.c5.xlarge``) or families (``ml.c5``); empty allows every type.
     allowed_instance_types: tuple[str, ...] = ()
     max_cost_per_hour: Decimal | None = None
+    #: Hysteresis: when the current configuration already meets the SLO, a change must save at
+    #: least this percentage of its cost...
+    min_saving_percent: Decimal = Decimal(0)
+    #: ...and at least this much per month (``HOURS_PER_MONTH`` hours), or the result is
+    #: ``no-change``: fleets do not churn for pennies.
+    min_saving_per_month: Decimal = Decimal(0)
 
     def allows(self, instance_type: str) -> bool:
         """Whether ``instance_type`` is allowed, as an exact type or as a member of a family."""
@@ -318,7 +326,8 @@ def decide(
     """Choose the cheapest candidate at peak that meets the SLO inside the guardrails.
 
     ``action`` is ``reject`` when no candidate is eligible, ``no-change`` when ``current`` already
-    runs the chosen type and count, ``apply`` otherwise.
+    runs the chosen type and count, or when ``current`` meets the SLO too and the saving is below
+    the guardrails' minimum (:func:`saving_below_minimum`), ``apply`` otherwise.
     """
     evaluations = [evaluate(candidate, decision_input) for candidate in candidates]
     eligible = sorted((e for e in evaluations if e.eligible), key=_rank)
@@ -361,12 +370,63 @@ def decide(
             autoscaling=autoscaling,
             evaluations=explained,
         )
+    too_small = saving_below_minimum(chosen, evaluations, current, decision_input.guardrails)
+    if too_small is not None:
+        return Decision(
+            action="no-change",
+            reason=f"{too_small}; {summary}",
+            chosen=chosen,
+            autoscaling=autoscaling,
+            evaluations=explained,
+        )
     return Decision(
         action="apply",
         reason=summary,
         chosen=chosen,
         autoscaling=autoscaling,
         evaluations=explained,
+    )
+
+
+def saving_below_minimum(
+    chosen: Evaluation,
+    evaluations: Sequence[Evaluation],
+    current: CurrentConfig | None,
+    guardrails: Guardrails,
+) -> str | None:
+    """Why changing to ``chosen`` is not worth it, or None when it is (hysteresis).
+
+    Only a current configuration that itself meets the SLO at peak inside the guardrails (IR
+    measured its type, it is eligible, and it runs at least the instances it needs) is kept for
+    a small saving: an endpoint that misses its SLO is always fixed.
+    """
+    if current is None or current.instance_type is None or current.instance_count is None:
+        return None
+    measured = next(
+        (e for e in evaluations if e.candidate.instance_type == current.instance_type), None
+    )
+    if (
+        measured is None
+        or not measured.eligible
+        or measured.instance_count is None
+        or current.instance_count < measured.instance_count
+        or current.instance_count > guardrails.max_instances
+    ):
+        return None
+    assert measured.candidate.cost_per_hour is not None
+    assert chosen.cost_at_peak_per_hour is not None
+    current_cost = measured.candidate.cost_per_hour * current.instance_count
+    saving = current_cost - chosen.cost_at_peak_per_hour
+    percent = Decimal(0) if current_cost == 0 else saving * 100 / current_cost
+    per_month = saving * HOURS_PER_MONTH
+    if percent >= guardrails.min_saving_percent and per_month >= guardrails.min_saving_per_month:
+        return None
+    return (
+        f"the current {current.instance_type} x{current.instance_count} meets the SLO and the "
+        f"change would save {_fmt(round(per_month, 2))} per month "
+        f"({_fmt(round(percent, 1))}%), below the minimum of "
+        f"{_fmt(guardrails.min_saving_per_month)} per month and "
+        f"{_fmt(guardrails.min_saving_percent)}%"
     )
 
 

@@ -34,12 +34,14 @@ def recommend(
     endpoint_name: str | None,
     variant_name: str,
     endpoint_config: Mapping[str, Any] | None = None,
+    trigger: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Decide on a job's candidates (``candidates_from_job``); return the event detail.
 
     ``endpoint_config`` is the endpoint's current ``DescribeEndpointConfig`` response, when known:
     with it, a recommendation the endpoint already runs is ``no-change``. Shared by the Select
-    handler and the ``plan`` command, so both decide alike.
+    handler and the ``plan`` command, so both decide alike. ``trigger`` is what started the run
+    (``triggers.Trigger.render()``), recorded as is.
     """
     current = (
         None if endpoint_config is None else current_config_from(endpoint_config, variant_name)
@@ -52,6 +54,7 @@ def recommend(
         variant_name=variant_name,
         job_name=job_name,
         current=current,
+        trigger=trigger,
     )
 
 
@@ -63,6 +66,7 @@ def recommendation_detail(
     variant_name: str,
     job_name: str,
     current: CurrentConfig | None,
+    trigger: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Render a decision as the event's JSON-serializable ``detail``."""
     chosen = decision.chosen
@@ -71,6 +75,7 @@ def recommendation_detail(
         "endpoint_name": endpoint_name,
         "variant_name": variant_name,
         "job_name": job_name,
+        "trigger": None if trigger is None else dict(trigger),
         "action": decision.action,
         "reason": decision.reason,
         "instance_type": chosen.candidate.instance_type if chosen else None,
@@ -134,6 +139,8 @@ def _inputs(decision_input: DecisionInput) -> Mapping[str, Any]:
             "max_instances": guardrails.max_instances,
             "allowed_instance_types": list(guardrails.allowed_instance_types),
             "max_cost_per_hour": _number(guardrails.max_cost_per_hour),
+            "min_saving_percent": _number(guardrails.min_saving_percent),
+            "min_saving_per_month": _number(guardrails.min_saving_per_month),
         },
     }
 

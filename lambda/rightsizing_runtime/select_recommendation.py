@@ -37,6 +37,7 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         endpoint_name=settings.endpoint_name,
         variant_name=settings.variant_name,
         endpoint_config=current_endpoint_config(settings),
+        trigger=settings.trigger,
     )
     logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
     return detail

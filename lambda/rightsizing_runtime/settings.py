@@ -34,6 +34,8 @@ class EndpointSettings:
     model: Mapping[str, Any]
     job: Mapping[str, Any]
     decision_input: DecisionInput
+    #: What started the run (``triggers.Trigger.render()``), once the Prepare step resolved it.
+    trigger: Mapping[str, Any] | None = None
 
 
 def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
@@ -67,8 +69,11 @@ def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
                     max_instances=int(guardrails["max_instances"]),
                     allowed_instance_types=tuple(guardrails.get("allowed_instance_types") or ()),
                     max_cost_per_hour=None if max_cost is None else exact(max_cost),
+                    min_saving_percent=exact(guardrails.get("min_saving_percent", 0)),
+                    min_saving_per_month=exact(guardrails.get("min_saving_per_month", 0)),
                 ),
             ),
+            trigger=document.get("trigger"),
         )
     except InvalidSettingsError:
         raise

@@ -1,20 +1,27 @@
-"""StartJob: check the endpoint, then start the Inference Recommender job for one execution.
+"""StartJob: prepare a run (endpoint, trigger, model), then start its Inference Recommender job.
 
-Input (from the state machine): ``{"settings": <settings document>, "execution_arn": "..."}``.
-Output: ``{"job_name", "job_arn"}``.
+Two steps of the Recommend workflow run here (``event["step"]``):
+
+- ``prepare``: ``{"settings", "trigger"}`` -> the run's settings document: the endpoint's
+  settings, checked against the endpoint, with ``trigger`` resolved (``triggers.py``) and, for a
+  model approval, the approved version as the model IR tests. A version the endpoint does not
+  serve raises :class:`ModelMismatchError`: the library never swaps a model silently.
+- ``start`` (the default): ``{"settings", "execution_arn"}`` -> ``{"job_name", "job_arn"}``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .aws import endpoint_not_found, error_code, sagemaker_client
-from .errors import EndpointNotFoundError, UnsupportedEndpointError
+from .errors import EndpointNotFoundError, ModelMismatchError, UnsupportedEndpointError
 from .job_request import create_job_request, job_name
 from .settings import EndpointSettings, parse_settings
+from .triggers import trigger_from
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -22,11 +29,39 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 
 
-def handler(event: dict[str, Any], _context: object = None) -> dict[str, str]:
+def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
+    """Run the ``prepare`` or ``start`` step."""
+    if event.get("step") == "prepare":
+        return prepare(event)
+    return start(event)
+
+
+def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's settings document (see the module docstring)."""
+    document = event["settings"]
+    settings = parse_settings(document)
+    trigger = trigger_from(event.get("trigger"))
+    endpoint = check_endpoint(settings)
+    run = dict(document)
+    run["trigger"] = trigger.render()
+    version = trigger.model_package_version_arn
+    if version is not None:
+        served = served_model_packages(endpoint, settings.variant_name)
+        if version not in served:
+            raise ModelMismatchError(
+                f"{version} was approved, but {settings.endpoint_name}/{settings.variant_name} "
+                f"serves {', '.join(sorted(served)) or 'no model package version'}; deploy the "
+                "new version first (the next run then rightsizes it). Nothing was changed."
+            )
+        run["model"] = {"model_package_version_arn": version}
+    logger.info("prepared a %s run of %s", trigger.kind, settings.endpoint_name)
+    return run
+
+
+def start(event: Mapping[str, Any]) -> dict[str, Any]:
     """Start (or, on a retried invocation, find) the recommendation job of this execution."""
     settings = parse_settings(event["settings"])
     execution_arn = event["execution_arn"]
-    check_endpoint(settings)
     name = job_name(execution_arn)
     try:
         job_arn = sagemaker.create_inference_recommendations_job(
@@ -43,10 +78,13 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, str]:
     return {"job_name": name, "job_arn": job_arn}
 
 
-def check_endpoint(settings: EndpointSettings) -> None:
-    """Fail before any load test is paid for when the endpoint or variant is not there."""
+def check_endpoint(settings: EndpointSettings) -> dict[str, Any]:
+    """The endpoint's description, read before any load test is paid for.
+
+    Raises when the endpoint or variant is not there, or cannot be rightsized.
+    """
     try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=settings.endpoint_name)
+        endpoint = dict(sagemaker.describe_endpoint(EndpointName=settings.endpoint_name))
     except ClientError as error:
         if endpoint_not_found(error):
             raise EndpointNotFoundError(
@@ -65,3 +103,22 @@ def check_endpoint(settings: EndpointSettings) -> None:
             f"variant {settings.variant_name!r} of {settings.endpoint_name!r} is serverless; "
             "only instance-based variants are rightsized"
         )
+    return endpoint
+
+
+def served_model_packages(endpoint: Mapping[str, Any], variant_name: str) -> set[str]:
+    """The model package versions the variant's model is made from (its containers')."""
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model_name = next(
+        (
+            v.get("ModelName")
+            for v in config.get("ProductionVariants", [])
+            if v.get("VariantName") == variant_name
+        ),
+        None,
+    )
+    if not model_name:
+        return set()
+    model = sagemaker.describe_model(ModelName=model_name)
+    containers = [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]
+    return {c["ModelPackageName"] for c in containers if c.get("ModelPackageName")}

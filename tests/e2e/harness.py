@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,19 +36,25 @@ import botocore.session
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
+from jsonpath_ng.ext import parse as jsonpath_parse
 from moto import mock_aws
 from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.core.models import botocore_stubber
+from moto.events.utils import EventTemplateParser
 from moto.sagemaker.models import sagemaker_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk_task,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn as sfn_task,
+)
 from rightsizing_runtime.aws import CLIENT_CONFIG
+from rightsizing_runtime.triggers import RUN_REQUESTED
 
 from tests.infra import ACCOUNT, REGION
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
-_HANDLER_MODULES = ("start_job", "select_recommendation", "stop_job", "apply_steps")
+_HANDLER_MODULES = ("start_job", "job_slots", "select_recommendation", "stop_job", "apply_steps")
 _HANDLER_CLIENTS = {
     "sagemaker": "sagemaker",
     "autoscaling": "application-autoscaling",
@@ -366,6 +373,42 @@ def _create_table(name: str, properties: dict[str, Any]) -> None:
     )
 
 
+def _sfn_parameters(normalise: Callable[..., None]) -> Callable[..., None]:
+    """moto's Step Functions integration calls StartExecution with the ASL's parameter names
+    (``StateMachineArn``, ``Input``), which botocore's model spells ``stateMachineArn``,
+    ``input``; AWS maps them. This maps them as AWS does, after moto's own normalisation."""
+
+    def normalised(self: Any, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        normalise(self, parameters, *args, **kwargs)
+        for key in list(parameters):
+            parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    return normalised
+
+
+def _transform_input(
+    input_template: str | None, input_paths_map: dict[str, Any], event: dict[str, Any]
+) -> dict[str, Any]:
+    """EventBridge's input transformer, as AWS applies it.
+
+    moto inserts a string value bare wherever its placeholder is; AWS inserts it as a JSON
+    string when the placeholder stands outside quotes (``{"source": <source>}``, as CDK renders
+    ``EventField`` values), and its text when inside them. Only templates with paths get here.
+    """
+    if not input_template:
+        return event
+    values = {"aws.events.event.json": event}
+    for name, path in input_paths_map.items():
+        matches = jsonpath_parse(path).find(event)
+        values[name] = matches[0].value if matches else None
+    rendered = input_template
+    for name, value in values.items():
+        quoted = value if isinstance(value, str) else json.dumps(value)
+        rendered = rendered.replace(f'"<{name}>"', json.dumps(quoted))
+        rendered = rendered.replace(f"<{name}>", json.dumps(value))
+    return dict(json.loads(rendered))
+
+
 def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
     """Step Functions' name for an SDK integration's error: ``SageMaker.<ErrorCode>``, with an
     ``Exception`` suffix even when the code has none (AWS_NOTES.md). moto names unmodeled errors
@@ -387,6 +430,10 @@ def local_aws(
         sdk_task = aws_sdk_task.StateTaskServiceAwsSdk
         sdk_error_name = sdk_task._normalise_exception_name
         sdk_task._normalise_exception_name = staticmethod(_sdk_error_name)  # type: ignore[method-assign]
+        sfn_normalise = sfn_task.StateTaskServiceSfn._normalise_parameters
+        sfn_task.StateTaskServiceSfn._normalise_parameters = _sfn_parameters(sfn_normalise)  # type: ignore[method-assign]
+        moto_transform = EventTemplateParser.parse
+        EventTemplateParser.parse = staticmethod(_transform_input)  # type: ignore[method-assign]
         aws_sdk_task._SERVICE_ERROR_NAMES.setdefault("sagemaker", "SageMaker")
         # moto answers every mocked HTTP request in one place; answer first, then defer to it.
         moto_answer = botocore_stubber.process_request
@@ -406,6 +453,8 @@ def local_aws(
             yield aws
         finally:
             del botocore_stubber.process_request  # back to the class's method
+            EventTemplateParser.parse = moto_transform  # type: ignore[method-assign]
+            sfn_task.StateTaskServiceSfn._normalise_parameters = sfn_normalise  # type: ignore[method-assign]
             sdk_task._normalise_exception_name = sdk_error_name  # type: ignore[method-assign]
             for module, attribute, client in saved:
                 setattr(module, attribute, client)
@@ -498,6 +547,8 @@ class LocalStack:
                 )["stateMachineArn"]
         #: Queue URL -> state machine ARN, for the rules that start state machines.
         self.starts: dict[str, str] = {}
+        #: Rule logical ID -> the input template of its state machine target.
+        self.rule_inputs: dict[str, str] = {}
         for logical_id, resource in self.resources.items():
             if resource["Type"] == "AWS::Events::Rule":
                 self._deploy_starting_rule(logical_id, resource["Properties"])
@@ -521,28 +572,59 @@ class LocalStack:
 
     def _deploy_starting_rule(self, logical_id: str, properties: dict[str, Any]) -> None:
         """A rule that starts a state machine: deployed with its real pattern and input
-        transformer, delivering to a queue instead; :meth:`deliver` starts the executions."""
-        [target] = properties["Targets"]
-        machine = resolve(target["Arn"], self.refs, self.arns)
-        if ":states:" not in machine:
+        transformer, delivering to a queue instead; :meth:`deliver` starts the executions.
+
+        Schedule rules (no pattern) are not deployed: :meth:`scheduled_input` reads their input.
+        """
+        if "EventPattern" not in properties:
             return
-        url = self.sqs.create_queue(QueueName=logical_id)["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        pattern = resolve(properties["EventPattern"], self.refs, self.arns)
-        self.events.put_rule(Name=logical_id, EventPattern=json.dumps(pattern))
-        self.events.put_targets(
-            Rule=logical_id,
-            Targets=[
-                {
-                    "Id": "queue",
-                    "Arn": queue_arn,
-                    "InputTransformer": target["InputTransformer"],
-                }
-            ],
-        )
-        self.starts[url] = machine
+        for target in properties["Targets"]:
+            machine = resolve(target["Arn"], self.refs, self.arns)
+            if ":states:" not in machine:
+                continue
+            url = self.sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+            queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            pattern = resolve(properties["EventPattern"], self.refs, self.arns)
+            self.events.put_rule(Name=logical_id, EventPattern=json.dumps(pattern))
+            transformer = resolve(target["InputTransformer"], self.refs, self.arns)
+            self.events.put_targets(
+                Rule=logical_id,
+                Targets=[{"Id": "queue", "Arn": queue_arn, "InputTransformer": transformer}],
+            )
+            self.starts[url] = machine
+            self.rule_inputs[logical_id] = transformer["InputTemplate"]
+
+    def endpoint_input(self, endpoint_name: str | None = None) -> dict[str, Any]:
+        """What the endpoint's rule gives the Recommend workflow, without a trigger event:
+        ``{"settings": ..., "apply_settings": ...}`` (the only endpoint's, by default)."""
+        inputs = []
+        for template in self.rule_inputs.values():
+            # The event's fields are placeholders outside quotes: null them to read the rest.
+            document = json.loads(re.sub(r"<[a-zA-Z0-9.\-]+>", "null", template))
+            if endpoint_name in (None, document["settings"]["endpoint_name"]):
+                inputs.append({k: v for k, v in document.items() if k != "trigger"})
+        [found] = inputs
+        return found
+
+    def scheduled_input(self) -> list[dict[str, Any]]:
+        """The inputs of the schedule rules' targets (the endpoint lists they request runs of)."""
+        return [
+            json.loads(resolve(target["Input"], self.refs, self.arns))
+            for resource in self.resources.values()
+            if resource["Type"] == "AWS::Events::Rule"
+            and "ScheduleExpression" in resource["Properties"]
+            for target in resource["Properties"]["Targets"]
+        ]
+
+    def matched(self) -> list[dict[str, Any]]:
+        """The inputs the starting rules matched so far, without starting anything."""
+        found = []
+        for url in self.starts:
+            received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            found.extend(json.loads(m["Body"]) for m in received.get("Messages", []))
+        return found
 
     def deliver(self, limit: float = 60) -> list[Execution]:
         """Start the executions that the starting rules matched, and wait for them to end."""
@@ -552,6 +634,13 @@ class LocalStack:
             for message in received.get("Messages", []):
                 started.append(self._start(machine, f"delivered-{len(started)}", message["Body"]))
         return [self._wait(arn, limit) for arn in started]
+
+    def executions(self, machine: str = "apply", limit: float = 60) -> list[Execution]:
+        """Every execution of the ``machine`` workflow so far (oldest first), once it ended:
+        e.g. the Apply runs the Recommend workflow started."""
+        listed = self.sfn.list_executions(stateMachineArn=self.machine(machine))["executions"]
+        arns = [e["executionArn"] for e in reversed(listed)]
+        return [self._wait(arn, limit) for arn in arns]
 
     @property
     def ledger_table(self) -> str:
@@ -605,7 +694,19 @@ class LocalStack:
         limit: float = 60,
         machine: str = "recommend",
     ) -> Execution:
-        """Start an execution of the ``recommend`` or ``apply`` workflow; wait until it ends."""
+        """Start an execution of the ``recommend`` or ``apply`` workflow; wait until it ends.
+
+        Without ``execution_input``, a recommend run gets what the endpoint's rule delivers for
+        a run request; an apply input gets the endpoint's apply settings added when it has none.
+        """
+        endpoint = self.endpoint_input()
+        if machine == "recommend" and execution_input is None:
+            execution_input = {
+                **endpoint,
+                "trigger": {"source": "rightsizing-constructs", "detail_type": RUN_REQUESTED},
+            }
+        if machine == "apply" and execution_input is not None:
+            execution_input = {"settings": endpoint["apply_settings"], **execution_input}
         arn = self._start(self.machine(machine), name, json.dumps(execution_input or {}))
         return self._wait(arn, limit)
 

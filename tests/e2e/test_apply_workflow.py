@@ -217,7 +217,11 @@ def test_recommend_then_apply_through_the_synthesized_rule(
     recommended = stack.run("recommend")
     assert recommended.status == "SUCCEEDED", recommended.cause
 
-    [applied] = stack.deliver()  # the apply rule's pattern and input transformer, on moto
+    # The endpoint rule's pattern and input transformer, on moto: the recommendation event
+    # starts the Recommend workflow, which hands it to the Apply workflow.
+    [routed] = stack.deliver()
+    assert routed.states == ["RouteTrigger", "IsRecommendation", "StartApply", "ApplyStarted"]
+    [applied] = stack.executions("apply")
 
     assert applied.status == "SUCCEEDED", applied.cause
     assert assert_old_or_new(endpoint_state()) == "new"
@@ -381,9 +385,11 @@ def test_every_call_throttled_once_is_absorbed_by_retries(stack: LocalStack, aws
         aws.fail_next(service, operation, "ThrottlingException")
 
     recommended = stack.run("recommend")
-    [applied] = stack.deliver()
+    [routed] = stack.deliver()
+    [applied] = stack.executions("apply")
 
     assert recommended.status == "SUCCEEDED", recommended.cause
+    assert routed.status == "SUCCEEDED", routed.cause
     assert applied.status == "SUCCEEDED", applied.cause
     unused = [(i.service, i.operation) for i in aws.injected if i.times]
     assert unused == []  # every one of them was throttled, and retried
@@ -394,12 +400,14 @@ def test_every_call_throttled_once_is_absorbed_by_retries(stack: LocalStack, aws
 
 def test_two_runs_at_once_never_interleave(stack: LocalStack) -> None:
     """Invariant 3 with real concurrent executions: one applies, the other is rejected."""
-    first = stack._start(
-        stack.apply_state_machine_arn, "one", json.dumps({"recommendation": recommendation()})
+    both = json.dumps(
+        {
+            "recommendation": recommendation(),
+            "settings": stack.endpoint_input()["apply_settings"],
+        }
     )
-    second = stack._start(
-        stack.apply_state_machine_arn, "two", json.dumps({"recommendation": recommendation()})
-    )
+    first = stack._start(stack.apply_state_machine_arn, "one", both)
+    second = stack._start(stack.apply_state_machine_arn, "two", both)
     outcomes = sorted(r["outcome"] for r in _wait_records(stack, 2))
     executions = [stack._wait(first, 60), stack._wait(second, 60)]
 

@@ -122,9 +122,12 @@ def test_happy_path_puts_the_recommendation_event(
 def test_no_candidate_meets_the_slo_is_recorded_as_reject(stack: LocalStack) -> None:
     create_endpoint()
     events = stack.route_events("recommendations", RECOMMENDATIONS_PATTERN)
-    strict = LocalStack(stack.aws, synthesized(construct_id="Strict", slo=_slo_ms(50)))
+    # The settings a construct with a 50 ms SLO renders (test_construct pins the rendering).
+    endpoint = stack.endpoint_input()
+    settings = {**endpoint["settings"], "slo": {"percentile": "P99", "max_latency_ms": 50}}
+    strict = {**endpoint, "settings": settings}  # a direct start: no trigger event
 
-    execution = strict.run("strict")
+    execution = stack.run("strict", strict)
 
     assert execution.status == "SUCCEEDED", execution.cause
     [event] = stack.messages(events)
@@ -132,7 +135,7 @@ def test_no_candidate_meets_the_slo_is_recorded_as_reject(stack: LocalStack) -> 
     assert event["detail"]["instance_type"] is None
     assert "exceeds the P99 SLO of 50 ms" in event["detail"]["reason"]
     # The decision record (DESIGN.md invariant 5).
-    [record] = strict.ledger_items("recommendation#")
+    [record] = stack.ledger_items("recommendation#")
     assert record["outcome"]["S"] == "reject"
     assert json.loads(record["record"]["S"])["candidates"]
 
@@ -149,7 +152,13 @@ def test_failed_job_fails_the_run_with_irs_reason(
     assert execution.status == "FAILED"
     assert execution.error == "InvalidJobResultError"
     assert "ResourceLimitExceeded" in (execution.cause or "")
-    assert execution.states[-4:] == ["StopJob", "RecordFailure", "NotifyFailure", "Failed"]
+    assert execution.states[-5:] == [
+        "StopJob",
+        "ReleaseSlotAfterFailure",
+        "RecordFailure",
+        "NotifyFailure",
+        "Failed",
+    ]
     [record] = stack.ledger_items("recommendation#")
     assert record["outcome"]["S"] == "failed"
     assert record["reason"]["S"] == "InvalidJobResultError"
@@ -207,7 +216,7 @@ def test_abort_rule_matches_aborted_and_timed_out_executions(stack: LocalStack) 
     [rule] = [
         r
         for k, r in stack.resources.items()
-        if r["Type"] == "AWS::Events::Rule" and k.startswith("RightsizingStopOrphanedJob")
+        if r["Type"] == "AWS::Events::Rule" and k.startswith("RightsizingEngineStopOrphanedJob")
     ]
     pattern = rule["Properties"]["EventPattern"]
     pattern["detail"]["stateMachineArn"] = [stack.state_machine_arn]  # the Ref, deployed
@@ -233,9 +242,3 @@ def test_abort_rule_matches_aborted_and_timed_out_executions(stack: LocalStack) 
     put("ABORTED", stack.state_machine_arn + "-other")
     delivered = sorted(m["detail"]["executionArn"] for m in stack.messages(matched))
     assert delivered == ["ABORTED", "TIMED_OUT"]
-
-
-def _slo_ms(milliseconds: int) -> Any:
-    from rightsizing_constructs import LatencySlo
-
-    return LatencySlo.p99(cdk.Duration.millis(milliseconds))

@@ -1,0 +1,82 @@
+"""What started a run: the EventBridge event an endpoint's rule delivered.
+
+Every rule of an endpoint hands the Recommend workflow the same input (README, "Triggers")::
+
+    {"settings": {...}, "apply_settings": {...},
+     "trigger": {"source": ..., "detail_type": ..., "event": <the whole event>}}
+
+This module names the trigger and pulls out what the run needs from its event (pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: ``source`` of the library's own events (recommendations, run requests, findings).
+EVENT_SOURCE = "rightsizing-constructs"
+#: ``detail-type`` of the manual trigger: ``aws events put-events`` with it starts a run.
+RUN_REQUESTED = "Rightsizing Run Requested"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+
+_KINDS = {
+    ("aws.sagemaker", MODEL_PACKAGE_STATE_CHANGE): "model-approval",
+    ("aws.cloudwatch", ALARM_STATE_CHANGE): "latency-alarm",
+    (EVENT_SOURCE, RUN_REQUESTED): "manual",
+}
+
+
+class InvalidTriggerError(ValueError):
+    """The trigger event is not one this library starts runs on, or lacks what it needs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trigger:
+    """Why this run started, for the run itself and for its decision record."""
+
+    kind: str
+    #: The event's ``id`` (or None for a direct start), to trace a run back to its event.
+    event_id: str | None
+    #: Model approval only: the approved version, which IR tests.
+    model_package_version_arn: str | None = None
+
+    def render(self) -> dict[str, Any]:
+        """The ``trigger`` object of the settings document and of the recommendation event."""
+        rendered: dict[str, Any] = {"kind": self.kind, "event_id": self.event_id}
+        if self.model_package_version_arn is not None:
+            rendered["model_package_version_arn"] = self.model_package_version_arn
+        return rendered
+
+
+def trigger_from(trigger: Mapping[str, Any] | None) -> Trigger:
+    """Read the ``trigger`` input; none at all is a direct (manual) start-execution."""
+    if trigger is None:
+        return Trigger(kind="manual", event_id=None)
+    if not isinstance(trigger, Mapping):
+        raise InvalidTriggerError(f"trigger must be a JSON object, got {trigger!r}")
+    event = trigger.get("event") or {}
+    kind = _KINDS.get((str(trigger.get("source")), str(trigger.get("detail_type"))))
+    if kind is None:
+        raise InvalidTriggerError(
+            f"no run starts on {trigger.get('detail_type')!r} events from {trigger.get('source')!r}"
+        )
+    if not isinstance(event, Mapping):
+        raise InvalidTriggerError(f"trigger event must be a JSON object, got {event!r}")
+    event_id = event.get("id")
+    detail = event.get("detail") or {}
+    if kind == "manual" and detail.get("requested_by") == "schedule":
+        # The engine's schedule rules request runs with this event too (RequestScheduledRuns).
+        return Trigger(kind="schedule", event_id=event_id)
+    if kind != "model-approval":
+        return Trigger(kind=kind, event_id=event_id)
+    if detail.get("ModelApprovalStatus") != "Approved":
+        raise InvalidTriggerError(
+            f"model package event with status {detail.get('ModelApprovalStatus')!r}: only "
+            "Approved versions start a run"
+        )
+    arn = detail.get("ModelPackageArn")
+    if not isinstance(arn, str) or not arn:
+        raise InvalidTriggerError("model package event without a ModelPackageArn")
+    return Trigger(kind=kind, event_id=event_id, model_package_version_arn=arn)
