@@ -287,8 +287,14 @@ class EndpointRightsizing(Construct):
             event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
             targets=[self._target()],
         )
-        pattern = patterns[0] if len(patterns) == 1 else {"$or": patterns}
-        rule.node.default_child.add_property_override("EventPattern", pattern)  # type: ignore[union-attr]
+        cfn_rule = rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        if len(patterns) == 1:
+            cfn_rule.add_property_override("EventPattern", patterns[0])
+        else:
+            # Overrides merge into the placeholder: drop its source, or it would AND every branch.
+            cfn_rule.add_property_override("EventPattern", {"$or": patterns})
+            cfn_rule.add_property_deletion_override("EventPattern.source")
         return rule
 
     def _latency_alarm(self, slo: LatencySlo, trigger: LatencyAlarm) -> cloudwatch.Alarm:

@@ -44,6 +44,8 @@ def _trigger_patterns(template: Template) -> list[dict[str, Any]]:
         if k.startswith("RightsizingTriggers")
     ]
     pattern = rule["Properties"]["EventPattern"]
+    if "$or" in pattern:
+        assert list(pattern) == ["$or"]  # nothing outside the branches narrows them all
     return list(pattern.get("$or", [pattern]))
 
 

@@ -116,6 +116,8 @@ class InferenceRecommenderStandIn:
     failure_reason: str = "ResourceLimitExceeded: the account quota for ml.c5.xlarge endpoints"
     polls_before_done: int | None = 2
     jobs: dict[str, Job] = field(default_factory=dict)
+    #: The most jobs that were running (PENDING or IN_PROGRESS) at once.
+    most_running: int = 0
 
     def handle(self, operation: str, params: dict[str, Any]) -> HttpResponse:
         validate_parameters(params, _SAGEMAKER.operation_model(operation).input_shape)
@@ -126,6 +128,8 @@ class InferenceRecommenderStandIn:
             if job is not None:
                 return _error("ResourceInUse", f"Job {name} already exists")
             self.jobs[name] = Job(request=params)
+            running = [j for j in self.jobs.values() if j.status in ("PENDING", "IN_PROGRESS")]
+            self.most_running = max(self.most_running, len(running))
             return _reply({"JobArn": arn})
         if job is None:
             return _error("ResourceNotFound", f"Job {name} does not exist")
@@ -515,6 +519,8 @@ class LocalStack:
                 arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
             elif kind == "AWS::IAM::Role":
                 arns[logical_id] = f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
+            elif kind == "AWS::CloudWatch::Alarm":
+                arns[logical_id] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{logical_id}"
             elif kind == "AWS::StepFunctions::StateMachine":
                 refs[logical_id] = arns[logical_id] = (
                     f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
@@ -699,14 +705,14 @@ class LocalStack:
         Without ``execution_input``, a recommend run gets what the endpoint's rule delivers for
         a run request; an apply input gets the endpoint's apply settings added when it has none.
         """
-        endpoint = self.endpoint_input()
         if machine == "recommend" and execution_input is None:
             execution_input = {
-                **endpoint,
+                **self.endpoint_input(),
                 "trigger": {"source": "rightsizing-constructs", "detail_type": RUN_REQUESTED},
             }
         if machine == "apply" and execution_input is not None:
-            execution_input = {"settings": endpoint["apply_settings"], **execution_input}
+            settings = self.endpoint_input()["apply_settings"]
+            execution_input = {"settings": settings, **execution_input}
         arn = self._start(self.machine(machine), name, json.dumps(execution_input or {}))
         return self._wait(arn, limit)
 

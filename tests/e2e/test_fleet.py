@@ -1,0 +1,243 @@
+"""One engine, several endpoints: bounded IR concurrency and every trigger, on moto.
+
+The triggers' patterns are the synthesized rules' own, deployed on moto's EventBridge, and the
+events are AWS's documented samples (tests/events/README.md): each with a matching and a
+non-matching case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_events as events
+from aws_cdk.assertions import Template
+
+from rightsizing_constructs import LatencyAlarm, ModelApproval, RightsizingEngine
+from tests.conftest import EVENTS
+from tests.e2e.harness import InferenceRecommenderStandIn, LocalAws, LocalStack, local_aws
+from tests.e2e.test_recommend_workflow import recommendations
+from tests.infra import ACCOUNT, REGION, rightsizing, stack
+
+pytestmark = pytest.mark.e2e
+
+ENDPOINTS = [f"fleet-{i}" for i in range(5)]
+GROUP = "fleet-models"
+
+
+def fleet_template() -> dict[str, Any]:
+    """An engine with K=2 job slots and a 1-second poll, and five endpoints on one schedule;
+    the first also triggered by model approvals and by its latency alarm."""
+    scope = stack()
+    engine = RightsizingEngine(
+        scope, "RightsizingEngine", poll_interval=cdk.Duration.seconds(1), max_concurrent_jobs=2
+    )
+    for i, name in enumerate(ENDPOINTS):
+        extra: dict[str, Any] = {}
+        if i == 0:
+            extra = {
+                "model_approval": ModelApproval(model_package_group_name=GROUP),
+                "latency_alarm": LatencyAlarm(minutes=3),
+            }
+        rightsizing(
+            scope,
+            construct_id=f"Endpoint{i}",
+            endpoint_name=name,
+            engine=engine,
+            schedule=events.Schedule.rate(cdk.Duration.days(7)),
+            **extra,
+        )
+    return Template.from_stack(scope).to_json()
+
+
+TEMPLATE = fleet_template()
+
+
+def create_endpoint(name: str, model_package: str | None = None) -> None:
+    sagemaker = boto3.client("sagemaker")
+    container: dict[str, Any] = {"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/m:1"}
+    if model_package:
+        container = {"ModelPackageName": model_package}
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/model",
+        PrimaryContainer=container,
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.c5.2xlarge",
+                "InitialInstanceCount": 2,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def docs_sample(name: str) -> dict[str, Any]:
+    """An AWS docs sample event; of a duplicated key (the model package sample's ``source``),
+    the first is kept, as a real event has one."""
+    text = (EVENTS / name).read_text()
+    return dict(json.loads(text, object_pairs_hook=lambda pairs: dict(reversed(pairs))))
+
+
+def put(stack: LocalStack, event: dict[str, Any]) -> None:
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event.get("resources", []),
+    }
+    [result] = stack.events.put_events(Entries=[entry])["Entries"]
+    assert "EventId" in result, result
+
+
+def request_run(endpoint: str) -> dict[str, Any]:
+    """The manual trigger, as the README's one-line command sends it."""
+    return {
+        "source": "rightsizing-constructs",
+        "detail-type": "Rightsizing Run Requested",
+        "detail": {"endpoint_name": endpoint, "variant_name": "AllTraffic"},
+    }
+
+
+@pytest.fixture
+def ir() -> InferenceRecommenderStandIn:
+    return InferenceRecommenderStandIn(recommendations=recommendations(), polls_before_done=2)
+
+
+@pytest.fixture
+def aws(ir: InferenceRecommenderStandIn) -> Iterator[LocalAws]:
+    with local_aws(ir) as aws:
+        yield aws
+
+
+@pytest.fixture
+def fleet(aws: LocalAws) -> LocalStack:
+    return LocalStack(aws, TEMPLATE)
+
+
+def test_at_most_k_jobs_run_at_once_and_every_run_finishes(
+    fleet: LocalStack, ir: InferenceRecommenderStandIn
+) -> None:
+    for name in ENDPOINTS:
+        create_endpoint(name)
+        put(fleet, request_run(name))
+
+    runs = fleet.deliver(limit=120)
+
+    assert len(runs) == 5
+    assert all(r.status == "SUCCEEDED" for r in runs), [r.cause for r in runs]
+    assert len(ir.jobs) == 5
+    assert ir.most_running == 2  # K=2: the slots were used, and never exceeded
+    assert sum("AcquireJobSlot" in r.states for r in runs) == 5
+    # Every slot was given back.
+    slots = [i for i in fleet.ledger_items("slot#")]
+    assert slots == []
+
+
+def test_schedule_requests_one_run_per_endpoint(fleet: LocalStack) -> None:
+    [scheduled] = fleet.scheduled_input()  # one shared rule, one target for five endpoints
+    assert [e["endpoint_name"] for e in scheduled["scheduled"]] == ENDPOINTS
+
+    fanned = fleet.run("weekly", scheduled)
+
+    assert fanned.status == "SUCCEEDED", fanned.cause
+    assert fanned.states[-1] == "RunsRequested"
+    requested = fleet.matched()
+    assert sorted(r["settings"]["endpoint_name"] for r in requested) == ENDPOINTS
+    assert all(r["trigger"]["event"]["detail"]["requested_by"] == "schedule" for r in requested)
+
+
+def test_run_request_reaches_only_its_endpoint(fleet: LocalStack) -> None:
+    put(fleet, request_run("fleet-3"))
+    put(fleet, request_run("not-in-the-fleet"))
+
+    [matched] = fleet.matched()
+    assert matched["settings"]["endpoint_name"] == "fleet-3"
+    assert matched["trigger"]["detail_type"] == "Rightsizing Run Requested"
+
+
+def test_model_approval_matches_the_docs_sample_for_its_group(fleet: LocalStack) -> None:
+    sample = docs_sample("model_package_state_change_docs_sample.json")
+    put(fleet, sample)  # as documented: another group, and Rejected
+    assert fleet.matched() == []
+
+    approved = json.loads(json.dumps(sample))
+    approved["detail"]["ModelPackageGroupName"] = GROUP
+    approved["detail"]["ModelApprovalStatus"] = "Approved"
+    put(fleet, approved)
+    [matched] = fleet.matched()
+    assert matched["settings"]["endpoint_name"] == "fleet-0"
+    assert (
+        matched["trigger"]["event"]["detail"]["ModelPackageArn"]
+        == (sample["detail"]["ModelPackageArn"])
+    )
+
+
+def test_approved_version_the_endpoint_does_not_serve_changes_nothing(
+    fleet: LocalStack, ir: InferenceRecommenderStandIn
+) -> None:
+    create_endpoint(
+        "fleet-0", model_package=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
+    )
+    approved = docs_sample("model_package_state_change_docs_sample.json")
+    approved["detail"].update(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        ModelPackageArn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/2",
+    )
+    put(fleet, approved)
+
+    [run] = fleet.deliver()
+
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.states[-3:] == ["RecordMismatch", "NotifySkipped", "Skipped"]
+    assert ir.jobs == {}  # no load test was paid for
+    [record] = fleet.ledger_items("recommendation#")
+    assert record["outcome"]["S"] == "model-mismatch"
+    assert f"model-package/{GROUP}/1" in record["reason"]["S"]
+
+
+def test_approved_version_the_endpoint_serves_is_load_tested(
+    fleet: LocalStack, ir: InferenceRecommenderStandIn
+) -> None:
+    version = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/2"
+    create_endpoint("fleet-0", model_package=version)
+    approved = docs_sample("model_package_state_change_docs_sample.json")
+    approved["detail"].update(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved", ModelPackageArn=version
+    )
+    put(fleet, approved)
+
+    [run] = fleet.deliver()
+
+    assert run.status == "SUCCEEDED", run.cause
+    [job] = ir.jobs.values()
+    assert job.request["InputConfig"] == {"ModelPackageVersionArn": version}
+
+
+def test_latency_alarm_matches_the_docs_sample_for_its_alarm(fleet: LocalStack) -> None:
+    sample = docs_sample("cloudwatch_alarm_state_change_docs_sample.json")
+    put(fleet, sample)  # as documented: another alarm
+    assert fleet.matched() == []
+
+    [alarm] = [k for k in fleet.resources if k.startswith("Endpoint0LatencyAlarm")]
+    ours = json.loads(json.dumps(sample))
+    ours["resources"] = [fleet.arns[alarm]]
+    ours["detail"]["alarmName"] = alarm
+    put(fleet, ours)
+    [matched] = fleet.matched()
+    assert matched["settings"]["endpoint_name"] == "fleet-0"
+    assert matched["trigger"]["detail_type"] == "CloudWatch Alarm State Change"
+
+    ours["detail"]["state"]["value"] = "OK"  # back to OK starts nothing
+    put(fleet, ours)
+    assert fleet.matched() == []
