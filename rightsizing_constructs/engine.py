@@ -1063,11 +1063,12 @@ def _validate(poll_interval: Duration, max_concurrent_jobs: int, queue_timeout: 
     problems.check(known, "poll_interval and queue_timeout must be known at synth time")
     if known:
         problems.check(
-            poll_interval.to_seconds() >= 1,
-            f"poll_interval must be at least 1 second, got {poll_interval.to_human_string()}",
+            poll_interval.to_milliseconds() >= 1000 and poll_interval.to_milliseconds() % 1000 == 0,
+            "poll_interval must be a whole number of seconds, at least 1, got "
+            f"{poll_interval.to_human_string()}",
         )
         problems.check(
-            queue_timeout.to_seconds() >= poll_interval.to_seconds(),
+            queue_timeout.to_milliseconds() >= poll_interval.to_milliseconds(),
             f"queue_timeout ({queue_timeout.to_human_string()}) must be at least poll_interval "
             f"({poll_interval.to_human_string()})",
         )
