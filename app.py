@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Example app: rightsize one endpoint. Synthesizes with no AWS account or credentials.
+"""Example app: rightsize one endpoint, with every trigger. Synthesizes with no AWS account or credentials.
 
 ``make synth`` runs it through the real ``cdk synth``, with cdk-nag's AwsSolutions pack as a
 policy-validation plugin: synthesis fails if any finding is not acknowledged.
 """
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
 from cdk_nag import AwsSolutionsChecks
 
-from rightsizing_constructs import EndpointRightsizing, Guardrails, LatencySlo
+from rightsizing_constructs import (
+    EndpointRightsizing,
+    Guardrails,
+    LatencyAlarm,
+    LatencySlo,
+    ModelApproval,
+)
 
 app = cdk.App()
 # Validations.of(app) runs the pack on every stack at synth time (cdk-nag 3 plugin API).
@@ -25,7 +32,13 @@ EndpointRightsizing(
     slo=LatencySlo.p99(cdk.Duration.millis(150)),
     peak_requests_per_minute=3000,
     guardrails=Guardrails(
-        min_instances=2, max_instances=8, allowed_instance_types=["ml.c5", "ml.m5"]
+        min_instances=2,
+        max_instances=8,
+        allowed_instance_types=["ml.c5", "ml.m5"],
+        min_saving_percent=10,
     ),
+    schedule=events.Schedule.rate(cdk.Duration.days(7)),
+    model_approval=ModelApproval(model_package_group_name="fraud-scoring"),
+    latency_alarm=LatencyAlarm(minutes=5),
 )
 app.synth()

@@ -1,4 +1,8 @@
-"""The reviewer's command line: ``python -m rightsizing_constructs plan ...``.
+"""The command line: ``python -m rightsizing_constructs plan ...`` and ``... run ...``.
+
+``run`` prints the one-line AWS CLI command that starts a rightsizing run of an endpoint (the
+manual trigger: a "Rightsizing Run Requested" event, which the endpoint's rule turns into a run
+with its settings). It prints; it never calls AWS.
 
 ``plan`` makes the workflow's decision from files: the JSON that
 ``aws sagemaker describe-inference-recommendations-job`` prints (and, optionally,
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -103,7 +108,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--variant-name", default="AllTraffic", help="default AllTraffic")
     plan.add_argument("--endpoint-name", help="endpoint the detail names (default: none)")
+    run = commands.add_parser(
+        "run",
+        help="print the command that starts a rightsizing run of an endpoint",
+        description="Print the aws events put-events command of the manual trigger.",
+    )
+    run.add_argument("--endpoint-name", required=True)
+    run.add_argument("--variant-name", default="AllTraffic", help="default AllTraffic")
+    run.add_argument(
+        "--event-bus", default="default", help="the engine's event bus (default: default)"
+    )
     return parser
+
+
+def run_command(arguments: argparse.Namespace) -> str:
+    """The ``aws events put-events`` command that requests a run of the endpoint."""
+    triggers = import_runtime("triggers")
+    detail = {"endpoint_name": arguments.endpoint_name, "variant_name": arguments.variant_name}
+    entry = {
+        "Source": triggers.EVENT_SOURCE,
+        "DetailType": triggers.RUN_REQUESTED,
+        "Detail": json.dumps(detail, separators=(",", ":")),
+        "EventBusName": arguments.event_bus,
+    }
+    return "aws events put-events --entries " + shlex.quote(
+        json.dumps([entry], separators=(",", ":"))
+    )
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -173,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     try:
         arguments = _parser().parse_args(argv)
+        if arguments.command == "run":
+            print(run_command(arguments))
+            return 0
         detail = plan(arguments)
     except InvalidInput as error:
         print(f"error: {error}", file=sys.stderr)

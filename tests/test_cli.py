@@ -233,3 +233,26 @@ def test_module_entry_point_prints_no_traceback(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["instance_count"] == 10
+
+
+def test_run_prints_the_manual_trigger_command() -> None:
+    """The printed command's entry is a valid PutEvents entry that the endpoint's rule matches."""
+    import shlex
+
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    from rightsizing_constructs.cli import _parser, run_command
+
+    command = run_command(_parser().parse_args(["run", "--endpoint-name", "fraud-scoring"]))
+    words = shlex.split(command)
+    assert words[:4] == ["aws", "events", "put-events", "--entries"]
+    [entry] = json.loads(words[4])
+    model = botocore.session.get_session().get_service_model("events")
+    validate_parameters({"Entries": [entry]}, model.operation_model("PutEvents").input_shape)
+    assert entry["Source"] == "rightsizing-constructs"
+    assert entry["DetailType"] == "Rightsizing Run Requested"
+    assert json.loads(entry["Detail"]) == {
+        "endpoint_name": "fraud-scoring",
+        "variant_name": "AllTraffic",
+    }
