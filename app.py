@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Example app: rightsize one endpoint, with every trigger. Synthesizes with no AWS account or credentials.
+"""Example app: rightsize one endpoint, with every trigger. Needs no AWS account to synthesize.
 
 ``make synth`` runs it through the real ``cdk synth``, with cdk-nag's AwsSolutions pack as a
 policy-validation plugin: synthesis fails if any finding is not acknowledged.
