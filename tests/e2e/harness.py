@@ -24,6 +24,7 @@ import importlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -257,6 +258,7 @@ class LocalAws:
         self.calls: list[tuple[str, str]] = []
         #: Function ARN -> (handler, environment variables).
         self.functions: dict[str, tuple[Callable[[dict[str, Any], Any], Any], dict[str, str]]] = {}
+        self._invoking = threading.RLock()
 
     def fail_next(self, service: str, operation: str, code: str, times: int = 1) -> None:
         """Make the next ``times`` calls of ``service.operation`` fail with ``code``."""
@@ -309,19 +311,22 @@ class LocalAws:
         function, environment = self.functions[function_arn]
         event = json.loads(request.body or b"{}")
         headers = {"X-Amz-Executed-Version": "$LATEST"}
-        saved = {name: os.environ.get(name) for name in environment}
-        os.environ.update(environment)  # the function's configured environment, for this call
-        try:
-            result = function(event, None)
-        except Exception as error:  # reported as Lambda reports an unhandled error
-            result = {"errorType": type(error).__name__, "errorMessage": str(error)}
-            headers["X-Amz-Function-Error"] = "Unhandled"
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        # Concurrent executions invoke from several threads, and the environment is
+        # process-wide: one invocation at a time (each Lambda has its own environment).
+        with self._invoking:
+            saved = {name: os.environ.get(name) for name in environment}
+            os.environ.update(environment)  # the function's configured environment
+            try:
+                result = function(event, None)
+            except Exception as error:  # reported as Lambda reports an unhandled error
+                result = {"errorType": type(error).__name__, "errorMessage": str(error)}
+                headers["X-Amz-Function-Error"] = "Unhandled"
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
         return _http(json.dumps(result).encode(), 200, headers)
 
     def calls_of(self, service: str, operation: str) -> int:
