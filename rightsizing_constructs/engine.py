@@ -155,6 +155,10 @@ class RightsizingEngine(Construct):
         self._schedule_rules: dict[str, list[events.Rule]] = {}
         self._scheduled: dict[str, list[list[dict[str, str]]]] = {}
 
+        # Grants that grow as endpoints register: the job role's reads of their models (one
+        # statement per kind), and Prepare's check of which model an endpoint serves.
+        self._job_role_reads: dict[str, iam.PolicyStatement] = {}
+        self._served_model_check_granted = False
         self._own_job_role = job_role is None
         self.job_role: iam.IRole = job_role or self._create_job_role()
         self.topic: sns.ITopic = topic or sns.Topic(
@@ -466,7 +470,6 @@ class RightsizingEngine(Construct):
             "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
             "permissions; PutMetricData is limited to SageMaker's namespaces by condition.",
         )
-        self._job_role_reads: dict[str, iam.PolicyStatement] = {}
         return role
 
     def _add_job_role_read(self, sid: str, action: str, resource: str) -> None:
@@ -574,7 +577,6 @@ class RightsizingEngine(Construct):
             self.sagemaker_arn("endpoint-config", "*"),
             _CONFIGS_REASON,
         )
-        self._served_model_check_granted = False
 
     def _grant_served_model_check(self) -> None:
         """Prepare reads which model (package version) an endpoint serves, for model approvals."""

@@ -123,7 +123,13 @@ def endpoint_input(template: Template, endpoint_name: str = "fraud-scoring") -> 
             if "InputTransformer" not in target:
                 continue
             text = resolve_tokens(target["InputTransformer"]["InputTemplate"], resources)
-            document = json.loads(re.sub(r"<[a-zA-Z0-9.\-]+>", "null", text))
+            document = read_input_template(text)
             if document.get("settings", {}).get("endpoint_name") == endpoint_name:
-                return dict(document)
+                return document
     raise AssertionError(f"no rule carries the settings of {endpoint_name}")
+
+
+def read_input_template(template: str) -> dict[str, Any]:
+    """A rule target's ``InputTemplate`` as JSON, its placeholders (the event's fields, which
+    stand outside quotes) read as null."""
+    return dict(json.loads(re.sub(r"<[a-zA-Z0-9.\-]+>", "null", template)))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,7 +51,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from rightsizing_runtime.aws import CLIENT_CONFIG
 from rightsizing_runtime.triggers import RUN_REQUESTED
 
-from tests.infra import ACCOUNT, REGION
+from tests.infra import ACCOUNT, REGION, read_input_template
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 _HANDLER_MODULES = ("start_job", "job_slots", "select_recommendation", "stop_job", "apply_steps")
@@ -612,8 +611,7 @@ class LocalStack:
         ``{"settings": ..., "apply_settings": ...}`` (the only endpoint's, by default)."""
         inputs = []
         for template in self.rule_inputs.values():
-            # The event's fields are placeholders outside quotes: null them to read the rest.
-            document = json.loads(re.sub(r"<[a-zA-Z0-9.\-]+>", "null", template))
+            document = read_input_template(template)
             if endpoint_name in (None, document["settings"]["endpoint_name"]):
                 inputs.append({k: v for k, v in document.items() if k != "trigger"})
         [found] = inputs
