@@ -54,6 +54,12 @@ from rightsizing_runtime.triggers import RUN_REQUESTED
 from tests.infra import ACCOUNT, REGION, read_input_template
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
+# Lambda environments are process-wide (os.environ): one in-process invocation at a time, in
+# this process, whichever test's stand-in runs it.
+_INVOKING = threading.RLock()
+#: How long leaving the mock waits for executions still running (Apply runs that a Recommend
+#: run started, say) before stopping them.
+_DRAIN_SECONDS = 60.0
 _HANDLER_MODULES = ("start_job", "job_slots", "select_recommendation", "stop_job", "apply_steps")
 _HANDLER_CLIENTS = {
     "sagemaker": "sagemaker",
@@ -257,7 +263,6 @@ class LocalAws:
         self.calls: list[tuple[str, str]] = []
         #: Function ARN -> (handler, environment variables).
         self.functions: dict[str, tuple[Callable[[dict[str, Any], Any], Any], dict[str, str]]] = {}
-        self._invoking = threading.RLock()
 
     def fail_next(self, service: str, operation: str, code: str, times: int = 1) -> None:
         """Make the next ``times`` calls of ``service.operation`` fail with ``code``."""
@@ -312,7 +317,7 @@ class LocalAws:
         headers = {"X-Amz-Executed-Version": "$LATEST"}
         # Concurrent executions invoke from several threads, and the environment is
         # process-wide: one invocation at a time (each Lambda has its own environment).
-        with self._invoking:
+        with _INVOKING:
             saved = {name: os.environ.get(name) for name in environment}
             os.environ.update(environment)  # the function's configured environment
             try:
@@ -426,6 +431,27 @@ def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
     return name if name.endswith("Exception") else name + "Exception"
 
 
+def _drain_executions(limit: float) -> None:
+    """Wait up to ``limit`` seconds for every running execution to end; stop those that do not."""
+    sfn = boto3.client("stepfunctions")
+    deadline = time.monotonic() + limit
+    while True:
+        running = [
+            execution["executionArn"]
+            for machine in sfn.list_state_machines()["stateMachines"]
+            for execution in sfn.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            )["executions"]
+        ]
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            for arn in running:
+                sfn.stop_execution(executionArn=arn, cause="the test ended")
+            return
+        time.sleep(0.2)
+
+
 @contextmanager
 def local_aws(
     ir: InferenceRecommenderStandIn, updates: EndpointUpdateStandIn | None = None
@@ -460,6 +486,9 @@ def local_aws(
         try:
             yield aws
         finally:
+            # An execution left running (an Apply run a Recommend run started) would go on
+            # calling AWS after the mock is gone: let it end here, or stop it.
+            _drain_executions(_DRAIN_SECONDS)
             del botocore_stubber.process_request  # back to the class's method
             EventTemplateParser.parse = moto_transform  # type: ignore[method-assign]
             sfn_task.StateTaskServiceSfn._normalise_parameters = sfn_normalise  # type: ignore[method-assign]
