@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Example app: rightsize one endpoint, with every trigger. Needs no AWS account to synthesize.
 
-``make synth`` runs it through the real ``cdk synth``, with cdk-nag's AwsSolutions pack as a
-policy-validation plugin: synthesis fails if any finding is not acknowledged.
+``make synth`` runs it through the real ``cdk synth``, with cdk-nag's AwsSolutions, Serverless,
+NIST 800-53 rev 5, HIPAA Security and PCI DSS 3.2.1 packs as policy-validation plugins:
+synthesis fails if any finding is not acknowledged (README, "Compliance").
 """
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import (
+    AwsSolutionsChecks,
+    HIPAASecurityChecks,
+    NIST80053R5Checks,
+    PCIDSS321Checks,
+    ServerlessChecks,
+)
 
 from rightsizing_constructs import (
     EndpointRightsizing,
@@ -18,8 +25,14 @@ from rightsizing_constructs import (
 )
 
 app = cdk.App()
-# Validations.of(app) runs the pack on every stack at synth time (cdk-nag 3 plugin API).
-cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+# Validations.of(app) runs the packs on every stack at synth time (cdk-nag 3 plugin API).
+cdk.Validations.of(app).add_plugins(
+    AwsSolutionsChecks(app),
+    ServerlessChecks(app),
+    NIST80053R5Checks(app),
+    HIPAASecurityChecks(app),
+    PCIDSS321Checks(app),
+)
 
 stack = cdk.Stack(app, "RightsizingExample")
 EndpointRightsizing(

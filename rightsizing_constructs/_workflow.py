@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ._nag import acknowledge_wildcard
+from ._nag import CDK_GRANT_POLICY, LOG_GROUP_SERVICE_KEY, acknowledge_wildcard
 
 
 def invoke(
@@ -26,8 +27,13 @@ def invoke(
     payload: Mapping[str, Any],
     result_path: str,
 ) -> tasks.LambdaInvoke:
-    """A task that invokes ``function`` with ``payload`` and keeps only its return value."""
-    return tasks.LambdaInvoke(
+    """A task that invokes ``function`` with ``payload`` and keeps only its return value.
+
+    Besides CDK's retries of Lambda service errors, a throttled invocation (the function's
+    reserved concurrency or the account's limit, when a schedule starts a fleet at once) is
+    retried with backoff.
+    """
+    task = tasks.LambdaInvoke(
         scope,
         construct_id,
         state_name=state_name,
@@ -36,6 +42,14 @@ def invoke(
         payload_response_only=True,
         result_path=result_path,
     )
+    task.add_retry(
+        errors=["Lambda.TooManyRequestsException"],
+        interval=Duration.seconds(2),
+        backoff_rate=2,
+        max_attempts=8,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
 
 
 def max_polls(timeout: Duration, poll_interval: Duration) -> int:
@@ -109,12 +123,18 @@ def standard_state_machine(
     definition: sfn.IChainable,
     timeout: Duration,
     invoked: Sequence[lambda_.IFunction],
+    encryption_key: kms.IKey | None = None,
 ) -> sfn.StateMachine:
     """A Standard state machine with logging ALL (a year), X-Ray, and its nag findings reviewed.
 
-    ``invoked`` are the functions its LambdaInvoke tasks call.
+    ``invoked`` are the functions its LambdaInvoke tasks call; the log group is encrypted with
+    ``encryption_key`` if given (else by CloudWatch Logs' own key, a waiver).
     """
-    log_group = logs.LogGroup(scope, "Logs", retention=logs.RetentionDays.ONE_YEAR)
+    log_group = logs.LogGroup(
+        scope, "Logs", retention=logs.RetentionDays.ONE_YEAR, encryption_key=encryption_key
+    )
+    if encryption_key is None:
+        LOG_GROUP_SERVICE_KEY.apply(log_group)
     state_machine = sfn.StateMachine(
         scope,
         "StateMachine",
@@ -127,6 +147,8 @@ def standard_state_machine(
             destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
         ),
     )
+    # Covers its execution role and the role rules use to start it (EventsRole).
+    CDK_GRANT_POLICY.apply(state_machine)
     role = state_machine.role
     acknowledge_wildcard(
         role,

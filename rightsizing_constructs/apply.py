@@ -25,13 +25,14 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ._nag import acknowledge_wildcard
+from ._nag import BACKUP_BY_PITR, TABLE_AWS_KEY, acknowledge_wildcard
 from ._runtime import import_runtime
 from ._workflow import PollNames, bounded_poll, invoke, max_polls, standard_state_machine
 
@@ -45,24 +46,32 @@ _LOCK_MARGIN = Duration.hours(1)
 _BUSY_RETRIES = 120
 
 
-def create_ledger(scope: Construct) -> dynamodb.Table:
+def create_ledger(scope: Construct, encryption_key: kms.IKey | None = None) -> dynamodb.Table:
     """The ledger: one item per run (decision record) and one lock item per endpoint.
 
     Keys ``pk`` (``endpoint#<name>``) and ``sk`` (``lock`` or ``run#<time>#<execution>``);
-    point-in-time recovery on, encrypted, kept when the stack is deleted (it is an audit trail).
+    point-in-time recovery on, encrypted (with ``encryption_key`` if given, else the AWS managed
+    key), kept when the stack is deleted (it is an audit trail).
     """
-    return dynamodb.Table(
+    table = dynamodb.Table(
         scope,
         "Ledger",
         partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
         sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED
+        if encryption_key is not None
+        else dynamodb.TableEncryption.AWS_MANAGED,
+        encryption_key=encryption_key,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
         removal_policy=RemovalPolicy.RETAIN,
     )
+    BACKUP_BY_PITR.apply(table)
+    if encryption_key is None:
+        TABLE_AWS_KEY.apply(table)
+    return table
 
 
 class ApplyWorkflow(Construct):
@@ -85,6 +94,7 @@ class ApplyWorkflow(Construct):
         step_function: lambda_.Function,
         poll_interval: Duration,
         endpoint_config_arn: Callable[[str], str],
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.step_function = step_function
@@ -92,6 +102,7 @@ class ApplyWorkflow(Construct):
         self.lock = UPDATE_TIMEOUT.plus(_LOCK_MARGIN)
         self._endpoint_config_arn = endpoint_config_arn
         self._endpoints: iam.PolicyStatement | None = None
+        self._encryption_key = encryption_key
         self._grant_common(ledger)
         self.state_machine = self._state_machine(topic, poll_interval)
         #: Goes off when an apply run fails or rolls back (rejections and no-change succeed).
@@ -429,4 +440,5 @@ class ApplyWorkflow(Construct):
             definition=check_input,
             timeout=self.lock,
             invoked=(self.step_function,),
+            encryption_key=self._encryption_key,
         )

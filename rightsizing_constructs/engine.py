@@ -36,6 +36,7 @@ from aws_cdk import ArnFormat, Duration, IResolveContext, IStableAnyProducer, La
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -43,11 +44,23 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ._nag import acknowledge_wildcard
+from ._nag import (
+    CDK_GRANT_POLICY,
+    DEAD_LETTERS_SQS_KEY,
+    ENVIRONMENT_AWS_KEY,
+    IS_DEAD_LETTER_QUEUE,
+    LOG_GROUP_SERVICE_KEY,
+    OUTSIDE_VPC,
+    SYNCHRONOUS_ONLY,
+    UNRESERVED_CONCURRENCY,
+    VPC_NETWORK_INTERFACES,
+    acknowledge_wildcard,
+)
 from ._runtime import import_runtime, runtime_asset_dir
 from ._workflow import PollNames, bounded_poll, invoke, standard_state_machine
 from .apply import ApplyWorkflow, create_ledger
@@ -84,6 +97,22 @@ _XRAY_REASON = (
     "X-Ray PutTraceSegments and PutTelemetryRecords (Lambda active tracing) have no "
     "resource-level permissions."
 )
+_VPC_REASON = (
+    "Lambda attaches the function to the VPC through network interfaces it creates with "
+    "generated IDs; ec2:DescribeNetworkInterfaces has no resource-level permissions."
+)
+# What AWS's managed AWSLambdaVPCAccessExecutionRole grants, which CDK adds only to roles it
+# creates itself (the engine creates its own, one per function).
+_VPC_ACCESS_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+# How long undeliverable events and invocations are kept for inspection (SQS's maximum).
+_DEAD_LETTER_RETENTION = Duration.days(14)
 _JOB_NAMES_REASON = (
     "IR job names are generated per execution (rightsizing-<hash of the execution ARN>), so "
     "job ARNs are scoped to the library's job-name prefix."
@@ -126,6 +155,18 @@ class RightsizingEngine(Construct):
         Default: 2.
     :param queue_timeout: how long a run waits for a job slot before it fails (and records
         why). Default: 2 days.
+    :param encryption_key: a customer managed KMS key for what the engine creates: the ledger
+        table, the topic, the log groups and the functions' environment. The workflows' and
+        functions' roles are granted its use; a key created in the same app also gets the key
+        policy statements CloudWatch Logs and CloudWatch alarms need (for an imported key, add
+        them yourself: README, "Compliance"). Default: AWS managed keys (DynamoDB and SNS) and
+        the services' own encryption at rest (CloudWatch Logs, Lambda environment).
+    :param reserved_concurrency: concurrency reserved for each of the engine's functions.
+        Default: none reserved (the functions use the account's unreserved pool).
+    :param vpc: run the engine's functions in this VPC; they need a route to the SageMaker,
+        DynamoDB, Application Auto Scaling and SQS APIs (NAT or VPC endpoints). Default: the
+        functions run outside any VPC (they reach only AWS APIs).
+    :param vpc_subnets: where in ``vpc`` the functions run. Default: the VPC's private subnets.
     """
 
     def __init__(
@@ -140,11 +181,24 @@ class RightsizingEngine(Construct):
         poll_interval: Duration | None = None,
         max_concurrent_jobs: int = 2,
         queue_timeout: Duration | None = None,
+        encryption_key: kms.IKey | None = None,
+        reserved_concurrency: int | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         poll_interval = poll_interval if poll_interval is not None else _DEFAULT_POLL_INTERVAL
         queue_timeout = queue_timeout if queue_timeout is not None else _DEFAULT_QUEUE_TIMEOUT
-        _validate(poll_interval, max_concurrent_jobs, queue_timeout)
+        _validate(poll_interval, max_concurrent_jobs, queue_timeout, reserved_concurrency)
+        if vpc_subnets is not None and vpc is None:
+            raise ValueError("vpc_subnets needs vpc: pass the VPC the subnets are in as well")
+        #: The customer managed key of what the engine creates, if one was given.
+        self.encryption_key = encryption_key
+        self._reserved_concurrency = reserved_concurrency
+        self._vpc = vpc
+        self._vpc_subnets = vpc_subnets
+        if isinstance(encryption_key, kms.Key):
+            _allow_service_use(encryption_key)
         #: Wait between polls (IR jobs, endpoint updates, job slots).
         self.poll_interval = poll_interval
         #: The most IR jobs that run at once across the engine.
@@ -166,13 +220,17 @@ class RightsizingEngine(Construct):
             "Topic",
             display_name="SageMaker rightsizing",
             enforce_ssl=True,
-            master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
+            master_key=encryption_key
+            or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
         )
         #: True when recommendations and run requests use the account's default bus.
         self.uses_default_bus = event_bus is None
         self.event_bus: events.IEventBus = event_bus or self.default_bus
         #: The decision record of every run (recommend and apply), the locks and the job slots.
-        self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self)
+        self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self, encryption_key)
+        #: Where events that rules could not deliver, and asynchronous invocations that failed,
+        #: are kept (14 days); its alarm notifies the topic.
+        self.dead_letter_queue = self._dead_letters()
 
         self.start_job_function = self._runtime_function(
             "StartJob", "start_job", "Prepares a rightsizing run and starts its IR job"
@@ -182,6 +240,7 @@ class RightsizingEngine(Construct):
             "job_slots",
             "Takes and frees the IR job slots that bound concurrent rightsizing jobs",
             environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
+            asynchronous=True,
         )
         self.select_function = self._runtime_function(
             "SelectRecommendation",
@@ -189,7 +248,10 @@ class RightsizingEngine(Construct):
             "Chooses the cheapest configuration that meets the SLO from an IR job",
         )
         self.stop_job_function = self._runtime_function(
-            "StopJob", "stop_job", "Stops the Inference Recommender job of a failed or aborted run"
+            "StopJob",
+            "stop_job",
+            "Stops the Inference Recommender job of a failed or aborted run",
+            asynchronous=True,
         )
         self._grant_runtime_permissions()
 
@@ -207,9 +269,11 @@ class RightsizingEngine(Construct):
             ),
             poll_interval=poll_interval,
             endpoint_config_arn=lambda name: self.sagemaker_arn("endpoint-config", name),
+            encryption_key=encryption_key,
         )
         self.state_machine: sfn.StateMachine = self._state_machine(queue_timeout)
         self.stop_orphaned_job_rule = self._stop_orphaned_jobs()
+        self._grant_key_use(own_topic=topic is None, own_ledger=ledger_table is None)
         self.failed_runs_alarm = cloudwatch.Alarm(
             self,
             "FailedRuns",
@@ -340,6 +404,7 @@ class RightsizingEngine(Construct):
                         {"scheduled": Lazy.any(_ListProducer(lists[-1]))}
                     ),
                     retry_attempts=8,
+                    dead_letter_queue=self.rule_dead_letter_queue,
                 )
             )
         lists[-1].append({"endpoint_name": endpoint_name, "variant_name": variant_name})
@@ -376,6 +441,7 @@ class RightsizingEngine(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Inference Recommender load tests started by rightsizing-constructs",
         )
+        CDK_GRANT_POLICY.apply(role)
         stack = Stack.of(self)
         test_resources = [
             self.sagemaker_arn(kind, JOB_NAME_PREFIX + "*")
@@ -494,14 +560,20 @@ class RightsizingEngine(Construct):
         module: str,
         description: str,
         environment: dict[str, str] | None = None,
+        asynchronous: bool = False,
     ) -> lambda_.Function:
         """A Lambda function running ``rightsizing_runtime.<module>.handler``.
 
         It gets its own role and log group: no AWS managed policy, logs are granted on its log
-        group only.
+        group only. An ``asynchronous`` function (a rule's target) sends the invocations it
+        could not process to the dead-letter queue; the others are invoked only by the
+        workflows, synchronously.
         """
         log_group = logs.LogGroup(
-            self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_YEAR
+            self,
+            f"{construct_id}Logs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=self.encryption_key,
         )
         role = iam.Role(
             self,
@@ -509,6 +581,7 @@ class RightsizingEngine(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{description} (rightsizing-constructs)",
         )
+        CDK_GRANT_POLICY.apply(role)
         function = lambda_.Function(
             self,
             construct_id,
@@ -525,10 +598,121 @@ class RightsizingEngine(Construct):
             log_group=log_group,
             role=role,
             environment=environment,
+            environment_encryption=self.encryption_key if environment else None,
+            dead_letter_queue=self.dead_letter_queue if asynchronous else None,
+            reserved_concurrent_executions=self._reserved_concurrency,
+            vpc=self._vpc,
+            vpc_subnets=self._vpc_subnets,
         )
         log_group.grant_write(role)
-        acknowledge_wildcard(role, "*", _XRAY_REASON)
+        if self._vpc is not None:
+            role.add_to_policy(iam.PolicyStatement(actions=_VPC_ACCESS_ACTIONS, resources=["*"]))
+            VPC_NETWORK_INTERFACES.apply(role.node.find_child("DefaultPolicy"))
+        acknowledge_wildcard(
+            role, "*", _XRAY_REASON + (" " + _VPC_REASON if self._vpc is not None else "")
+        )
+        self._waive_defaults(function, log_group, has_environment=bool(environment))
+        if not asynchronous:
+            SYNCHRONOUS_ONLY.apply(function)
         return function
+
+    def _waive_defaults(
+        self, function: lambda_.Function, log_group: logs.LogGroup, *, has_environment: bool
+    ) -> None:
+        """The checks that the engine's optional settings meet, waived while they are unset."""
+        if self.encryption_key is None:
+            LOG_GROUP_SERVICE_KEY.apply(log_group)
+            if has_environment:
+                ENVIRONMENT_AWS_KEY.apply(function)
+        if self._reserved_concurrency is None:
+            UNRESERVED_CONCURRENCY.apply(function)
+        if self._vpc is None:
+            OUTSIDE_VPC.apply(function)
+
+    def _dead_letters(self) -> sqs.Queue:
+        """The dead-letter queue of every rule target and asynchronous invocation, alarmed."""
+        queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            # SQS-managed keys, whatever encryption_key is: EventBridge and Lambda can write to
+            # it without a key policy naming every rule.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=_DEAD_LETTER_RETENTION,
+        )
+        IS_DEAD_LETTER_QUEUE.apply(queue)
+        DEAD_LETTERS_SQS_KEY.apply(queue)
+        stack = Stack.of(self)
+        # One statement for every rule of this account, instead of CDK's one per rule: an SQS
+        # policy holds at most 20 statements, and each rightsized endpoint adds a rule.
+        queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeRulesOfThisAccount",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[queue.queue_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="events", resource="rule", resource_name="*"
+                        )
+                    },
+                },
+            )
+        )
+        alarm = cloudwatch.Alarm(
+            self,
+            "UndeliveredEvents",
+            alarm_description="A rightsizing trigger or cleanup could not be delivered: see the "
+            "dead-letter queue",
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        return queue
+
+    @property
+    def rule_dead_letter_queue(self) -> sqs.IQueue:
+        """The dead-letter queue as rule targets take it.
+
+        Its policy is set once, by the engine: a target given the queue itself would add one
+        statement per rule.
+        """
+        existing = self.node.try_find_child("RuleDeadLetters")
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        return sqs.Queue.from_queue_attributes(
+            self,
+            "RuleDeadLetters",
+            queue_arn=self.dead_letter_queue.queue_arn,
+            queue_url=self.dead_letter_queue.queue_url,
+        )
+
+    def _grant_key_use(self, *, own_topic: bool, own_ledger: bool) -> None:
+        """Let the roles that write the key's resources encrypt with it.
+
+        KMS checks both the key policy and the caller's IAM policy.
+        """
+        if self.encryption_key is None:
+            return
+        users: list[iam.IGrantable] = []
+        if own_ledger:
+            # The Recommend workflow records runs; JobSlots and ApplyStep keep their items.
+            users += [
+                self.state_machine,
+                self.job_slots_function,
+                self.apply_workflow.step_function,
+            ]
+        if own_topic:
+            users += [self.state_machine, self.apply_workflow.state_machine]
+        for user in dict.fromkeys(users):
+            self.encryption_key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
 
     def _grant_runtime_permissions(self) -> None:
         """Exactly what each handler calls, on the resources it calls it on.
@@ -1022,6 +1206,7 @@ class RightsizingEngine(Construct):
                         }
                     ),
                     retry_attempts=8,
+                    dead_letter_queue=self.rule_dead_letter_queue,
                 ),
                 targets.LambdaFunction(
                     self.job_slots_function,
@@ -1033,6 +1218,7 @@ class RightsizingEngine(Construct):
                         }
                     ),
                     retry_attempts=8,
+                    dead_letter_queue=self.rule_dead_letter_queue,
                 ),
             ],
         )
@@ -1058,7 +1244,47 @@ def _pass_to_sagemaker(role_arn: str) -> iam.PolicyStatement:
     )
 
 
-def _validate(poll_interval: Duration, max_concurrent_jobs: int, queue_timeout: Duration) -> None:
+def _allow_service_use(key: kms.Key) -> None:
+    """Key policy statements for the services that use ``key`` for the engine's resources.
+
+    CloudWatch Logs encrypts the log groups; CloudWatch alarms publish to the topic.
+    """
+    stack = Stack.of(key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogsOfThisAccount",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccount",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+        )
+    )
+
+
+def _validate(
+    poll_interval: Duration,
+    max_concurrent_jobs: int,
+    queue_timeout: Duration,
+    reserved_concurrency: int | None,
+) -> None:
     problems = ValidationProblems("RightsizingEngine settings")
     # The poll interval and the slot retries are written into the definitions.
     known = not (is_token(poll_interval.to_string()) or is_token(queue_timeout.to_string()))
@@ -1079,5 +1305,15 @@ def _validate(poll_interval: Duration, max_concurrent_jobs: int, queue_timeout: 
         and not isinstance(max_concurrent_jobs, bool)
         and 1 <= max_concurrent_jobs <= 100,
         f"max_concurrent_jobs must be a whole number from 1 to 100, got {max_concurrent_jobs!r}",
+    )
+    problems.check(
+        reserved_concurrency is None
+        or (
+            isinstance(reserved_concurrency, int)
+            and not isinstance(reserved_concurrency, bool)
+            and reserved_concurrency >= 1
+        ),
+        "reserved_concurrency must be a whole number, at least 1 (0 would stop the function), "
+        f"got {reserved_concurrency!r}",
     )
     problems.raise_if_any()

@@ -17,6 +17,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
+from ._nag import ALARM_READ_BY_RULE
 from ._runtime import import_runtime
 from ._workflow import max_polls
 from .engine import (
@@ -227,6 +228,7 @@ class EndpointRightsizing(Construct):
                 }
             ),
             retry_attempts=8,
+            dead_letter_queue=self.engine.rule_dead_letter_queue,
         )
 
     def _rules(self) -> list[events.Rule]:
@@ -299,7 +301,7 @@ class EndpointRightsizing(Construct):
 
     def _latency_alarm(self, slo: LatencySlo, trigger: LatencyAlarm) -> cloudwatch.Alarm:
         """``ModelLatency`` (microseconds) at the SLO's percentile above the SLO for N minutes."""
-        return cloudwatch.Alarm(
+        alarm = cloudwatch.Alarm(
             self,
             "LatencyAlarm",
             alarm_description=(
@@ -323,6 +325,8 @@ class EndpointRightsizing(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        ALARM_READ_BY_RULE.apply(alarm)
+        return alarm
 
 
 def _render_model(
