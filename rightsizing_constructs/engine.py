@@ -1171,6 +1171,7 @@ class RightsizingEngine(Construct):
             comment="Rightsizing of SageMaker endpoints: Inference Recommender, then a decision",
             definition=route,
             timeout=queue_timeout.plus(MAX_JOB_TIMEOUT).plus(_STATE_MACHINE_TIMEOUT_MARGIN),
+            encryption_key=self.encryption_key,
             invoked=(
                 self.start_job_function,
                 self.job_slots_function,

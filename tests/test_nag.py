@@ -1,88 +1,44 @@
-"""cdk-nag's AwsSolutions pack as a test: zero unacknowledged findings, acknowledgments narrow."""
+"""cdk-nag's packs as tests: zero unacknowledged findings on both apps, acknowledgments narrow."""
 
 from __future__ import annotations
 
-import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
-from cdk_nag import AwsSolutionsChecks
+import re
+from pathlib import Path
 
-from rightsizing_constructs import (
-    ContainerConfig,
-    Guardrails,
-    LatencyPercentile,
-    LatencySlo,
-    LatencyThreshold,
-    Phase,
-    RecommenderJob,
-    StoppingConditions,
-    TrafficPattern,
-)
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks, NagPack
+
+from rightsizing_constructs._nag import WAIVERS
+from tests.apps.every_option import NAG_PACKS, build
 from tests.infra import rightsizing, stack
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 
-def findings(scope: cdk.Stack) -> list[str]:
-    """The rule names of every unacknowledged AwsSolutions finding in the scope's app."""
+
+def findings(scope: cdk.Stack | cdk.App, pack: type[NagPack] = AwsSolutionsChecks) -> list[str]:
+    """The rule names of every unacknowledged finding of ``pack`` in the scope's app."""
     app = scope.node.root
-    result = AwsSolutionsChecks().validate_scope(app)
+    result = pack().validate_scope(app)
     return [
         f"{violation.rule_name} at {[r.construct_path for r in violation.violating_resources]}"
         for violation in result.violations
     ]
 
 
-def test_minimal_settings_have_no_findings() -> None:
+@pytest.mark.parametrize("pack", NAG_PACKS, ids=lambda p: p.__name__)
+def test_minimal_settings_have_no_findings(pack: type[NagPack]) -> None:
     scope = stack()
     rightsizing(scope)
-    assert findings(scope) == []
+    assert findings(scope, pack) == []
 
 
-def test_every_option_has_no_findings() -> None:
-    scope = stack()
-    rightsizing(
-        scope,
-        construct_id="Advanced",
-        endpoint_name="search-ranker",
-        variant_name="Blue",
-        model_package_version_arn=None,
-        model_name="search-ranker-model",
-        container_config=ContainerConfig(
-            domain="NATURAL_LANGUAGE_PROCESSING",
-            task="FILL_MASK",
-            framework="PYTORCH",
-            framework_version="2.1",
-            sample_payload_url="s3://payloads/search.tar.gz",
-            supported_content_types=["application/json"],
-        ),
-        job=RecommenderJob.advanced(
-            instance_types=["ml.c5.2xlarge", "ml.g5.xlarge"],
-            traffic_pattern=TrafficPattern(
-                phases=[
-                    Phase(initial_number_of_users=1, spawn_rate=1, duration=cdk.Duration.minutes(2))
-                ]
-            ),
-            stopping_conditions=StoppingConditions(
-                max_invocations=6000,
-                model_latency_threshold=LatencyThreshold(
-                    percentile=LatencyPercentile.P95, value=cdk.Duration.millis(80)
-                ),
-            ),
-            job_duration=cdk.Duration.hours(3),
-            max_number_of_tests=2,
-            max_parallel_of_tests=1,
-        ),
-        slo=LatencySlo.p95(cdk.Duration.millis(80)),
-        peak_requests_per_minute=12000,
-        target_utilization=0.6,
-        guardrails=Guardrails(
-            min_instances=2,
-            max_instances=20,
-            allowed_instance_types=["ml.c5", "ml.g5.xlarge"],
-            max_cost_per_hour=25,
-        ),
-        poll_interval=cdk.Duration.minutes(10),
-        timeout=cdk.Duration.hours(5),
-    )
-    assert findings(scope) == []
+@pytest.mark.parametrize("pack", NAG_PACKS, ids=lambda p: p.__name__)
+def test_every_option_app_has_no_findings(pack: type[NagPack]) -> None:
+    app = cdk.App()
+    build(app)
+    assert findings(app, pack) == []
 
 
 def test_acknowledgments_are_per_resource_not_blanket() -> None:
@@ -95,3 +51,52 @@ def test_acknowledgments_are_per_resource_not_blanket() -> None:
     [finding] = findings(scope)
     assert "AwsSolutions-IAM5[Resource::arn:aws:s3:::payloads/*]" in finding
     assert "StartJobRole" in finding
+
+
+def test_waivers_cover_only_the_library_resources() -> None:
+    """A function the team adds beside the engine is judged in full: no waiver reaches it."""
+    from aws_cdk import aws_lambda as lambda_
+    from cdk_nag import NIST80053R5Checks
+
+    scope = stack()
+    rightsizing(scope)
+    lambda_.Function(
+        scope,
+        "TeamFunction",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context): return None"),
+    )
+    found = findings(scope, NIST80053R5Checks)
+    assert found
+    assert all("TeamFunction" in f for f in found)
+
+
+def test_every_waiver_is_documented_with_its_reason() -> None:
+    """README's "Compliance" table lists each waiver's rule, checks and reason."""
+    readme = re.sub(r"\s+", " ", README.read_text())
+    for waiver in WAIVERS:
+        assert waiver.reason in readme, f"README lacks the reason for {waiver.rule}"
+        for check in waiver.checkov:
+            assert check in readme, f"README lacks {check}"
+        if waiver.packs:
+            assert f"`{waiver.rule}`" in readme, f"README lacks {waiver.rule}"
+
+
+def test_every_acknowledgment_reason_is_documented() -> None:
+    """Every acknowledgment in both apps (and a minimal stack) gives a reason the README lists."""
+    readme = re.sub(r"\s+", " ", README.read_text())
+    app = cdk.App()
+    build(app)
+    minimal = stack()
+    rightsizing(minimal)
+    reasons = {
+        reason
+        for root in (app, minimal.node.root)
+        for construct in root.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:acknowledged-rules"
+        for reason in entry.data.values()
+    }
+    assert len(reasons) > 10
+    assert [r for r in sorted(reasons) if re.sub(r"\s+", " ", r) not in readme] == []

@@ -1,0 +1,208 @@
+"""The engine's security settings: customer managed key, reserved concurrency, VPC, dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Match, Template
+
+from rightsizing_constructs import LatencySlo, RightsizingEngine
+from tests.infra import definition, rightsizing, stack
+
+
+def engine_template(**settings: Any) -> Template:
+    scope = stack()
+    rightsizing(scope, engine=RightsizingEngine(scope, "RightsizingEngine", **settings))
+    return Template.from_stack(scope)
+
+
+def key_and_template() -> tuple[str, Template]:
+    scope = stack()
+    key = kms.Key(scope, "Key", enable_key_rotation=True)
+    rightsizing(scope, engine=RightsizingEngine(scope, "RightsizingEngine", encryption_key=key))
+    template = Template.from_stack(scope)
+    [key_id] = template.find_resources("AWS::KMS::Key")
+    return key_id, template
+
+
+def test_by_default_aws_managed_keys_encrypt_table_and_topic() -> None:
+    template = engine_template()
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table", {"SSESpecification": {"SSEEnabled": True}}
+    )
+    [topic] = template.find_resources("AWS::SNS::Topic").values()
+    assert "alias/aws/sns" in json.dumps(topic["Properties"]["KmsMasterKeyId"])
+    template.resource_properties_count_is("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()}, 0)
+
+
+def test_a_customer_managed_key_encrypts_everything_the_engine_creates() -> None:
+    key_id, template = key_and_template()
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {"SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}},
+    )
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": key_arn})
+    log_groups = template.find_resources("AWS::Logs::LogGroup")
+    assert log_groups and all(g["Properties"]["KmsKeyId"] == key_arn for g in log_groups.values())
+    # The functions with an environment (the ledger's name) encrypt it with the key.
+    template.resource_properties_count_is("AWS::Lambda::Function", {"KmsKeyArn": key_arn}, 2)
+
+
+def test_the_key_policy_lets_logs_and_alarms_use_the_key_of_this_account_only() -> None:
+    key_id, template = key_and_template()
+    statements = template.find_resources("AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"][
+        "Statement"
+    ]
+    by_sid = {s.get("Sid"): s for s in statements}
+    logs = by_sid["CloudWatchLogsOfThisAccount"]
+    assert "kms:EncryptionContext:aws:logs:arn" in json.dumps(logs["Condition"])
+    alarms = by_sid["CloudWatchAlarmsOfThisAccount"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert "aws:SourceAccount" in alarms["Condition"]["StringEquals"]
+
+
+def test_the_roles_that_write_encrypted_resources_may_use_the_key() -> None:
+    key_id, template = key_and_template()
+    users = set()
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}:
+                assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+                users |= {r["Ref"] for r in policy["Properties"]["Roles"]}
+    assert {u.rstrip("0123456789ABCDEF") for u in users} == {
+        "RightsizingEngineStateMachineRole",
+        "RightsizingEngineApplyStateMachineRole",
+        "RightsizingEngineJobSlotsRole",
+        "RightsizingEngineApplyStepRole",
+    }
+
+
+def test_reserved_concurrency_is_set_on_every_function() -> None:
+    template = engine_template(reserved_concurrency=4)
+    functions = template.find_resources("AWS::Lambda::Function")
+    assert len(functions) == 5
+    assert all(f["Properties"]["ReservedConcurrentExecutions"] == 4 for f in functions.values())
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_reserved_concurrency_must_be_a_positive_whole_number(value: Any) -> None:
+    scope = stack()
+    with pytest.raises(ValueError, match="reserved_concurrency must be a whole number"):
+        RightsizingEngine(scope, "RightsizingEngine", reserved_concurrency=value)
+
+
+def test_functions_run_in_the_vpc_with_network_interface_permissions() -> None:
+    scope = stack()
+    vpc = ec2.Vpc.from_vpc_attributes(
+        scope,
+        "Vpc",
+        vpc_id="vpc-1",
+        availability_zones=["us-east-1a"],
+        private_subnet_ids=["subnet-1"],
+        private_subnet_route_table_ids=["rtb-1"],
+    )
+    rightsizing(scope, engine=RightsizingEngine(scope, "RightsizingEngine", vpc=vpc))
+    template = Template.from_stack(scope)
+    functions = template.find_resources("AWS::Lambda::Function")
+    assert all(
+        f["Properties"]["VpcConfig"]["SubnetIds"] == ["subnet-1"] for f in functions.values()
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Action": Match.array_with(["ec2:CreateNetworkInterface"])}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_subnets_without_a_vpc_are_rejected() -> None:
+    scope = stack()
+    with pytest.raises(ValueError, match="vpc_subnets needs vpc"):
+        RightsizingEngine(
+            scope,
+            "RightsizingEngine",
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        )
+
+
+def test_every_rule_target_and_asynchronous_function_has_the_dead_letter_queue() -> None:
+    scope = stack()
+    rightsizing(scope, schedule=cdk.aws_events.Schedule.rate(cdk.Duration.days(1)))
+    template = Template.from_stack(scope)
+    [queue_id] = template.find_resources("AWS::SQS::Queue")
+    queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+    targets = [
+        t
+        for r in template.find_resources("AWS::Events::Rule").values()
+        for t in r["Properties"]["Targets"]
+    ]
+    assert len(targets) == 4  # the endpoint's trigger, the schedule, the orphaned-job pair
+    assert all(t["DeadLetterConfig"] == {"Arn": queue_arn} for t in targets)
+    assert all(t["RetryPolicy"]["MaximumRetryAttempts"] == 8 for t in targets)
+    with_dead_letters = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"DeadLetterConfig": {"TargetArn": queue_arn}}}
+    )
+    assert sorted(k.rstrip("0123456789ABCDEF") for k in with_dead_letters) == [
+        "RightsizingEngineJobSlots",
+        "RightsizingEngineStopJob",
+    ]
+
+
+def test_the_dead_letter_queue_policy_stays_one_statement_for_a_fleet() -> None:
+    """SQS allows 20 statements per policy: rules share one, however many endpoints there are."""
+    scope = stack()
+    engine = RightsizingEngine(scope, "RightsizingEngine")
+    for i in range(30):
+        engine.add_endpoint(
+            f"Endpoint{i}",
+            endpoint_name=f"endpoint-{i}",
+            model_package_version_arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/m/{i}",
+            slo=LatencySlo.p99(cdk.Duration.millis(100)),
+            peak_requests_per_minute=100,
+        )
+    template = Template.from_stack(scope)
+    [policy] = template.find_resources("AWS::SQS::QueuePolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert [s.get("Sid") for s in statements if s["Effect"] == "Allow"] == [
+        "EventBridgeRulesOfThisAccount"
+    ]
+    assert len(statements) == 2  # and the TLS-only deny
+
+
+def test_the_dead_letter_queue_alarms_on_its_first_message() -> None:
+    template = engine_template()
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Threshold": 1,
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+
+
+def test_lambda_tasks_retry_throttling() -> None:
+    template = engine_template()
+    for workflow in ("recommend", "apply"):
+        states = definition(template, workflow)["States"]
+        tasks = [s for s in states.values() if s.get("Resource", "").endswith("lambda:invoke")]
+        tasks += [s for s in states.values() if s.get("Resource", "").startswith("arn:aws:lambda")]
+        assert tasks, workflow
+        for task in tasks:
+            assert any(
+                r["ErrorEquals"] == ["Lambda.TooManyRequestsException"] for r in task["Retry"]
+            ), task
