@@ -164,7 +164,7 @@ class RightsizingEngine(Construct):
     :param reserved_concurrency: concurrency reserved for each of the engine's functions.
         Default: none reserved (the functions use the account's unreserved pool).
     :param vpc: run the engine's functions in this VPC; they need a route to the SageMaker,
-        DynamoDB, Application Auto Scaling and SQS APIs (NAT or VPC endpoints). Default: the
+        DynamoDB and Application Auto Scaling APIs (NAT or VPC endpoints). Default: the
         functions run outside any VPC (they reach only AWS APIs).
     :param vpc_subnets: where in ``vpc`` the functions run. Default: the VPC's private subnets.
     """
