@@ -245,13 +245,18 @@ def _properties(resources: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _ledger_key(resources: dict[str, Any]) -> bool:
+    """The stack's ledger is under a customer managed key."""
     tables = _properties(resources, "AWS::DynamoDB::Table")
     return any("KMSMasterKeyId" in t.get("SSESpecification", {}) for t in tables)
 
 
 def _topic_key(resources: dict[str, Any]) -> bool:
+    """The stack's topic is under a customer managed key (the AWS managed one needs no grant)."""
     topics = _properties(resources, "AWS::SNS::Topic")
-    return any("KmsMasterKeyId" in t and "alias/aws/sns" not in str(t) for t in topics)
+    return any(
+        "KmsMasterKeyId" in t and "alias/aws/sns" not in json.dumps(t["KmsMasterKeyId"])
+        for t in topics
+    )
 
 
 def problems(template: dict[str, Any], *, every_path_used: bool) -> list[str]:
