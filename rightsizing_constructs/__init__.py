@@ -21,6 +21,12 @@ _EXPORTS = {
     "RECOMMENDATION_DETAIL_TYPE": "engine",
     "RECOMMENDATION_EVENT_SOURCE": "engine",
     "RUN_REQUESTED_DETAIL_TYPE": "engine",
+    "FINDING_DETAIL_TYPE": "engine",
+    "UtilizationAudit": "audit",
+    "AuditFinding": "settings",
+    "LookbackPeriod": "settings",
+    "UtilizationBand": "settings",
+    "UtilizationPercentile": "settings",
     "EndpointRightsizing": "recommend",
     "RightsizingEngine": "engine",
     "LatencyAlarm": "settings",
@@ -42,10 +48,12 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FINDING_DETAIL_TYPE",
     "RECOMMENDATION_DETAIL_TYPE",
     "RECOMMENDATION_EVENT_SOURCE",
     "RUN_REQUESTED_DETAIL_TYPE",
     "ApplyMode",
+    "AuditFinding",
     "ContainerConfig",
     "Deployment",
     "EndpointRightsizing",
@@ -55,6 +63,7 @@ __all__ = [
     "LatencyPercentile",
     "LatencySlo",
     "LatencyThreshold",
+    "LookbackPeriod",
     "ModelApproval",
     "Phase",
     "RecommenderJob",
@@ -63,11 +72,16 @@ __all__ = [
     "StoppingConditions",
     "TrafficPattern",
     "TrafficShift",
+    "UtilizationAudit",
+    "UtilizationBand",
+    "UtilizationPercentile",
     "__version__",
 ]
 
 if TYPE_CHECKING:
+    from .audit import UtilizationAudit
     from .engine import (
+        FINDING_DETAIL_TYPE,
         RECOMMENDATION_DETAIL_TYPE,
         RECOMMENDATION_EVENT_SOURCE,
         RUN_REQUESTED_DETAIL_TYPE,
@@ -76,6 +90,7 @@ if TYPE_CHECKING:
     from .recommend import EndpointRightsizing
     from .settings import (
         ApplyMode,
+        AuditFinding,
         ContainerConfig,
         Deployment,
         Guardrails,
@@ -84,6 +99,7 @@ if TYPE_CHECKING:
         LatencyPercentile,
         LatencySlo,
         LatencyThreshold,
+        LookbackPeriod,
         ModelApproval,
         Phase,
         RecommenderJob,
@@ -91,6 +107,8 @@ if TYPE_CHECKING:
         StoppingConditions,
         TrafficPattern,
         TrafficShift,
+        UtilizationBand,
+        UtilizationPercentile,
     )
 
 

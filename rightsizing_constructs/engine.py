@@ -77,6 +77,8 @@ RECOMMENDATION_EVENT_SOURCE = EVENT_SOURCE
 RECOMMENDATION_DETAIL_TYPE = "Rightsizing Recommendation"
 #: ``detail-type`` of the manual trigger (README, "Triggers").
 RUN_REQUESTED_DETAIL_TYPE: str = import_runtime("triggers").RUN_REQUESTED
+#: ``detail-type`` of the utilization audit's findings (README, "Utilization audit").
+FINDING_DETAIL_TYPE: str = import_runtime("triggers").FINDING
 # The runtime owns the job-name prefix (IAM policies are scoped to it).
 JOB_NAME_PREFIX: str = import_runtime("job_request").JOB_NAME_PREFIX
 #: The longest ``timeout`` an endpoint may set; the state machine's own timeout covers it.
@@ -228,6 +230,8 @@ class RightsizingEngine(Construct):
         self.event_bus: events.IEventBus = event_bus or self.default_bus
         #: The decision record of every run (recommend and apply), the locks and the job slots.
         self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self, encryption_key)
+        # The key the engine's own ledger is encrypted with (a table you bring has its own).
+        self._ledger_key = encryption_key if ledger_table is None else None
         #: Where events that rules could not deliver, and asynchronous invocations that failed,
         #: are kept (14 days); its alarm notifies the topic.
         self.dead_letter_queue = self._dead_letters()
@@ -561,29 +565,35 @@ class RightsizingEngine(Construct):
         description: str,
         environment: dict[str, str] | None = None,
         asynchronous: bool = False,
+        *,
+        scope: Construct | None = None,
+        timeout: Duration | None = None,
+        memory_size: int = 256,
     ) -> lambda_.Function:
         """A Lambda function running ``rightsizing_runtime.<module>.handler``.
 
         It gets its own role and log group: no AWS managed policy, logs are granted on its log
         group only. An ``asynchronous`` function (a rule's target) sends the invocations it
         could not process to the dead-letter queue; the others are invoked only by the
-        workflows, synchronously.
+        workflows, synchronously. ``scope`` places it in another construct of the library
+        (the audit's), with the engine's security settings all the same.
         """
+        scope = scope or self
         log_group = logs.LogGroup(
-            self,
+            scope,
             f"{construct_id}Logs",
             retention=logs.RetentionDays.ONE_YEAR,
             encryption_key=self.encryption_key,
         )
         role = iam.Role(
-            self,
+            scope,
             f"{construct_id}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{description} (rightsizing-constructs)",
         )
         CDK_GRANT_POLICY.apply(role)
         function = lambda_.Function(
-            self,
+            scope,
             construct_id,
             description=description,
             runtime=_RUNTIME,
@@ -592,8 +602,8 @@ class RightsizingEngine(Construct):
             code=lambda_.Code.from_asset(
                 str(runtime_asset_dir()), exclude=["**/__pycache__", "**/*.pyc"]
             ),
-            timeout=Duration.seconds(60),
-            memory_size=256,
+            timeout=timeout or Duration.seconds(60),
+            memory_size=memory_size,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,
@@ -692,6 +702,40 @@ class RightsizingEngine(Construct):
             "RuleDeadLetters",
             queue_arn=self.dead_letter_queue.queue_arn,
             queue_url=self.dead_letter_queue.queue_url,
+        )
+
+    def grant_ledger(self, grantee: iam.IGrantable, *actions: str) -> None:
+        """Grant ``actions`` on the ledger table, and the use of its key when the engine made it."""
+        self.ledger_table.grant(grantee, *actions)
+        if self._ledger_key is not None:
+            self._ledger_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
+
+    def runtime_function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        module: str,
+        description: str,
+        environment: dict[str, str],
+        timeout: Duration,
+        memory_size: int,
+    ) -> lambda_.Function:
+        """A function of the library's runtime, for a construct that works with this engine.
+
+        It runs ``rightsizing_runtime.<module>.handler`` with the engine's settings (key,
+        reserved concurrency, VPC, tracing, a year of logs) and, as a rule's target, sends the
+        invocations it could not process to the engine's dead-letter queue.
+        """
+        return self._runtime_function(
+            construct_id,
+            module,
+            description,
+            environment,
+            asynchronous=True,
+            scope=scope,
+            timeout=timeout,
+            memory_size=memory_size,
         )
 
     def _grant_key_use(self, *, own_topic: bool, own_ledger: bool) -> None:

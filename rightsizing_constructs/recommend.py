@@ -22,6 +22,7 @@ from ._runtime import import_runtime
 from ._workflow import max_polls
 from .engine import (
     EVENT_SOURCE,
+    FINDING_DETAIL_TYPE,
     MAX_JOB_TIMEOUT,
     RECOMMENDATION_DETAIL_TYPE,
     RUN_REQUESTED_DETAIL_TYPE,
@@ -29,6 +30,7 @@ from .engine import (
 )
 from .settings import (
     ApplyMode,
+    AuditFinding,
     ContainerConfig,
     Deployment,
     Guardrails,
@@ -101,6 +103,9 @@ class EndpointRightsizing(Construct):
         (:class:`ModelApproval`). Default: none.
     :param latency_alarm: trigger: run when ``ModelLatency`` exceeds the SLO for N minutes
         (:class:`LatencyAlarm`). Default: none.
+    :param audit_finding: trigger: run on the utilization audit's findings for this variant
+        (:class:`AuditFinding`; the audit is a :class:`UtilizationAudit` that watches the
+        endpoint). Default: none.
     :param engine: the engine that runs this endpoint's rightsizing. Default: the stack's
         engine (:meth:`RightsizingEngine.of`), created with defaults the first time.
     """
@@ -126,6 +131,7 @@ class EndpointRightsizing(Construct):
         schedule: events.Schedule | None = None,
         model_approval: ModelApproval | None = None,
         latency_alarm: LatencyAlarm | None = None,
+        audit_finding: AuditFinding | None = None,
         engine: RightsizingEngine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -162,6 +168,7 @@ class EndpointRightsizing(Construct):
             schedule=schedule,
             model_approval=model_approval,
             latency_alarm=latency_alarm,
+            audit_finding=audit_finding,
         )
         #: The engine that runs this endpoint's rightsizing.
         self.engine = engine
@@ -170,6 +177,8 @@ class EndpointRightsizing(Construct):
         self.model_package_version_arn = model_package_version_arn
         self.model_name = model_name
         self.model_approval = model_approval
+        #: The audit findings that start runs (None: findings do not).
+        self.audit_finding = audit_finding
         #: Whether ``apply`` recommendations are applied (``ApplyMode.AUTO``).
         self.applies = apply_mode is ApplyMode.AUTO
         polls = max_polls(timeout, engine.poll_interval)
@@ -240,6 +249,17 @@ class EndpointRightsizing(Construct):
                 "detail": endpoint,
             }
         ]
+        if self.audit_finding is not None:
+            library_events.append(
+                {
+                    "source": [EVENT_SOURCE],
+                    "detail-type": [FINDING_DETAIL_TYPE],
+                    "detail": {
+                        **endpoint,
+                        "classification": list(self.audit_finding.classifications),
+                    },
+                }
+            )
         if self.applies:
             library_events.append(
                 {
@@ -386,6 +406,7 @@ def _validate(
     schedule: events.Schedule | None,
     model_approval: ModelApproval | None,
     latency_alarm: LatencyAlarm | None,
+    audit_finding: AuditFinding | None,
 ) -> None:
     """Every cross-setting check of the construct, raised once (STYLE.md rule 5)."""
     problems = ValidationProblems("EndpointRightsizing settings")
@@ -398,6 +419,7 @@ def _validate(
         ("schedule", schedule, events.Schedule),
         ("model_approval", model_approval, ModelApproval),
         ("latency_alarm", latency_alarm, LatencyAlarm),
+        ("audit_finding", audit_finding, AuditFinding),
     )
     for option, given, kind in optional:
         problems.check(

@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_cdk import Duration, Token
 
+from ._runtime import import_runtime
 from .instance_types import is_instance_type, is_instance_type_or_family
 
 #: IR accepts at most this many endpoint configurations (instance types) per Advanced job.
@@ -244,6 +245,73 @@ class LatencyAlarm:
         problems.check(
             isinstance(self.minutes, int) and 1 <= self.minutes <= 1440,
             f"minutes must be a whole number of minutes from 1 to 1440, got {self.minutes!r}",
+        )
+        problems.raise_if_any()
+
+
+#: What the utilization audit can find about a variant (README, "Utilization audit"); the
+#: runtime owns the names.
+AUDIT_CLASSIFICATIONS: tuple[str, ...] = import_runtime("utilization").CLASSIFICATIONS
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditFinding:
+    """Trigger: a "Rightsizing Finding" of the utilization audit for this variant starts a run.
+
+    Closes the loop audit -> load test -> apply: a :class:`UtilizationAudit` that watches the
+    endpoint publishes a finding per variant; those with one of ``classifications`` start a
+    recommend run, like any other trigger.
+    """
+
+    #: The findings that start a run. Default: over- and under-provisioned.
+    classifications: Sequence[str] = ("Overprovisioned", "Underprovisioned")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classifications", tuple(self.classifications))
+        problems = ValidationProblems("AuditFinding")
+        unknown = [c for c in self.classifications if c not in AUDIT_CLASSIFICATIONS]
+        problems.check(bool(self.classifications), "classifications must not be empty")
+        problems.check(
+            not unknown,
+            f"classifications must be among {', '.join(AUDIT_CLASSIFICATIONS)}, got {unknown}",
+        )
+        problems.raise_if_any()
+
+
+class LookbackPeriod(enum.Enum):
+    """How much history the audit reads (Compute Optimizer's choices)."""
+
+    DAYS_14 = 14
+    DAYS_32 = 32
+    DAYS_93 = 93
+
+
+class UtilizationPercentile(enum.Enum):
+    """The statistic of the utilization metrics the audit compares with the band."""
+
+    P90 = "p90"
+    P95 = "p95"
+    P99 = "p99"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UtilizationBand:
+    """Where a right-sized variant's utilization runs, in percent.
+
+    Below ``low`` on every measure is overprovisioned, above ``high`` on any is
+    underprovisioned.
+    """
+
+    low: float = 60
+    high: float = 80
+
+    def __post_init__(self) -> None:
+        problems = ValidationProblems("UtilizationBand")
+        problems.check(
+            isinstance(self.low, int | float)
+            and isinstance(self.high, int | float)
+            and 0 < self.low < self.high <= 100,
+            f"need 0 < low < high <= 100 (percent), got low={self.low!r}, high={self.high!r}",
         )
         problems.raise_if_any()
 

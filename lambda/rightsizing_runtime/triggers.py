@@ -18,6 +18,8 @@ from typing import Any
 EVENT_SOURCE = "rightsizing-constructs"
 #: ``detail-type`` of the manual trigger: ``aws events put-events`` with it starts a run.
 RUN_REQUESTED = "Rightsizing Run Requested"
+#: ``detail-type`` of the utilization audit's findings (README, "Utilization audit").
+FINDING = "Rightsizing Finding"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 
@@ -25,6 +27,7 @@ _KINDS = {
     ("aws.sagemaker", MODEL_PACKAGE_STATE_CHANGE): "model-approval",
     ("aws.cloudwatch", ALARM_STATE_CHANGE): "latency-alarm",
     (EVENT_SOURCE, RUN_REQUESTED): "manual",
+    (EVENT_SOURCE, FINDING): "audit-finding",
 }
 
 

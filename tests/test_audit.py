@@ -1,0 +1,581 @@
+"""The utilization audit's runtime: classification, every AWS call (Stubber), batching at scale."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+from rightsizing_runtime import audit
+from rightsizing_runtime.utilization import (
+    IDLE,
+    INSUFFICIENT_DATA,
+    OPTIMIZED,
+    OVERPROVISIONED,
+    UNDERPROVISIONED,
+    Band,
+    Capacity,
+    History,
+    Shape,
+    Slo,
+    classify,
+)
+
+BAND = Band(low=60, high=80)
+SLO = Slo(percentile="p99", max_latency_ms=300)
+END = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
+START = END - timedelta(days=14)
+
+
+def history(**overrides: Any) -> History:
+    """Two weeks of a healthy, busy variant on a 4-vCPU CPU instance (values as CloudWatch
+    reports them: CPU summed over vCPUs)."""
+    values: dict[str, Any] = {
+        "hours_with_data": 336,
+        "invocations": 1_000_000,
+        "invocations_per_instance_peak": 500,
+        "model_latency_us": 120_000,
+        "cpu": 280,  # 70 % per core on 4 vCPUs
+        "memory": 70,
+    }
+    values.update(overrides)
+    return History(**values)
+
+
+FOUR_VCPUS = Shape(vcpus=4)
+
+
+def judge(h: History, shape: Shape | None = FOUR_VCPUS, **kwargs: Any) -> Any:
+    settings: dict[str, Any] = {
+        "shape": shape,
+        "instance_count": 2,
+        "band": BAND,
+        "slo": SLO,
+        "capacity": Capacity(),
+    }
+    settings.update(kwargs)
+    return classify(h, **settings)
+
+
+# -- Classification ------------------------------------------------------------------------------
+
+
+def test_within_the_band_and_the_slo_is_optimized() -> None:
+    finding = judge(history())
+    assert finding.classification == OPTIMIZED
+    assert finding.evidence["cpu_per_core_percent"] == 70
+
+
+def test_a_multi_core_cpu_instance_is_judged_per_core() -> None:
+    # ml.c5.4xlarge, 16 vCPUs: CloudWatch's 400 % is 25 % a core, well below the band.
+    finding = judge(history(cpu=400, memory=30), shape=Shape(vcpus=16))
+    assert finding.classification == OVERPROVISIONED
+    assert finding.evidence["cpu_per_core_percent"] == 25
+    assert "cpu_per_core 25.0% below 60%" in finding.reasons
+    # Read as one core, 400 % would have looked saturated.
+    assert judge(history(cpu=400, memory=30), shape=Shape(vcpus=4)).classification == (
+        UNDERPROVISIONED
+    )
+
+
+def test_a_gpu_instance_with_several_gpus_is_judged_per_gpu() -> None:
+    # ml.g5.12xlarge: 4 GPUs, 48 vCPUs. 340 % GPU is 85 % per GPU: above the band.
+    shape = Shape(vcpus=48, gpus=4)
+    busy = judge(history(cpu=1200, memory=50, gpu=340, gpu_memory=200), shape=shape)
+    assert busy.classification == UNDERPROVISIONED
+    assert busy.evidence["gpu_per_gpu_percent"] == 85
+    assert busy.evidence["gpu_memory_per_gpu_percent"] == 50
+    assert "gpu_per_gpu 85.0% above 80%" in busy.reasons
+    quiet = judge(history(cpu=480, memory=20, gpu=120, gpu_memory=80), shape=shape)
+    assert quiet.classification == OVERPROVISIONED  # 30 % per GPU, 10 % per core
+    steady = judge(history(cpu=480, memory=20, gpu=280, gpu_memory=80), shape=shape)
+    assert steady.classification == OPTIMIZED  # one GPU measure (70 %) in the band
+
+
+def test_latency_above_the_slo_is_underprovisioned_whatever_the_utilization() -> None:
+    finding = judge(history(model_latency_us=450_000, cpu=100, memory=20))
+    assert finding.classification == UNDERPROVISIONED
+    assert finding.reasons == ("ModelLatency p99 450.0 ms above the SLO of 300 ms",)
+
+
+def test_peak_above_the_measured_capacity_is_underprovisioned() -> None:
+    capacity = Capacity(max_invocations_per_instance_per_minute=400, cost_per_hour=0.2)
+    finding = judge(history(invocations_per_instance_peak=520), capacity=capacity)
+    assert finding.classification == UNDERPROVISIONED
+    assert "above the 400/min the last recommendation measured" in finding.reasons[0]
+
+
+def test_low_utilization_but_a_peak_near_capacity_is_not_overprovisioned() -> None:
+    capacity = Capacity(max_invocations_per_instance_per_minute=600)
+    near = judge(history(cpu=100, memory=30, invocations_per_instance_peak=500), capacity=capacity)
+    assert near.classification == OPTIMIZED
+    far = judge(history(cpu=100, memory=30, invocations_per_instance_peak=100), capacity=capacity)
+    assert far.classification == OVERPROVISIONED
+    assert "invocations per instance peak 100/min below 60% of the measured 600/min" in (
+        far.reasons
+    )
+
+
+def test_an_idle_endpoint_is_flagged_with_its_cost_per_hour() -> None:
+    capacity = Capacity(cost_per_hour=1.41)
+    finding = judge(history(invocations=0, cpu=8, memory=12), capacity=capacity, instance_count=3)
+    assert finding.classification == IDLE
+    assert finding.cost_per_hour == 4.23
+    assert finding.reasons == ("no invocations in the window (4.23 per hour)",)
+    unpriced = judge(history(invocations=None))
+    assert unpriced.classification == IDLE
+    assert unpriced.cost_per_hour is None
+
+
+def test_less_than_30_hours_of_data_is_insufficient_never_a_guess() -> None:
+    finding = judge(history(hours_with_data=29, cpu=10, memory=5, invocations=0))
+    assert finding.classification == INSUFFICIENT_DATA
+    assert "29 hours with data" in finding.reasons[0]
+    assert judge(history(hours_with_data=30)).classification == OPTIMIZED
+
+
+def test_an_unknown_instance_shape_is_not_judged() -> None:
+    finding = judge(history(memory=None), shape=None)
+    assert finding.classification == INSUFFICIENT_DATA
+    # Memory needs no shape: it alone is enough to judge.
+    assert judge(history(memory=20), shape=None).classification == OVERPROVISIONED
+
+
+# -- Every call, against botocore's models -------------------------------------------------------
+
+
+@pytest.fixture
+def stubs() -> Iterator[dict[str, Stubber]]:
+    clients = {
+        name: getattr(audit, name)
+        for name in (
+            "sagemaker",
+            "cloudwatch",
+            "ec2",
+            "tagging",
+            "dynamodb",
+            "events",
+            "compute_optimizer",
+        )
+    }
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_TABLE_NAME", "ledger")
+    monkeypatch.setenv("EVENT_BUS_NAME", "default")
+
+
+def settings(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "endpoint_names": [],
+        "tags": {},
+        "lookback_days": 14,
+        "percentile": "p99",
+        "band": {"low": 60, "high": 80},
+        "slo": None,
+        "compute_optimizer": False,
+    }
+    values.update(overrides)
+    return values
+
+
+def stub_endpoint(stubs: dict[str, Stubber], name: str, instance_type: str, count: int) -> None:
+    stubs["sagemaker"].add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": name,
+            "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
+            "EndpointConfigName": f"{name}-config",
+            "EndpointStatus": "InService",
+            "CreationTime": END,
+            "LastModifiedTime": END,
+            "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": count}],
+        },
+        {"EndpointName": name},
+    )
+    stubs["sagemaker"].add_response(
+        "describe_endpoint_config",
+        {
+            "EndpointConfigName": f"{name}-config",
+            "EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{name}",
+            "CreationTime": END,
+            "ProductionVariants": [
+                {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": instance_type}
+            ],
+        },
+        {"EndpointConfigName": f"{name}-config"},
+    )
+
+
+def recommendation_record(instance_type: str) -> dict[str, Any]:
+    """A ledger item as the Recommend workflow writes it (the event detail in ``record``)."""
+    detail = {
+        "variant_name": "AllTraffic",
+        "inputs": {"slo": {"percentile": "P99", "max_latency_ms": 300}},
+        "candidates": [
+            {
+                "instance_type": instance_type,
+                "cost_per_hour": 0.204,
+                "max_invocations_per_instance_per_minute": 648,
+            }
+        ],
+    }
+    return {
+        "pk": {"S": "endpoint#fraud-scoring"},
+        "sk": {"S": "recommendation#2026-11-20T00:00:00Z#run-1"},
+        "record": {"S": json.dumps(detail)},
+    }
+
+
+def metric_result(query_id: str, values: list[float]) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "Label": query_id,
+        "Timestamps": [END] * len(values),
+        "Values": values,
+        "StatusCode": "Complete",
+    }
+
+
+def test_named_endpoint_audited_recorded_and_published(
+    stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "datetime", _FrozenDatetime)
+    stub_endpoint(stubs, "fraud-scoring", "ml.c5.xlarge", 2)
+    stubs["ec2"].add_response(
+        "describe_instance_types",
+        {"InstanceTypes": [{"InstanceType": "c5.xlarge", "VCpuInfo": {"DefaultVCpus": 4}}]},
+        {"InstanceTypes": ["c5.xlarge"]},
+    )
+    stubs["dynamodb"].add_response(
+        "query",
+        {"Items": [recommendation_record("ml.c5.xlarge")]},
+        {
+            "TableName": "ledger",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": "endpoint#fraud-scoring"},
+                ":prefix": {"S": "recommendation#"},
+            },
+            "ScanIndexForward": False,
+            "Limit": 10,
+        },
+    )
+    queries = audit.variant_queries(
+        0,
+        audit.Variant(
+            endpoint_name="fraud-scoring",
+            variant_name="AllTraffic",
+            instance_type="ml.c5.xlarge",
+            instance_count=2,
+        ),
+        Shape(vcpus=4),
+        SLO,
+        "p99",
+        14 * 86400,
+    )
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                metric_result("v0_hours", [60.0] * 336),
+                metric_result("v0_invocations", [2_000_000.0]),
+                metric_result("v0_peak", [300.0]),
+                metric_result("v0_cpu", [100.0]),
+                metric_result("v0_memory", [35.0]),
+                metric_result("v0_latency", [90_000.0]),
+            ]
+        },
+        {
+            "MetricDataQueries": queries,
+            "StartTime": START,
+            "EndTime": END,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    stubs["dynamodb"].add_response(
+        "batch_write_item",
+        {"UnprocessedItems": {}},
+        {"RequestItems": {"ledger": [{"PutRequest": {"Item": ANY}}]}},
+    )
+    stubs["events"].add_response(
+        "put_events",
+        {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]},
+        {
+            "Entries": [
+                {
+                    "Source": "rightsizing-constructs",
+                    "DetailType": "Rightsizing Finding",
+                    "Detail": ANY,
+                    "EventBusName": "default",
+                }
+            ]
+        },
+    )
+    published: list[dict[str, Any]] = []
+    stubs["events"].client.meta.events.register(
+        "provide-client-params.events.PutEvents",
+        lambda params, **_: published.extend(json.loads(e["Detail"]) for e in params["Entries"]),
+    )
+
+    result = audit.handler({"settings": settings(endpoint_names=["fraud-scoring"])})
+
+    assert result["by_classification"] == {OVERPROVISIONED: 1}
+    [finding] = published
+    assert finding["classification"] == OVERPROVISIONED
+    assert finding["endpoint_name"] == "fraud-scoring"
+    assert finding["cost_per_hour"] == 0.408  # IR's 0.204 per hour, 2 instances
+    assert finding["evidence"]["cpu_per_core_percent"] == 25
+    assert finding["evidence"]["measured_capacity_per_instance"] == 648
+    assert finding["evidence"]["slo"] == {"percentile": "p99", "max_latency_ms": 300}
+    assert finding["window"] == {"start": START.isoformat(), "end": END.isoformat()}
+
+
+class _FrozenDatetime(datetime):
+    """``datetime.now`` at END plus some minutes (the audit aligns the window to the hour)."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return END + timedelta(minutes=17)
+
+
+def test_tagged_endpoints_are_found_with_the_tagging_api(stubs: dict[str, Stubber]) -> None:
+    stubs["tagging"].add_response(
+        "get_resources",
+        {
+            "PaginationToken": "next",
+            "ResourceTagMappingList": [
+                {"ResourceARN": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/fraud-scoring"}
+            ],
+        },
+        {
+            "ResourceTypeFilters": ["sagemaker:endpoint"],
+            "TagFilters": [
+                {"Key": "rightsizing", "Values": ["on"]},
+                {"Key": "team", "Values": ["risk"]},
+            ],
+            "PaginationToken": "",
+        },
+    )
+    stubs["tagging"].add_response(
+        "get_resources",
+        {"PaginationToken": "", "ResourceTagMappingList": []},
+        {
+            "ResourceTypeFilters": ["sagemaker:endpoint"],
+            "TagFilters": [
+                {"Key": "rightsizing", "Values": ["on"]},
+                {"Key": "team", "Values": ["risk"]},
+            ],
+            "PaginationToken": "next",
+        },
+    )
+    assert audit.tagged_endpoints({"team": "risk", "rightsizing": "on"}) == ["fraud-scoring"]
+
+
+def test_without_names_or_tags_every_endpoint_in_service_is_watched(
+    stubs: dict[str, Stubber],
+) -> None:
+    stubs["sagemaker"].add_response(
+        "list_endpoints",
+        {
+            "Endpoints": [_summary("a")],
+            "NextToken": "t",
+        },
+        {"StatusEquals": "InService", "MaxResults": 100},
+    )
+    stubs["sagemaker"].add_response(
+        "list_endpoints",
+        {"Endpoints": [_summary("b")]},
+        {"StatusEquals": "InService", "MaxResults": 100, "NextToken": "t"},
+    )
+    stub_endpoint(stubs, "a", "ml.m5.large", 1)
+    stub_endpoint(stubs, "b", "ml.g5.12xlarge", 2)
+    variants = audit.watched_variants(audit.parse_settings(settings()))
+    assert [(v.endpoint_name, v.instance_type, v.instance_count) for v in variants] == [
+        ("a", "ml.m5.large", 1),
+        ("b", "ml.g5.12xlarge", 2),
+    ]
+
+
+def _summary(name: str) -> dict[str, Any]:
+    return {
+        "EndpointName": name,
+        "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
+        "CreationTime": END,
+        "LastModifiedTime": END,
+        "EndpointStatus": "InService",
+    }
+
+
+def test_instance_shapes_come_from_ec2_gpus_included(stubs: dict[str, Stubber]) -> None:
+    stubs["ec2"].add_response(
+        "describe_instance_types",
+        {
+            "InstanceTypes": [
+                {"InstanceType": "c5.4xlarge", "VCpuInfo": {"DefaultVCpus": 16}},
+                {
+                    "InstanceType": "g5.12xlarge",
+                    "VCpuInfo": {"DefaultVCpus": 48},
+                    "GpuInfo": {"Gpus": [{"Name": "A10G", "Manufacturer": "NVIDIA", "Count": 4}]},
+                },
+            ]
+        },
+        {"InstanceTypes": ["c5.4xlarge", "g5.12xlarge"]},
+    )
+    assert audit.instance_shapes({"ml.g5.12xlarge", "ml.c5.4xlarge"}) == {
+        "ml.c5.4xlarge": Shape(vcpus=16, gpus=0),
+        "ml.g5.12xlarge": Shape(vcpus=48, gpus=4),
+    }
+
+
+def test_an_instance_type_ec2_does_not_know_is_left_out(stubs: dict[str, Stubber]) -> None:
+    stubs["ec2"].add_client_error(
+        "describe_instance_types",
+        "InvalidInstanceType",
+        expected_params={"InstanceTypes": ["c5.xlarge", "inf9.xlarge"]},
+    )
+    stubs["ec2"].add_response(
+        "describe_instance_types",
+        {"InstanceTypes": [{"InstanceType": "c5.xlarge", "VCpuInfo": {"DefaultVCpus": 4}}]},
+        {"InstanceTypes": ["c5.xlarge"]},
+    )
+    stubs["ec2"].add_client_error(
+        "describe_instance_types",
+        "InvalidInstanceType",
+        expected_params={"InstanceTypes": ["inf9.xlarge"]},
+    )
+    assert audit.instance_shapes({"ml.c5.xlarge", "ml.inf9.xlarge"}) == {
+        "ml.c5.xlarge": Shape(vcpus=4)
+    }
+
+
+def test_compute_optimizer_findings_carry_its_verdict_and_savings(
+    stubs: dict[str, Stubber],
+) -> None:
+    arn = "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"
+    stubs["compute_optimizer"].add_response(
+        "get_ec2_instance_recommendations",
+        {
+            "instanceRecommendations": [
+                {
+                    "instanceArn": arn,
+                    "instanceName": "trainer",
+                    "currentInstanceType": "p3.8xlarge",
+                    "finding": "Overprovisioned",
+                    "findingReasonCodes": ["GPUOverprovisioned", "CPUOverprovisioned"],
+                    "lookBackPeriodInDays": 14.0,
+                    "recommendationOptions": [
+                        {
+                            "instanceType": "p3.2xlarge",
+                            "rank": 1,
+                            "performanceRisk": 1.0,
+                            "savingsOpportunity": {
+                                "savingsOpportunityPercentage": 75.0,
+                                "estimatedMonthlySavings": {"currency": "USD", "value": 6700.5},
+                            },
+                        },
+                        {"instanceType": "g5.12xlarge", "rank": 2},
+                    ],
+                }
+            ]
+        },
+        {},
+    )
+    [finding] = audit.compute_optimizer_findings(END)
+    assert finding["resource_type"] == "ec2-instance"
+    assert finding["classification"] == "Overprovisioned"
+    assert finding["finding_reason_codes"] == ["GPUOverprovisioned", "CPUOverprovisioned"]
+    assert finding["top_option"]["instance_type"] == "p3.2xlarge"
+    assert finding["estimated_monthly_savings"] == {"currency": "USD", "value": 6700.5}
+    assert audit.ledger_key(finding) == f"instance#{arn}"
+
+
+def test_compute_optimizer_not_opted_in_is_a_finding_not_a_crash(
+    stubs: dict[str, Stubber],
+) -> None:
+    stubs["compute_optimizer"].add_client_error(
+        "get_ec2_instance_recommendations",
+        "OptInRequiredException",
+        "The account is not registered for recommendations",
+        expected_params={},
+    )
+    [finding] = audit.compute_optimizer_findings(END)
+    assert finding["classification"] == "OptInRequired"
+    assert "update-enrollment-status" in finding["reasons"][0]
+    assert audit.ledger_key(finding) == "account#compute-optimizer"
+
+
+def test_a_failed_event_entry_fails_the_invocation(stubs: dict[str, Stubber]) -> None:
+    stubs["events"].add_response(
+        "put_events",
+        {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure"}]},
+        {"Entries": ANY},
+    )
+    with pytest.raises(RuntimeError, match="1 finding events not published"):
+        audit.publish([{"classification": IDLE}])
+
+
+# -- GetMetricData at fleet scale ----------------------------------------------------------------
+
+
+def fleet(size: int) -> list[tuple[audit.Variant, Shape, Slo]]:
+    """``size`` endpoints, one in four on a GPU instance (which adds two queries)."""
+    return [
+        (
+            audit.Variant(
+                endpoint_name=f"endpoint-{i}",
+                variant_name="AllTraffic",
+                instance_type="ml.g5.xlarge" if i % 4 == 0 else "ml.c5.xlarge",
+                instance_count=2,
+            ),
+            Shape(vcpus=4, gpus=1 if i % 4 == 0 else 0),
+            SLO,
+        )
+        for i in range(size)
+    ]
+
+
+@pytest.mark.parametrize("lookback_days", [14, 32, 93])
+def test_get_metric_data_calls_grow_with_the_fleet_in_bounded_steps(lookback_days: int) -> None:
+    """Measured against moto's CloudWatch: the calls made for 1 to 500 endpoints."""
+    end = END
+    start = end - timedelta(days=lookback_days)
+    calls: dict[int, int] = {}
+    with mock_aws():
+        client = boto3.client("cloudwatch", region_name="us-east-1")
+        counted: list[int] = []
+        client.meta.events.register(
+            "provide-client-params.cloudwatch.GetMetricData",
+            lambda params, **_: counted.append(len(params["MetricDataQueries"])),
+        )
+        saved = audit.cloudwatch
+        audit.cloudwatch = client
+        try:
+            for size in (1, 10, 100, 250, 500):
+                counted.clear()
+                histories = audit.metric_histories(fleet(size), "p99", start, end)
+                assert len(histories) == size
+                assert all(q <= audit.MAX_QUERIES_PER_CALL for q in counted)
+                calls[size] = len(counted)
+        finally:
+            audit.cloudwatch = saved
+    print(f"lookback {lookback_days} days: GetMetricData calls by endpoints {calls}")
+    hours = lookback_days * 24
+    per_call = min(audit.MAX_QUERIES_PER_CALL // 8, audit.MAX_DATAPOINTS_PER_CALL // (hours + 7))
+    for size, made in calls.items():
+        assert made <= -(-size // per_call) + 1, (size, made)
+    assert calls[1] == 1
+    assert calls[500] <= 12  # not one call per endpoint: 500 endpoints in about a dozen
