@@ -22,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from ._nag import acknowledge_wildcard
-from .engine import RightsizingEngine
+from .engine import CONFIGS_REASON, RightsizingEngine
 from .settings import (
     LatencySlo,
     LookbackPeriod,
@@ -148,12 +148,7 @@ class UtilizationAudit(Construct):
         engine.grant_ledger(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
         engine.event_bus.grant_put_events_to(function)
         role = function.role
-        acknowledge_wildcard(
-            role,  # type: ignore[arg-type]
-            configs,
-            "An endpoint's current config name changes with every update and is only known at "
-            "run time (DescribeEndpoint returns it).",
-        )
+        acknowledge_wildcard(role, configs, CONFIGS_REASON)  # type: ignore[arg-type]
         if not endpoint_names:
             acknowledge_wildcard(
                 role,  # type: ignore[arg-type]

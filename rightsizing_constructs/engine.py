@@ -119,7 +119,8 @@ _JOB_NAMES_REASON = (
     "IR job names are generated per execution (rightsizing-<hash of the execution ARN>), so "
     "job ARNs are scoped to the library's job-name prefix."
 )
-_CONFIGS_REASON = (
+#: Why a role reads any endpoint config (cdk-nag acknowledgment).
+CONFIGS_REASON = (
     "The endpoint's current endpoint config name changes with every update and is only known "
     "at run time (DescribeEndpoint returns it)."
 )
@@ -803,7 +804,7 @@ class RightsizingEngine(Construct):
         acknowledge_wildcard(
             self.select_function.role,  # type: ignore[arg-type]
             self.sagemaker_arn("endpoint-config", "*"),
-            _CONFIGS_REASON,
+            CONFIGS_REASON,
         )
 
     def _grant_served_model_check(self) -> None:
@@ -820,7 +821,7 @@ class RightsizingEngine(Construct):
             iam.PolicyStatement(actions=["sagemaker:DescribeModel"], resources=[models])
         )
         role = self.start_job_function.role
-        acknowledge_wildcard(role, configs, _CONFIGS_REASON)  # type: ignore[arg-type]
+        acknowledge_wildcard(role, configs, CONFIGS_REASON)  # type: ignore[arg-type]
         acknowledge_wildcard(
             role,  # type: ignore[arg-type]
             models,

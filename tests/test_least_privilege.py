@@ -93,6 +93,20 @@ _DEPENDENT = {
         "cloudwatch:DeleteAlarms",
     },
     "application-autoscaling:DeregisterScalableTarget": {"cloudwatch:DeleteAlarms"},
+    # Compute Optimizer reads the instances it reports on as the caller.
+    "compute-optimizer:GetEC2InstanceRecommendations": {"ec2:DescribeInstances"},
+}
+# IAM's service prefix, where it differs from the signing name in botocore's model.
+_IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
+# Calls a handler makes only with some settings: a role may lack them (never hold them unused).
+# The audit finds its endpoints by name, by tags or by listing; Compute Optimizer is optional.
+_BY_SETTINGS = {
+    "audit": {
+        "sagemaker:ListEndpoints",
+        "tag:GetResources",
+        "compute-optimizer:GetEC2InstanceRecommendations",
+        "ec2:DescribeInstances",
+    }
 }
 _KMS_USE = {"kms:Decrypt", "kms:GenerateDataKey"}
 
@@ -144,7 +158,8 @@ def handler_calls(module: str) -> set[str]:
             service = clients[node.func.value.id]
             client = boto3.client(service, region_name="us-east-1")
             operation = client.meta.method_to_api_mapping[node.func.attr]
-            prefix = _SESSION.get_service_model(service).signing_name
+            signing_name = _SESSION.get_service_model(service).signing_name
+            prefix = _IAM_PREFIXES.get(signing_name, signing_name)
             action = f"{prefix}:{operation}"
             actions |= {action} | _DEPENDENT.get(action, set())
     return actions
@@ -259,6 +274,15 @@ def _topic_key(resources: dict[str, Any]) -> bool:
     )
 
 
+def _by_settings(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Role -> the calls its function makes only with some settings (``_BY_SETTINGS``)."""
+    optional: dict[str, set[str]] = defaultdict(set)
+    for properties in _properties(template["Resources"], "AWS::Lambda::Function"):
+        module = properties["Handler"].removeprefix("rightsizing_runtime.").split(".")[0]
+        optional[properties["Role"]["Fn::GetAtt"][0]] |= _BY_SETTINGS.get(module, set())
+    return optional
+
+
 def problems(template: dict[str, Any], *, every_path_used: bool) -> list[str]:
     """How the roles differ from what the code calls (empty when they match exactly).
 
@@ -267,12 +291,13 @@ def problems(template: dict[str, Any], *, every_path_used: bool) -> list[str]:
     """
     grants = granted(template)
     needs = expected(template)
+    by_settings = _by_settings(template)
     found = []
     for role, actions in needs.items():
         held = {action for action, _ in grants.get(role, [])}
         for action, arns in actions.items():
             if action not in held:
-                if every_path_used:
+                if every_path_used and action not in by_settings[role]:
                     found.append(f"{role}: calls {action}, not granted")
                 continue
             covered = {arn for a, arn in grants[role] if a == action}

@@ -4,9 +4,10 @@
 Two stacks, because some options exclude each other ("bring your own or let us create it"):
 
 - ``RightsizingEveryOption``: the engine creates everything, with a customer managed key,
-  reserved concurrency, a VPC and a custom bus; two endpoints between them set every
+  reserved concurrency, a VPC and a custom bus; three endpoints between them set every
   ``EndpointRightsizing`` option (every trigger, an Advanced job with phases, another with
-  stairs, every deployment kind, every guardrail);
+  stairs, every deployment kind, every guardrail), and three ``UtilizationAudit``s watch
+  endpoints by name (with every audit option), by tags and all of them;
 - ``RightsizingBringYourOwn``: the engine uses the team's own job role, topic, bus and ledger.
 
 The security tests (``tests/test_compliance.py``) run every cdk-nag pack on both stacks, and
@@ -34,6 +35,7 @@ from cdk_nag import (
 
 from rightsizing_constructs import (
     ApplyMode,
+    AuditFinding,
     ContainerConfig,
     Deployment,
     Guardrails,
@@ -41,6 +43,7 @@ from rightsizing_constructs import (
     LatencyPercentile,
     LatencySlo,
     LatencyThreshold,
+    LookbackPeriod,
     ModelApproval,
     Phase,
     RecommenderJob,
@@ -48,6 +51,9 @@ from rightsizing_constructs import (
     Stairs,
     StoppingConditions,
     TrafficPattern,
+    UtilizationAudit,
+    UtilizationBand,
+    UtilizationPercentile,
 )
 
 ACCOUNT = "123456789012"
@@ -140,6 +146,7 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         schedule=events.Schedule.rate(cdk.Duration.days(7)),
         model_approval=ModelApproval(model_package_group_name="search-ranker"),
         latency_alarm=LatencyAlarm(minutes=3),
+        audit_finding=AuditFinding(classifications=["Underprovisioned", "Idle"]),
     )
     engine.add_endpoint(
         "FraudScoring",
@@ -175,7 +182,29 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         peak_requests_per_minute=600,
         apply_mode=ApplyMode.RECOMMEND_ONLY,
         deployment=Deployment.all_at_once(termination_wait=cdk.Duration.minutes(5)),
+        audit_finding=AuditFinding(),
     )
+    # The three ways an audit finds its endpoints: by name, by tags, every one in service.
+    UtilizationAudit(
+        stack,
+        "NamedAudit",
+        endpoint_names=["search-ranker", "fraud-scoring", "recommendations"],
+        lookback=LookbackPeriod.DAYS_32,
+        percentile=UtilizationPercentile.P95,
+        band=UtilizationBand(low=50, high=75),
+        slo=LatencySlo.p99(cdk.Duration.millis(250)),
+        schedule=events.Schedule.cron(minute="0", hour="6"),
+        compute_optimizer=True,
+        engine=engine,
+    )
+    UtilizationAudit(
+        stack,
+        "TaggedAudit",
+        tags={"team": "search"},
+        lookback=LookbackPeriod.DAYS_93,
+        engine=engine,
+    )
+    UtilizationAudit(stack, "AccountAudit", engine=engine)
     return stack
 
 
