@@ -348,7 +348,14 @@ class RightsizingEngine(Construct):
             )
         self._endpoints[key] = endpoint
         endpoint_arn = self.sagemaker_arn("endpoint", endpoint.endpoint_name)
-        for statement in (self._start_job_endpoints, self._select_endpoints):
+        for function, statement in (
+            (self.start_job_function, self._start_job_endpoints),
+            (self.select_function, self._select_endpoints),
+        ):
+            if not statement.resources:
+                # Attached with the first endpoint: IAM refuses a statement with no resource
+                # (an engine with no endpoint yet, say for an audit alone).
+                function.add_to_role_policy(statement)
             if endpoint_arn not in statement.resources:
                 statement.add_resources(endpoint_arn)
         if self._own_job_role:
@@ -762,8 +769,8 @@ class RightsizingEngine(Construct):
     def _grant_runtime_permissions(self) -> None:
         """Exactly what each handler calls, on the resources it calls it on.
 
-        The endpoint statements start empty and grow as endpoints register (:meth:`register`);
-        CDK renders policies at synthesis, after every endpoint was added.
+        The endpoint statements start empty; they are attached and grow as endpoints register
+        (:meth:`register`). CDK renders policies at synthesis, after every endpoint was added.
         """
         self.start_job_function.add_to_role_policy(
             iam.PolicyStatement(
@@ -775,7 +782,6 @@ class RightsizingEngine(Construct):
             )
         )
         self._start_job_endpoints = iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"])
-        self.start_job_function.add_to_role_policy(self._start_job_endpoints)
         # CreateInferenceRecommendationsJob passes the job role to SageMaker.
         self.start_job_function.add_to_role_policy(_pass_to_sagemaker(self.job_role.role_arn))
         self.select_function.add_to_role_policy(
@@ -785,7 +791,6 @@ class RightsizingEngine(Construct):
             )
         )
         self._select_endpoints = iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"])
-        self.select_function.add_to_role_policy(self._select_endpoints)
         self.select_function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeEndpointConfig"],

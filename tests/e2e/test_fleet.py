@@ -16,8 +16,9 @@ import boto3
 import pytest
 from aws_cdk import aws_events as events
 from aws_cdk.assertions import Template
+from rightsizing_runtime import audit
 
-from rightsizing_constructs import LatencyAlarm, ModelApproval, RightsizingEngine
+from rightsizing_constructs import AuditFinding, LatencyAlarm, ModelApproval, RightsizingEngine
 from tests.conftest import EVENTS
 from tests.e2e.harness import InferenceRecommenderStandIn, LocalAws, LocalStack, local_aws
 from tests.e2e.test_recommend_workflow import recommendations
@@ -31,7 +32,8 @@ GROUP = "fleet-models"
 
 def fleet_template() -> dict[str, Any]:
     """An engine with K=2 job slots and a 1-second poll, and five endpoints on one schedule;
-    the first also triggered by model approvals and by its latency alarm."""
+    the first also triggered by model approvals and by its latency alarm, the second by the
+    utilization audit's findings."""
     scope = stack()
     engine = RightsizingEngine(
         scope, "RightsizingEngine", poll_interval=cdk.Duration.seconds(1), max_concurrent_jobs=2
@@ -43,6 +45,8 @@ def fleet_template() -> dict[str, Any]:
                 "model_approval": ModelApproval(model_package_group_name=GROUP),
                 "latency_alarm": LatencyAlarm(minutes=3),
             }
+        if i == 1:
+            extra = {"audit_finding": AuditFinding()}
         rightsizing(
             scope,
             construct_id=f"Endpoint{i}",
@@ -241,3 +245,49 @@ def test_latency_alarm_matches_the_docs_sample_for_its_alarm(fleet: LocalStack) 
     ours["detail"]["state"]["value"] = "OK"  # back to OK starts nothing
     put(fleet, ours)
     assert fleet.matched() == []
+
+
+def finding(endpoint: str, classification: str) -> dict[str, Any]:
+    """A finding as the audit renders it (the fields the rule and the run read)."""
+    return {
+        "schema_version": 1,
+        "source": "cloudwatch",
+        "resource_type": "sagemaker-endpoint-variant",
+        "endpoint_name": endpoint,
+        "variant_name": "AllTraffic",
+        "instance_type": "ml.c5.2xlarge",
+        "instance_count": 2,
+        "classification": classification,
+        "reasons": ["cpu_per_core 12.0% below 60%"],
+        "evidence": {},
+        "cost_per_hour": None,
+        "window": {"start": "2026-11-14T00:00:00+00:00", "end": "2026-11-28T00:00:00+00:00"},
+    }
+
+
+def test_an_audit_finding_starts_the_recommend_workflow_via_the_endpoint_rule(
+    fleet: LocalStack, ir: InferenceRecommenderStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """audit -> load test: the audit's own publish() puts the events; the synthesized rule of
+    the endpoint with AuditFinding() starts a run on its over- or under-provisioned finding."""
+    monkeypatch.setattr(audit, "events", fleet.events)
+    monkeypatch.setenv("EVENT_BUS_NAME", "default")
+    create_endpoint("fleet-1")
+
+    audit.publish(
+        [
+            finding("fleet-1", "Optimized"),  # not a class that starts a run
+            finding("fleet-2", "Overprovisioned"),  # an endpoint without AuditFinding
+            finding("fleet-1", "Overprovisioned"),
+        ]
+    )
+    [run] = fleet.deliver()
+
+    assert run.status == "SUCCEEDED", run.cause
+    assert "StartJob" in run.states
+    [job] = ir.jobs.values()
+    assert job.request["InputConfig"]["ModelPackageVersionArn"]
+    [record] = fleet.ledger_items("recommendation#")
+    detail = json.loads(record["record"]["S"])
+    assert detail["endpoint_name"] == "fleet-1"
+    assert detail["trigger"]["kind"] == "audit-finding"
