@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,6 +28,7 @@ from rightsizing_runtime.utilization import (
     classify,
 )
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 BAND = Band(low=60, high=80)
 SLO = Slo(percentile="p99", max_latency_ms=300)
 END = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
@@ -342,6 +345,18 @@ def test_named_endpoint_audited_recorded_and_published(
     assert finding["evidence"]["measured_capacity_per_instance"] == 648
     assert finding["evidence"]["slo"] == {"percentile": "p99", "max_latency_ms": 300}
     assert finding["window"] == {"start": START.isoformat(), "end": END.isoformat()}
+    assert_documented(finding)
+
+
+def assert_documented(finding: dict[str, Any]) -> None:
+    """README's "The finding event" names every key of the detail and of its evidence."""
+    text = README.read_text()
+    section = text[text.index("### The finding event") : text.index("## Review a decision")]
+    documented = set(re.findall(r"`([a-z_]+)`", section)) | set(
+        re.findall(r"[ ,`]([a-z_]+)[,`]", section)
+    )
+    missing = [k for k in [*finding, *finding.get("evidence", {})] if k not in documented]
+    assert missing == []
 
 
 class _FrozenDatetime(datetime):
@@ -501,6 +516,7 @@ def test_compute_optimizer_findings_carry_its_verdict_and_savings(
     assert finding["top_option"]["instance_type"] == "p3.2xlarge"
     assert finding["estimated_monthly_savings"] == {"currency": "USD", "value": 6700.5}
     assert audit.ledger_key(finding) == f"instance#{arn}"
+    assert_documented(finding)
 
 
 def test_compute_optimizer_not_opted_in_is_a_finding_not_a_crash(
@@ -516,6 +532,7 @@ def test_compute_optimizer_not_opted_in_is_a_finding_not_a_crash(
     assert finding["classification"] == "OptInRequired"
     assert "update-enrollment-status" in finding["reasons"][0]
     assert audit.ledger_key(finding) == "account#compute-optimizer"
+    assert_documented(finding)
 
 
 def test_a_failed_event_entry_fails_the_invocation(stubs: dict[str, Stubber]) -> None:
