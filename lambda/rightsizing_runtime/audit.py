@@ -193,7 +193,10 @@ def audit(
 ) -> list[dict[str, Any]]:
     """One finding per variant, from its history, its instance shape and its last recommendation."""
     shapes = instance_shapes({v.instance_type for v in variants})
-    last = {name: last_recommendation(name) for name in {v.endpoint_name for v in variants}}
+    # One ledger query per endpoint, in the order the endpoints were found.
+    last = {
+        name: last_recommendation(name) for name in dict.fromkeys(v.endpoint_name for v in variants)
+    }
     judged = []
     for variant in variants:
         slo, capacity = _from_recommendation(last[variant.endpoint_name], variant, settings.slo)
