@@ -312,7 +312,22 @@ def test_named_endpoint_audited_recorded_and_published(
     stubs["dynamodb"].add_response(
         "batch_write_item",
         {"UnprocessedItems": {}},
-        {"RequestItems": {"ledger": [{"PutRequest": {"Item": ANY}}]}},
+        {
+            "RequestItems": {
+                "ledger": [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "pk": {"S": "endpoint#fraud-scoring"},
+                                "sk": {"S": f"finding#{END.isoformat()}#AllTraffic"},
+                                "classification": {"S": OVERPROVISIONED},
+                                "record": ANY,  # the detail, checked as published below
+                            }
+                        }
+                    }
+                ]
+            }
+        },
     )
     stubs["events"].add_response(
         "put_events",
