@@ -454,8 +454,15 @@ def test_instance_shapes_come_from_ec2_gpus_included(stubs: dict[str, Stubber]) 
     stubs["ec2"].add_response(
         "describe_instance_types",
         {
+            "InstanceTypes": [{"InstanceType": "c5.4xlarge", "VCpuInfo": {"DefaultVCpus": 16}}],
+            "NextToken": "page-2",
+        },
+        {"InstanceTypes": ["c5.4xlarge", "g5.12xlarge"]},
+    )
+    stubs["ec2"].add_response(
+        "describe_instance_types",
+        {
             "InstanceTypes": [
-                {"InstanceType": "c5.4xlarge", "VCpuInfo": {"DefaultVCpus": 16}},
                 {
                     "InstanceType": "g5.12xlarge",
                     "VCpuInfo": {"DefaultVCpus": 48},
@@ -463,7 +470,7 @@ def test_instance_shapes_come_from_ec2_gpus_included(stubs: dict[str, Stubber]) 
                 },
             ]
         },
-        {"InstanceTypes": ["c5.4xlarge", "g5.12xlarge"]},
+        {"InstanceTypes": ["c5.4xlarge", "g5.12xlarge"], "NextToken": "page-2"},
     )
     assert audit.instance_shapes({"ml.g5.12xlarge", "ml.c5.4xlarge"}) == {
         "ml.c5.4xlarge": Shape(vcpus=16, gpus=0),

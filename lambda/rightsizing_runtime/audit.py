@@ -256,14 +256,21 @@ def instance_shapes(instance_types: set[str]) -> dict[str, Shape]:
 
 def _describe_types(names: list[str]) -> list[dict[str, Any]]:
     """DescribeInstanceTypes for ``names``; one unknown name fails the call, so then one by one."""
+    kwargs: dict[str, Any] = {"InstanceTypes": names}
+    described: list[dict[str, Any]] = []
     try:
-        return list(ec2.describe_instance_types(InstanceTypes=names)["InstanceTypes"])
+        while True:
+            page = ec2.describe_instance_types(**kwargs)
+            described += page["InstanceTypes"]
+            if not page.get("NextToken"):
+                return described
+            kwargs["NextToken"] = page["NextToken"]
     except ClientError as error:
-        if error_code(error) != "InvalidInstanceType" or len(names) == 1:
-            if error_code(error) == "InvalidInstanceType":
-                logger.warning("EC2 does not describe %s: not normalized", names[0])
-                return []
+        if error_code(error) != "InvalidInstanceType":
             raise
+        if len(names) == 1:
+            logger.warning("EC2 does not describe %s: not normalized", names[0])
+            return []
     return [d for name in names for d in _describe_types([name])]
 
 
