@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -50,6 +53,32 @@ def invoke(
         jitter_strategy=sfn.JitterType.FULL,
     )
     return task
+
+
+def alarm_on_first(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    metric: cloudwatch.IMetric,
+    topic: sns.ITopic,
+) -> cloudwatch.Alarm:
+    """An alarm that goes off on the first occurrence of ``metric`` and notifies ``topic``.
+
+    Missing data is not breaching: no failure, no message, no alarm.
+    """
+    alarm = cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_description=description,
+        metric=metric,
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+    return alarm
 
 
 def max_polls(timeout: Duration, poll_interval: Duration) -> int:

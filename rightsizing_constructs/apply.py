@@ -21,8 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -34,7 +32,14 @@ from constructs import Construct
 
 from ._nag import BACKUP_BY_PITR, TABLE_AWS_KEY, acknowledge_wildcard
 from ._runtime import import_runtime
-from ._workflow import PollNames, bounded_poll, invoke, max_polls, standard_state_machine
+from ._workflow import (
+    PollNames,
+    alarm_on_first,
+    bounded_poll,
+    invoke,
+    max_polls,
+    standard_state_machine,
+)
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
 BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
@@ -106,17 +111,13 @@ class ApplyWorkflow(Construct):
         self._grant_common(ledger)
         self.state_machine = self._state_machine(topic, poll_interval)
         #: Goes off when an apply run fails or rolls back (rejections and no-change succeed).
-        self.failed_applies_alarm = cloudwatch.Alarm(
+        self.failed_applies_alarm = alarm_on_first(
             self,
             "FailedApplies",
-            alarm_description="A rightsizing apply failed or was rolled back",
+            description="A rightsizing apply failed or was rolled back",
             metric=self.state_machine.metric_failed(period=Duration.minutes(5)),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            topic=topic,
         )
-        self.failed_applies_alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
 
     def settings(
         self, endpoint_name: str, variant_name: str, deployment_config: dict[str, Any] | None

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 import jsii
 from aws_cdk import ArnFormat, Duration, IResolveContext, IStableAnyProducer, Lazy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -62,7 +61,13 @@ from ._nag import (
     acknowledge_wildcard,
 )
 from ._runtime import import_runtime, runtime_asset_dir
-from ._workflow import PollNames, bounded_poll, invoke, standard_state_machine
+from ._workflow import (
+    PollNames,
+    alarm_on_first,
+    bounded_poll,
+    invoke,
+    standard_state_machine,
+)
 from .apply import ApplyWorkflow, create_ledger
 from .settings import ValidationProblems, is_token
 
@@ -279,10 +284,10 @@ class RightsizingEngine(Construct):
         self.state_machine: sfn.StateMachine = self._state_machine(queue_timeout)
         self.stop_orphaned_job_rule = self._stop_orphaned_jobs()
         self._grant_key_use(own_topic=topic is None, own_ledger=ledger_table is None)
-        self.failed_runs_alarm = cloudwatch.Alarm(
+        self.failed_runs_alarm = alarm_on_first(
             self,
             "FailedRuns",
-            alarm_description="A rightsizing run failed, timed out or was aborted",
+            description="A rightsizing run failed, timed out or was aborted",
             metric=cloudwatch.MathExpression(
                 expression="failed + timedout + aborted",
                 using_metrics={
@@ -292,12 +297,8 @@ class RightsizingEngine(Construct):
                 },
                 period=Duration.minutes(5),
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            topic=self.topic,
         )
-        self.failed_runs_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
 
     @classmethod
     def of(cls, scope: Construct) -> RightsizingEngine:
@@ -679,20 +680,16 @@ class RightsizingEngine(Construct):
                 },
             )
         )
-        alarm = cloudwatch.Alarm(
+        alarm_on_first(
             self,
             "UndeliveredEvents",
-            alarm_description="A rightsizing trigger or cleanup could not be delivered: see the "
+            description="A rightsizing trigger or cleanup could not be delivered: see the "
             "dead-letter queue",
             metric=queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            topic=self.topic,
         )
-        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
         return queue
 
     @property
