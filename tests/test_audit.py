@@ -397,7 +397,6 @@ def test_tagged_endpoints_are_found_with_the_tagging_api(stubs: dict[str, Stubbe
                 {"Key": "rightsizing", "Values": ["on"]},
                 {"Key": "team", "Values": ["risk"]},
             ],
-            "PaginationToken": "",
         },
     )
     stubs["tagging"].add_response(

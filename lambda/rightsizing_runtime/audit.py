@@ -129,31 +129,24 @@ def watched_variants(settings: Settings) -> list[Variant]:
 
 def tagged_endpoints(tags: Mapping[str, str]) -> list[str]:
     """Endpoints carrying every tag (Resource Groups Tagging API: one paginated listing)."""
-    names = []
-    token = ""
-    while True:
-        page = tagging.get_resources(
-            ResourceTypeFilters=["sagemaker:endpoint"],
-            TagFilters=[{"Key": key, "Values": [value]} for key, value in sorted(tags.items())],
-            PaginationToken=token,
-        )
-        # arn:aws:sagemaker:<region>:<account>:endpoint/<name>
-        names += [m["ResourceARN"].split("/", 1)[1] for m in page["ResourceTagMappingList"]]
-        token = page.get("PaginationToken", "")
-        if not token:
-            return names
+    pages = tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=["sagemaker:endpoint"],
+        TagFilters=[{"Key": key, "Values": [value]} for key, value in sorted(tags.items())],
+    )
+    # arn:aws:sagemaker:<region>:<account>:endpoint/<name>
+    return [
+        mapping["ResourceARN"].split("/", 1)[1]
+        for page in pages
+        for mapping in page["ResourceTagMappingList"]
+    ]
 
 
 def endpoints_in_service() -> list[str]:
     """Every endpoint of the account and region that is in service."""
-    names = []
-    kwargs: dict[str, Any] = {"StatusEquals": "InService", "MaxResults": 100}
-    while True:
-        page = sagemaker.list_endpoints(**kwargs)
-        names += [e["EndpointName"] for e in page["Endpoints"]]
-        if not page.get("NextToken"):
-            return names
-        kwargs["NextToken"] = page["NextToken"]
+    pages = sagemaker.get_paginator("list_endpoints").paginate(
+        StatusEquals="InService", PaginationConfig={"PageSize": 100}
+    )
+    return [endpoint["EndpointName"] for page in pages for endpoint in page["Endpoints"]]
 
 
 def endpoint_variants(name: str) -> list[Variant]:
@@ -256,15 +249,9 @@ def instance_shapes(instance_types: set[str]) -> dict[str, Shape]:
 
 def _describe_types(names: list[str]) -> list[dict[str, Any]]:
     """DescribeInstanceTypes for ``names``; one unknown name fails the call, so then one by one."""
-    kwargs: dict[str, Any] = {"InstanceTypes": names}
-    described: list[dict[str, Any]] = []
+    pages = ec2.get_paginator("describe_instance_types").paginate(InstanceTypes=names)
     try:
-        while True:
-            page = ec2.describe_instance_types(**kwargs)
-            described += page["InstanceTypes"]
-            if not page.get("NextToken"):
-                return described
-            kwargs["NextToken"] = page["NextToken"]
+        return [description for page in pages for description in page["InstanceTypes"]]
     except ClientError as error:
         if error_code(error) != "InvalidInstanceType":
             raise
@@ -413,20 +400,14 @@ def metric_histories(
     # The hourly sample counts, plus one datapoint for each other query (at most 7).
     datapoints_per_variant = window_seconds // _HOUR + 7
     values: dict[str, list[float]] = {}
+    paginator = cloudwatch.get_paginator("get_metric_data")
     for batch in batches(per_variant, datapoints_per_variant):
-        kwargs: dict[str, Any] = {
-            "MetricDataQueries": batch,
-            "StartTime": start,
-            "EndTime": end,
-            "ScanBy": "TimestampDescending",
-        }
-        while True:
-            page = cloudwatch.get_metric_data(**kwargs)
+        pages = paginator.paginate(
+            MetricDataQueries=batch, StartTime=start, EndTime=end, ScanBy="TimestampDescending"
+        )
+        for page in pages:
             for result in page["MetricDataResults"]:
                 values.setdefault(result["Id"], []).extend(result["Values"])
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
 
     def first(index: int, key: str) -> float | None:
         found = values.get(f"v{index}_{key}")
