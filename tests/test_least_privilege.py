@@ -137,8 +137,9 @@ def handler_calls(module: str) -> set[str]:
     """The IAM actions of the AWS calls ``rightsizing_runtime.<module>`` makes.
 
     Module-level clients (STYLE.md 8: handlers create their clients at module level) are
-    found by their assignment; every ``client.method(...)`` call in the module is named with
-    botocore's operation name and the service's IAM prefix.
+    found by their assignment; every ``client.method(...)`` call in the module (and every
+    ``client.get_paginator("method")``) is named with botocore's operation name and the
+    service's IAM prefix.
     """
     tree = ast.parse((RUNTIME / f"{module}.py").read_text())
     clients: dict[str, str] = {}
@@ -157,7 +158,12 @@ def handler_calls(module: str) -> set[str]:
         ):
             service = clients[node.func.value.id]
             client = boto3.client(service, region_name="us-east-1")
-            operation = client.meta.method_to_api_mapping[node.func.attr]
+            method = node.func.attr
+            if method == "get_paginator":  # client.get_paginator("list_endpoints"): its calls
+                [argument] = node.args
+                assert isinstance(argument, ast.Constant), ast.dump(node)
+                method = str(argument.value)
+            operation = client.meta.method_to_api_mapping[method]
             signing_name = _SESSION.get_service_model(service).signing_name
             prefix = _IAM_PREFIXES.get(signing_name, signing_name)
             action = f"{prefix}:{operation}"
@@ -339,6 +345,13 @@ def test_derivation_finds_each_handler_call() -> None:
     )
     assert "application-autoscaling:RegisterScalableTarget" in handler_calls("apply_steps")
     assert handler_calls("job_slots") == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    # Calls made through paginators count, named with the IAM prefix (tag:, cloudwatch:).
+    assert {
+        "sagemaker:ListEndpoints",
+        "tag:GetResources",
+        "cloudwatch:GetMetricData",
+        "ec2:DescribeInstanceTypes",
+    } <= handler_calls("audit")
 
 
 def test_a_missing_grant_is_found() -> None:
