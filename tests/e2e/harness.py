@@ -25,10 +25,11 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import patch
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -54,9 +55,57 @@ from rightsizing_runtime.triggers import RUN_REQUESTED
 from tests.infra import ACCOUNT, REGION, read_input_template
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
-# Lambda environments are process-wide (os.environ): one in-process invocation at a time, in
-# this process, whichever test's stand-in runs it.
+# In-process Lambda invocations run one at a time, in this process, whichever test's stand-in
+# runs them (as the stand-ins were written for; each has its own environment, below).
 _INVOKING = threading.RLock()
+
+
+class LambdaEnvironment(MutableMapping[str, str]):
+    """``os.environ`` as each in-process Lambda sees it: its own variables over the process's.
+
+    A function's configured environment is set for the invoking thread only (:meth:`of`), so
+    nothing else in the process, a concurrent execution or whatever resets ``os.environ``,
+    can take it away while the handler runs; writes go to the process environment.
+    """
+
+    def __init__(self, process: MutableMapping[str, str]) -> None:
+        self.process = process
+        self._local = threading.local()
+
+    @contextmanager
+    def of(self, variables: dict[str, str]) -> Iterator[None]:
+        """The function's ``variables`` for this thread while the block runs."""
+        outer = self._variables()
+        self._local.variables = {**outer, **variables}
+        try:
+            yield
+        finally:
+            self._local.variables = outer
+
+    def _variables(self) -> dict[str, str]:
+        return getattr(self._local, "variables", {})
+
+    def __getitem__(self, name: str) -> str:
+        variables = self._variables()
+        return variables[name] if name in variables else self.process[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.process[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self.process[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self.process, **self._variables()})
+
+    def __len__(self) -> int:
+        return len({**self.process, **self._variables()})
+
+    def copy(self) -> dict[str, str]:
+        """A plain copy, as ``os.environ.copy()`` gives."""
+        return dict(self)
+
+
 #: How long leaving the mock waits for executions still running (Apply runs that a Recommend
 #: run started, say) before stopping them.
 _DRAIN_SECONDS = 60.0
@@ -315,22 +364,15 @@ class LocalAws:
         function, environment = self.functions[function_arn]
         event = json.loads(request.body or b"{}")
         headers = {"X-Amz-Executed-Version": "$LATEST"}
-        # Concurrent executions invoke from several threads, and the environment is
-        # process-wide: one invocation at a time (each Lambda has its own environment).
-        with _INVOKING:
-            saved = {name: os.environ.get(name) for name in environment}
-            os.environ.update(environment)  # the function's configured environment
+        assert isinstance(os.environ, LambdaEnvironment), "invoked outside local_aws()"
+        # Concurrent executions invoke from several threads: one invocation at a time, each
+        # with its function's configured environment.
+        with _INVOKING, os.environ.of(environment):
             try:
                 result = function(event, None)
             except Exception as error:  # reported as Lambda reports an unhandled error
                 result = {"errorType": type(error).__name__, "errorMessage": str(error)}
                 headers["X-Amz-Function-Error"] = "Unhandled"
-            finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
         return _http(json.dumps(result).encode(), 200, headers)
 
     def calls_of(self, service: str, operation: str) -> int:
@@ -458,7 +500,12 @@ def local_aws(
 ) -> Iterator[LocalAws]:
     """moto with state machine execution on, and the stand-ins answering first."""
     aws = LocalAws(ir, updates or EndpointUpdateStandIn())
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    # Assigning os.environ (not changing the process's variables): handlers read the module
+    # attribute at call time, so each sees its own variables over the process's.
+    with (
+        patch.object(os, "environ", LambdaEnvironment(os.environ)),
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+    ):
         boto3.setup_default_session(region_name=REGION)
         assert boto3.DEFAULT_SESSION is not None
         sdk_task = aws_sdk_task.StateTaskServiceAwsSdk
