@@ -18,16 +18,16 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS = {
-    "RECOMMENDATION_DETAIL_TYPE": "engine",
-    "RECOMMENDATION_EVENT_SOURCE": "engine",
-    "RUN_REQUESTED_DETAIL_TYPE": "engine",
-    "FINDING_DETAIL_TYPE": "engine",
+    "RECOMMENDATION_DETAIL_TYPE": "event_types",
+    "RECOMMENDATION_EVENT_SOURCE": "event_types",
+    "RUN_REQUESTED_DETAIL_TYPE": "event_types",
+    "FINDING_DETAIL_TYPE": "event_types",
     "UtilizationAudit": "audit",
     "AuditFinding": "settings",
     "LookbackPeriod": "settings",
     "UtilizationBand": "settings",
     "UtilizationPercentile": "settings",
-    "EndpointRightsizing": "recommend",
+    "EndpointRightsizing": "endpoint",
     "RightsizingEngine": "engine",
     "LatencyAlarm": "settings",
     "ModelApproval": "settings",
@@ -80,14 +80,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .audit import UtilizationAudit
-    from .engine import (
+    from .endpoint import EndpointRightsizing
+    from .engine import RightsizingEngine
+    from .event_types import (
         FINDING_DETAIL_TYPE,
         RECOMMENDATION_DETAIL_TYPE,
         RECOMMENDATION_EVENT_SOURCE,
         RUN_REQUESTED_DETAIL_TYPE,
-        RightsizingEngine,
     )
-    from .recommend import EndpointRightsizing
     from .settings import (
         ApplyMode,
         AuditFinding,

@@ -44,6 +44,12 @@ def acknowledge_wildcard(scope: IConstruct, resource: str, reason: str) -> None:
     )
 
 
+#: Why a role reads any endpoint config (cdk-nag acknowledgment).
+CONFIGS_REASON = (
+    "The endpoint's current endpoint config name changes with every update and is only known "
+    "at run time (DescribeEndpoint returns it)."
+)
+
 # cdk-nag pack prefixes (the rule ids are "<prefix>-<rule>").
 NIST_800_53_R5 = "NIST.800.53.R5"
 HIPAA_SECURITY = "HIPAA.Security"

@@ -55,6 +55,27 @@ def invoke(
     return task
 
 
+def notify(
+    scope: Construct,
+    state_name: str,
+    *,
+    topic: sns.ITopic,
+    subject: str,
+    message: Mapping[str, Any],
+) -> tasks.SnsPublish:
+    """A task that publishes ``message`` (JSON) to ``topic``, retried on a failed publish."""
+    task = tasks.SnsPublish(
+        scope,
+        state_name,
+        topic=topic,
+        subject=subject,
+        message=sfn.TaskInput.from_object(dict(message)),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    task.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4)
+    return task
+
+
 def alarm_on_first(
     scope: Construct,
     construct_id: str,

@@ -21,8 +21,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from ._nag import acknowledge_wildcard
-from .engine import CONFIGS_REASON, RightsizingEngine
+from ._nag import CONFIGS_REASON, acknowledge_wildcard
+from .engine import RightsizingEngine
 from .settings import (
     LatencySlo,
     LookbackPeriod,

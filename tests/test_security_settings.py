@@ -11,7 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
-from rightsizing_constructs import LatencySlo, RightsizingEngine
+from rightsizing_constructs import EndpointRightsizing, LatencySlo, RightsizingEngine
 from tests.infra import definition, rightsizing, stack
 
 
@@ -167,8 +167,10 @@ def test_the_dead_letter_queue_policy_stays_one_statement_for_a_fleet() -> None:
     scope = stack()
     engine = RightsizingEngine(scope, "RightsizingEngine")
     for i in range(30):
-        engine.add_endpoint(
+        EndpointRightsizing(
+            scope,
             f"Endpoint{i}",
+            engine=engine,
             endpoint_name=f"endpoint-{i}",
             model_package_version_arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/m/{i}",
             slo=LatencySlo.p99(cdk.Duration.millis(100)),

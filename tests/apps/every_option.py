@@ -38,6 +38,7 @@ from rightsizing_constructs import (
     AuditFinding,
     ContainerConfig,
     Deployment,
+    EndpointRightsizing,
     Guardrails,
     LatencyAlarm,
     LatencyPercentile,
@@ -97,8 +98,10 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         vpc=vpc,
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
     )
-    engine.add_endpoint(
+    EndpointRightsizing(
+        engine,
         "SearchRanker",
+        engine=engine,
         endpoint_name="search-ranker",
         variant_name="Blue",
         model_name="search-ranker-model",
@@ -148,8 +151,10 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         latency_alarm=LatencyAlarm(minutes=3),
         audit_finding=AuditFinding(classifications=["Underprovisioned", "Idle"]),
     )
-    engine.add_endpoint(
+    EndpointRightsizing(
+        engine,
         "FraudScoring",
+        engine=engine,
         endpoint_name="fraud-scoring",
         model_package_version_arn=stack.format_arn(
             service="sagemaker", resource="model-package", resource_name="fraud-scoring/3"
@@ -167,8 +172,10 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         deployment=Deployment.linear(step_percent=25, wait=cdk.Duration.minutes(5)),
         schedule=events.Schedule.cron(minute="0", hour="3", week_day="SUN"),
     )
-    engine.add_endpoint(
+    EndpointRightsizing(
+        engine,
         "Recommendations",
+        engine=engine,
         endpoint_name="recommendations",
         model_name="recommendations-model",
         container_config=ContainerConfig(
@@ -221,8 +228,10 @@ def bring_your_own_stack(app: cdk.App) -> cdk.Stack:
         event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "platform"),
         ledger_table=dynamodb.Table.from_table_name(stack, "Ledger", "platform-rightsizing"),
     )
-    engine.add_endpoint(
+    EndpointRightsizing(
+        engine,
         "FraudScoring",
+        engine=engine,
         endpoint_name="fraud-scoring",
         model_package_version_arn=stack.format_arn(
             service="sagemaker", resource="model-package", resource_name="fraud-scoring/3"

@@ -18,9 +18,10 @@ The previous endpoint config is never modified or deleted: it is the rollback ta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,7 +31,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ._nag import BACKUP_BY_PITR, TABLE_AWS_KEY, acknowledge_wildcard
+from . import _workflow
+from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime
 from ._workflow import (
     PollNames,
@@ -49,34 +51,6 @@ UPDATE_TIMEOUT = Duration.hours(2)
 _LOCK_MARGIN = Duration.hours(1)
 # EnsureAutoscaling waits this long at most for an endpoint that is still updating.
 _BUSY_RETRIES = 120
-
-
-def create_ledger(scope: Construct, encryption_key: kms.IKey | None = None) -> dynamodb.Table:
-    """The ledger: one item per run (decision record) and one lock item per endpoint.
-
-    Keys ``pk`` (``endpoint#<name>``) and ``sk`` (``lock`` or ``run#<time>#<execution>``);
-    point-in-time recovery on, encrypted (with ``encryption_key`` if given, else the AWS managed
-    key), kept when the stack is deleted (it is an audit trail).
-    """
-    table = dynamodb.Table(
-        scope,
-        "Ledger",
-        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED
-        if encryption_key is not None
-        else dynamodb.TableEncryption.AWS_MANAGED,
-        encryption_key=encryption_key,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        removal_policy=RemovalPolicy.RETAIN,
-    )
-    BACKUP_BY_PITR.apply(table)
-    if encryption_key is None:
-        TABLE_AWS_KEY.apply(table)
-    return table
 
 
 class ApplyWorkflow(Construct):
@@ -135,10 +109,16 @@ class ApplyWorkflow(Construct):
     def _grant_common(self, ledger: dynamodb.ITable) -> None:
         """What the steps call whatever the endpoint (``rightsizing_runtime.apply_steps``)."""
         function = self.step_function
+        ledger.grant(function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
+        self._grant_configs()
+        self._grant_autoscaling()
+
+    def _grant_configs(self) -> None:
+        """Read any endpoint config; create (and tag) the library's new configs."""
+        function = self.step_function
         role = function.role
         assert role is not None
         stack = Stack.of(self)
-        ledger.grant(function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
         any_config = self._endpoint_config_arn("*")
         # Every config the library creates is named <endpoint>-rs-<hash> (apply.new_config_name).
         new_configs = self._endpoint_config_arn("*-rs-*")
@@ -176,6 +156,28 @@ class ApplyWorkflow(Construct):
                 resources=[any_config],
             )
         )
+        acknowledge_wildcard(
+            role, any_config, "The endpoint's current config name is only known at run time."
+        )
+        acknowledge_wildcard(
+            role,
+            new_configs,
+            "New endpoint config names are generated per run (<endpoint>-rs-<hash>); creating "
+            "a config changes nothing until UpdateEndpoint, which is granted per endpoint.",
+        )
+        acknowledge_wildcard(
+            role,
+            target_tracking_alarms,
+            "Target tracking names its alarms after the endpoint and policy at run time "
+            "(TargetTracking-endpoint/<endpoint>/...).",
+        )
+
+    def _grant_autoscaling(self) -> None:
+        """Application Auto Scaling on SageMaker variants, and its service-linked role."""
+        function = self.step_function
+        role = function.role
+        assert role is not None
+        stack = Stack.of(self)
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
@@ -226,21 +228,6 @@ class ApplyWorkflow(Construct):
             )
         )
         acknowledge_wildcard(
-            role, any_config, "The endpoint's current config name is only known at run time."
-        )
-        acknowledge_wildcard(
-            role,
-            new_configs,
-            "New endpoint config names are generated per run (<endpoint>-rs-<hash>); creating "
-            "a config changes nothing until UpdateEndpoint, which is granted per endpoint.",
-        )
-        acknowledge_wildcard(
-            role,
-            target_tracking_alarms,
-            "Target tracking names its alarms after the endpoint and policy at run time "
-            "(TargetTracking-endpoint/<endpoint>/...).",
-        )
-        acknowledge_wildcard(
             role,
             "*",
             "Application Auto Scaling's Describe calls have no resource-level permissions; its "
@@ -283,17 +270,63 @@ class ApplyWorkflow(Construct):
         )
 
     def _state_machine(self, topic: sns.ITopic, poll_interval: Duration) -> sfn.StateMachine:
-        acquire = self._step("AcquireLock", "acquire_lock", "$.lock")
-        snapshot = self._step("Snapshot", "snapshot", "$.snapshot")
-        create_config = self._step("CreateConfig", "create_config", "$.new_config")
-        deregister = self._step("Deregister", "deregister", sfn.JsonPath.DISCARD)
-        update = self._step("UpdateEndpoint", "update", "$.update")
-        check = self._step("CheckUpdate", "check_update", "$.update")
-        ensure = self._step("EnsureAutoscaling", "ensure_autoscaling", "$.autoscaling")
-        record = self._step("Record", "record", "$.outcome")
-        release = self._step("ReleaseLock", "release_lock", sfn.JsonPath.DISCARD)
+        """The definition, top to bottom: check input, lock, snapshot, change, finish."""
+        steps = self._steps(poll_interval)
+        self._finish(steps, topic)
+        # Before anything changed: record the failure (or the rejection) and stop.
+        for step in (steps.acquire, steps.snapshot, steps.create_config):
+            step.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
+        # After the scalable target may be gone: make autoscaling match what the endpoint serves.
+        for step in (steps.deregister, steps.update, steps.check):
+            step.add_catch(steps.ensure, errors=["States.ALL"], result_path="$.error")
+        steps.ensure.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
+        steps.ensure.next(steps.record)
+        steps.update.next(self._watch_update(steps, poll_interval))
+        deregister_first = (
+            sfn.Choice(self, "DeregisterFirst")
+            .when(
+                sfn.Condition.boolean_equals("$.snapshot.deregister_first", True),
+                steps.deregister.next(steps.update),
+            )
+            .otherwise(steps.update)
+        )
+        already_applied = (
+            sfn.Choice(self, "AlreadyApplied")
+            .when(sfn.Condition.boolean_equals("$.snapshot.already_applied", True), steps.record)
+            .otherwise(steps.create_config.next(deregister_first))
+        )
+        return standard_state_machine(
+            self,
+            comment="Applies rightsizing recommendations to SageMaker endpoints",
+            definition=self._check_input(steps.acquire.next(steps.snapshot).next(already_applied)),
+            timeout=self.lock,
+            invoked=(self.step_function,),
+            encryption_key=self._encryption_key,
+        )
 
-        for step in (acquire, snapshot, create_config, deregister, update, check, record, release):
+    def _steps(self, poll_interval: Duration) -> _Steps:
+        """One state per ``apply_steps`` step, with their retries."""
+        steps = _Steps(
+            acquire=self._step("AcquireLock", "acquire_lock", "$.lock"),
+            snapshot=self._step("Snapshot", "snapshot", "$.snapshot"),
+            create_config=self._step("CreateConfig", "create_config", "$.new_config"),
+            deregister=self._step("Deregister", "deregister", sfn.JsonPath.DISCARD),
+            update=self._step("UpdateEndpoint", "update", "$.update"),
+            check=self._step("CheckUpdate", "check_update", "$.update"),
+            ensure=self._step("EnsureAutoscaling", "ensure_autoscaling", "$.autoscaling"),
+            record=self._step("Record", "record", "$.outcome"),
+            release=self._step("ReleaseLock", "release_lock", sfn.JsonPath.DISCARD),
+        )
+        for step in (
+            steps.acquire,
+            steps.snapshot,
+            steps.create_config,
+            steps.deregister,
+            steps.update,
+            steps.check,
+            steps.record,
+            steps.release,
+        ):
             step.add_retry(
                 errors=["ThrottlingException", "ClientError", "Lambda.TooManyRequestsException"],
                 interval=Duration.seconds(5),
@@ -301,17 +334,20 @@ class ApplyWorkflow(Construct):
                 backoff_rate=2,
             )
         # The invariant keeper: wait out an update, then retry hard before giving up.
-        ensure.add_retry(
+        steps.ensure.add_retry(
             errors=["EndpointBusyError"],
             interval=poll_interval,
             max_attempts=_BUSY_RETRIES,
             backoff_rate=1,
         )
-        ensure.add_retry(
+        steps.ensure.add_retry(
             errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=6, backoff_rate=2
         )
+        return steps
 
-        notify = tasks.SnsPublish(
+    def _finish(self, steps: _Steps, topic: sns.ITopic) -> None:
+        """Record -> Notify -> ReleaseLock -> Done | Failed, each failure still reaching the end."""
+        notify = _workflow.notify(
             self,
             "Notify",
             topic=topic,
@@ -320,17 +356,13 @@ class ApplyWorkflow(Construct):
                 sfn.JsonPath.string_at("$.outcome.result"),
                 sfn.JsonPath.string_at("$.settings.endpoint_name"),
             ),
-            message=sfn.TaskInput.from_object(
-                {
-                    "endpoint_name": sfn.JsonPath.string_at("$.settings.endpoint_name"),
-                    "outcome": sfn.JsonPath.string_at("$.outcome.result"),
-                    "reason": sfn.JsonPath.string_at("$.outcome.reason"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
+            message={
+                "endpoint_name": sfn.JsonPath.string_at("$.settings.endpoint_name"),
+                "outcome": sfn.JsonPath.string_at("$.outcome.result"),
+                "reason": sfn.JsonPath.string_at("$.outcome.reason"),
+                "execution": sfn.JsonPath.execution_id,
+            },
         )
-        notify.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4)
         unrecorded = sfn.Pass(
             self,
             "RecordFailed",
@@ -358,21 +390,14 @@ class ApplyWorkflow(Construct):
             )
             .otherwise(failed)
         )
-        release.add_catch(finished, errors=["States.ALL"], result_path="$.release_error")
-        notify.add_catch(release, errors=["States.ALL"], result_path="$.notify_error")
-        record.add_catch(unrecorded, errors=["States.ALL"], result_path="$.record_error")
+        steps.release.add_catch(finished, errors=["States.ALL"], result_path="$.release_error")
+        notify.add_catch(steps.release, errors=["States.ALL"], result_path="$.notify_error")
+        steps.record.add_catch(unrecorded, errors=["States.ALL"], result_path="$.record_error")
         unrecorded.next(notify)
-        record.next(notify).next(release).next(finished)
+        steps.record.next(notify).next(steps.release).next(finished)
 
-        # Before anything changed: record the failure (or the rejection) and stop.
-        for step in (acquire, snapshot, create_config):
-            step.add_catch(record, errors=["States.ALL"], result_path="$.error")
-        # After the scalable target may be gone: make autoscaling match what the endpoint serves.
-        for step in (deregister, update, check):
-            step.add_catch(ensure, errors=["States.ALL"], result_path="$.error")
-        ensure.add_catch(record, errors=["States.ALL"], result_path="$.error")
-        ensure.next(record)
-
+    def _watch_update(self, steps: _Steps, poll_interval: Duration) -> sfn.Chain:
+        """Poll CheckUpdate until the endpoint is no longer updating, then EnsureAutoscaling."""
         timed_out = sfn.Pass(
             self,
             "UpdateTimedOut",
@@ -383,39 +408,27 @@ class ApplyWorkflow(Construct):
             },
             result_path="$.error",
         )
-        update.next(
-            bounded_poll(
-                self,
-                names=PollNames(
-                    start="StartWatching",
-                    wait="WaitForUpdate",
-                    count="CountUpdatePoll",
-                    finished="UpdateFinished",
-                    budget_spent="UpdateBudgetSpent",
-                ),
-                check=check,
-                status_path="$.update.status",
-                busy_statuses=BUSY_STATUSES,
-                poll_interval=poll_interval,
-                max_polls=max_polls(UPDATE_TIMEOUT, poll_interval),
-                on_timeout=timed_out.next(ensure),
-                on_done=ensure,
-            )
+        return bounded_poll(
+            self,
+            names=PollNames(
+                start="StartWatching",
+                wait="WaitForUpdate",
+                count="CountUpdatePoll",
+                finished="UpdateFinished",
+                budget_spent="UpdateBudgetSpent",
+            ),
+            check=steps.check,
+            status_path="$.update.status",
+            busy_statuses=BUSY_STATUSES,
+            poll_interval=poll_interval,
+            max_polls=max_polls(UPDATE_TIMEOUT, poll_interval),
+            on_timeout=timed_out.next(steps.ensure),
+            on_done=steps.ensure,
         )
-        deregister_first = (
-            sfn.Choice(self, "DeregisterFirst")
-            .when(
-                sfn.Condition.boolean_equals("$.snapshot.deregister_first", True),
-                deregister.next(update),
-            )
-            .otherwise(update)
-        )
-        already_applied = (
-            sfn.Choice(self, "AlreadyApplied")
-            .when(sfn.Condition.boolean_equals("$.snapshot.already_applied", True), record)
-            .otherwise(create_config.next(deregister_first))
-        )
-        check_input = (
+
+    def _check_input(self, run: sfn.IChainable) -> sfn.Choice:
+        """Start ``run`` only on the input an endpoint's rule delivers."""
+        return (
             sfn.Choice(self, "CheckApplyInput")
             .when(
                 sfn.Condition.and_(
@@ -423,7 +436,7 @@ class ApplyWorkflow(Construct):
                     sfn.Condition.is_present("$.settings.variant_name"),
                     sfn.Condition.is_present("$.recommendation"),
                 ),
-                acquire.next(snapshot).next(already_applied),
+                run,
             )
             .otherwise(
                 sfn.Fail(
@@ -435,11 +448,18 @@ class ApplyWorkflow(Construct):
                 )
             )
         )
-        return standard_state_machine(
-            self,
-            comment="Applies rightsizing recommendations to SageMaker endpoints",
-            definition=check_input,
-            timeout=self.lock,
-            invoked=(self.step_function,),
-            encryption_key=self._encryption_key,
-        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Steps:
+    """The workflow's ApplyStep states."""
+
+    acquire: tasks.LambdaInvoke
+    snapshot: tasks.LambdaInvoke
+    create_config: tasks.LambdaInvoke
+    deregister: tasks.LambdaInvoke
+    update: tasks.LambdaInvoke
+    check: tasks.LambdaInvoke
+    ensure: tasks.LambdaInvoke
+    record: tasks.LambdaInvoke
+    release: tasks.LambdaInvoke

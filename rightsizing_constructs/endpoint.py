@@ -3,7 +3,8 @@
 Each endpoint adds only its triggers to the engine (:mod:`rightsizing_constructs.engine`): one
 rule whose pattern matches every event that starts a run for it, or applies a recommendation
 to it, and whose target input carries the endpoint's settings document; a latency alarm when
-asked for; a target on a shared schedule rule. README, "Triggers", lists each trigger's event.
+asked for; a target on a shared schedule rule (:mod:`rightsizing_constructs.triggers`).
+README, "Triggers", lists each trigger's event.
 """
 
 from __future__ import annotations
@@ -14,20 +15,13 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from ._nag import ALARM_READ_BY_RULE
+from . import triggers
 from ._runtime import import_runtime
 from ._workflow import max_polls
-from .engine import (
-    EVENT_SOURCE,
-    FINDING_DETAIL_TYPE,
-    MAX_JOB_TIMEOUT,
-    RECOMMENDATION_DETAIL_TYPE,
-    RUN_REQUESTED_DETAIL_TYPE,
-    RightsizingEngine,
-)
+from .engine import RightsizingEngine
+from .recommend_workflow import MAX_JOB_TIMEOUT
 from .settings import (
     ApplyMode,
     AuditFinding,
@@ -49,7 +43,6 @@ from .settings import (
 # The runtime owns the settings document's version; the construct reads it from there so the
 # two cannot drift.
 SETTINGS_VERSION: int = import_runtime("settings").SETTINGS_VERSION
-_TRIGGERS = import_runtime("triggers")
 
 _DEFAULT_JOB_TIMEOUT = Duration.hours(2)
 # An Advanced job may run for its whole job_duration; the workflow waits that long plus this.
@@ -60,7 +53,6 @@ _NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _VERSIONED_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+$"
 )
-_MICROSECONDS_PER_MILLISECOND = 1000
 
 
 class EndpointRightsizing(Construct):
@@ -135,21 +127,10 @@ class EndpointRightsizing(Construct):
         engine: RightsizingEngine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        engine = _engine_of(self, engine)
         job = job if job is not None else RecommenderJob.default()
         guardrails = guardrails if guardrails is not None else Guardrails()
-        if timeout is None:
-            timeout = (
-                _DEFAULT_JOB_TIMEOUT
-                if job.job_type is JobType.DEFAULT or job.job_duration is None
-                else job.job_duration.plus(_ADVANCED_TIMEOUT_MARGIN)
-            )
-        problems = ValidationProblems("EndpointRightsizing settings")
-        problems.check(
-            engine is None or isinstance(engine, RightsizingEngine),
-            f"engine must be a RightsizingEngine, got {engine!r}",
-        )
-        problems.raise_if_any()
-        engine = engine or RightsizingEngine.of(self)
+        timeout = timeout if timeout is not None else _default_timeout(job)
         _validate(
             endpoint_name=endpoint_name,
             variant_name=variant_name,
@@ -181,7 +162,6 @@ class EndpointRightsizing(Construct):
         self.audit_finding = audit_finding
         #: Whether ``apply`` recommendations are applied (``ApplyMode.AUTO``).
         self.applies = apply_mode is ApplyMode.AUTO
-        polls = max_polls(timeout, engine.poll_interval)
         #: The endpoint's settings document, carried in its rules' target input (README,
         #: "Settings document").
         self.settings_document: dict[str, Any] = {
@@ -195,11 +175,7 @@ class EndpointRightsizing(Construct):
             "peak_requests_per_minute": peak_requests_per_minute,
             "target_utilization": target_utilization,
             "guardrails": guardrails.render(),
-            "timeout_seconds": int(timeout.to_seconds()),
-            "max_polls": polls,
-            "slot_hold_seconds": int(
-                polls * engine.poll_interval.to_seconds() + _SLOT_HOLD_MARGIN.to_seconds()
-            ),
+            **_poll_budget(timeout, engine.poll_interval),
         }
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = (
@@ -210,143 +186,87 @@ class EndpointRightsizing(Construct):
             else None
         )
         engine.register(self)
-
         #: The latency alarm that starts runs (None without ``latency_alarm``).
-        self.latency_alarm: cloudwatch.Alarm | None = None
-        if latency_alarm is not None:
-            self.latency_alarm = self._latency_alarm(slo, latency_alarm)
+        self.latency_alarm: cloudwatch.Alarm | None = (
+            None
+            if latency_alarm is None
+            else triggers.latency_alarm(
+                self,
+                endpoint_name=endpoint_name,
+                variant_name=variant_name,
+                slo=slo,
+                trigger=latency_alarm,
+            )
+        )
         #: The rules that start runs (and applies) for this endpoint: one on the default bus,
         #: or, with a custom bus and AWS-sourced triggers, one on each bus.
         self.rules: list[events.Rule] = self._rules()
         if schedule is not None:
             engine.add_schedule(schedule, endpoint_name, variant_name)
 
-    def _target(self) -> targets.SfnStateMachine:
-        """The engine's Recommend workflow, started with this endpoint's settings and the event."""
-        return targets.SfnStateMachine(
-            self.engine.state_machine,
-            input=events.RuleTargetInput.from_object(
-                {
-                    "settings": self.settings_document,
-                    "apply_settings": self.apply_settings,
-                    "trigger": {
-                        "source": events.EventField.source,
-                        "detail_type": events.EventField.detail_type,
-                        "event": events.EventField.from_path("$"),
-                    },
-                }
-            ),
-            retry_attempts=8,
-            dead_letter_queue=self.engine.rule_dead_letter_queue,
-        )
-
     def _rules(self) -> list[events.Rule]:
-        endpoint = {"endpoint_name": [self.endpoint_name], "variant_name": [self.variant_name]}
-        library_events: list[dict[str, Any]] = [
-            {
-                "source": [EVENT_SOURCE],
-                "detail-type": [RUN_REQUESTED_DETAIL_TYPE],
-                "detail": endpoint,
-            }
-        ]
-        if self.audit_finding is not None:
-            library_events.append(
-                {
-                    "source": [EVENT_SOURCE],
-                    "detail-type": [FINDING_DETAIL_TYPE],
-                    "detail": {
-                        **endpoint,
-                        "classification": list(self.audit_finding.classifications),
-                    },
-                }
-            )
-        if self.applies:
-            library_events.append(
-                {
-                    "source": [EVENT_SOURCE],
-                    "detail-type": [RECOMMENDATION_DETAIL_TYPE],
-                    "detail": {**endpoint, "action": ["apply"]},
-                }
-            )
-        aws_events: list[dict[str, Any]] = []
-        if self.model_approval is not None:
-            aws_events.append(
-                {
-                    "source": ["aws.sagemaker"],
-                    "detail-type": [_TRIGGERS.MODEL_PACKAGE_STATE_CHANGE],
-                    "detail": {
-                        "ModelPackageGroupName": [self.model_approval.model_package_group_name],
-                        "ModelApprovalStatus": ["Approved"],
-                    },
-                }
-            )
-        if self.latency_alarm is not None:
-            aws_events.append(
-                {
-                    "source": ["aws.cloudwatch"],
-                    "detail-type": [_TRIGGERS.ALARM_STATE_CHANGE],
-                    "resources": [self.latency_alarm.alarm_arn],
-                    "detail": {"state": {"value": ["ALARM"]}},
-                }
-            )
-        if self.engine.uses_default_bus:
-            return [self._rule("Triggers", self.engine.event_bus, library_events + aws_events)]
-        rules = [self._rule("Triggers", self.engine.event_bus, library_events)]
+        library_events, aws_events = triggers.endpoint_patterns(
+            endpoint_name=self.endpoint_name,
+            variant_name=self.variant_name,
+            applies=self.applies,
+            model_approval=self.model_approval,
+            audit_finding=self.audit_finding,
+            latency_alarm=self.latency_alarm,
+        )
+        engine = self.engine
+        if engine.uses_default_bus:
+            return [self._rule("Triggers", engine.event_bus, library_events + aws_events)]
+        rules = [self._rule("Triggers", engine.event_bus, library_events)]
         if aws_events:
-            rules.append(self._rule("AwsTriggers", self.engine.default_bus, aws_events))
+            rules.append(self._rule("AwsTriggers", engine.default_bus, aws_events))
         return rules
 
     def _rule(
         self, construct_id: str, bus: events.IEventBus, patterns: list[dict[str, Any]]
     ) -> events.Rule:
-        """One rule matching any of ``patterns`` (EventBridge ``$or``)."""
-        rule = events.Rule(
+        return triggers.trigger_rule(
             self,
             construct_id,
             description=f"Rightsizing runs of {self.endpoint_name}/{self.variant_name}",
-            event_bus=bus,
-            # Replaced below: CDK's EventPattern has no $or.
-            event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
-            targets=[self._target()],
+            bus=bus,
+            patterns=patterns,
+            target=triggers.run_target(
+                self.engine.state_machine,
+                settings=self.settings_document,
+                apply_settings=self.apply_settings,
+                dead_letter_queue=self.engine.rule_dead_letter_queue,
+            ),
         )
-        cfn_rule = rule.node.default_child
-        assert isinstance(cfn_rule, events.CfnRule)
-        if len(patterns) == 1:
-            cfn_rule.add_property_override("EventPattern", patterns[0])
-        else:
-            # Overrides merge into the placeholder: drop its source, or it would AND every branch.
-            cfn_rule.add_property_override("EventPattern", {"$or": patterns})
-            cfn_rule.add_property_deletion_override("EventPattern.source")
-        return rule
 
-    def _latency_alarm(self, slo: LatencySlo, trigger: LatencyAlarm) -> cloudwatch.Alarm:
-        """``ModelLatency`` (microseconds) at the SLO's percentile above the SLO for N minutes."""
-        alarm = cloudwatch.Alarm(
-            self,
-            "LatencyAlarm",
-            alarm_description=(
-                f"{slo.percentile.value} ModelLatency of {self.endpoint_name}/{self.variant_name} "
-                f"above {slo.max_latency_ms} ms for {trigger.minutes} minutes: starts a "
-                "rightsizing run"
-            ),
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="ModelLatency",
-                dimensions_map={
-                    "EndpointName": self.endpoint_name,
-                    "VariantName": self.variant_name,
-                },
-                statistic=slo.percentile.value.lower(),
-                period=Duration.minutes(1),
-            ),
-            threshold=slo.max_latency_ms * _MICROSECONDS_PER_MILLISECOND,
-            evaluation_periods=trigger.minutes,
-            datapoints_to_alarm=trigger.minutes,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        ALARM_READ_BY_RULE.apply(alarm)
-        return alarm
+
+def _engine_of(scope: Construct, engine: Any) -> RightsizingEngine:
+    """The engine given, or the stack's (created with defaults the first time)."""
+    problems = ValidationProblems("EndpointRightsizing settings")
+    problems.check(
+        engine is None or isinstance(engine, RightsizingEngine),
+        f"engine must be a RightsizingEngine, got {engine!r}",
+    )
+    problems.raise_if_any()
+    return engine or RightsizingEngine.of(scope)
+
+
+def _default_timeout(job: RecommenderJob) -> Duration:
+    """2 hours for a Default job; an Advanced job's duration plus an hour."""
+    if job.job_type is JobType.DEFAULT or job.job_duration is None:
+        return _DEFAULT_JOB_TIMEOUT
+    return job.job_duration.plus(_ADVANCED_TIMEOUT_MARGIN)
+
+
+def _poll_budget(timeout: Duration, poll_interval: Duration) -> dict[str, int]:
+    """The settings document's timeout, its poll budget and how long the job slot is held."""
+    polls = max_polls(timeout, poll_interval)
+    return {
+        "timeout_seconds": int(timeout.to_seconds()),
+        "max_polls": polls,
+        "slot_hold_seconds": int(
+            polls * poll_interval.to_seconds() + _SLOT_HOLD_MARGIN.to_seconds()
+        ),
+    }
 
 
 def _render_model(
@@ -446,6 +366,19 @@ def _validate(
         f"target_utilization must be in (0, 1] (0.5 plans for bursts of twice the target), "
         f"got {target_utilization!r}",
     )
+    _check_model(problems, model_package_version_arn, model_name, container_config)
+    _check_job(problems, job, guardrails)
+    _check_timeout(problems, timeout, poll_interval, job)
+    problems.raise_if_any()
+
+
+def _check_model(
+    problems: ValidationProblems,
+    model_package_version_arn: str | None,
+    model_name: str | None,
+    container_config: ContainerConfig | None,
+) -> None:
+    """Exactly one model: a versioned package, or a model with its container config."""
     given = [
         n
         for n, v in (
@@ -481,6 +414,10 @@ def _validate(
             "model_name needs container_config=ContainerConfig(...) (IR's ContainerConfig: "
             "sample payload, framework, domain, task)",
         )
+
+
+def _check_job(problems: ValidationProblems, job: RecommenderJob, guardrails: Guardrails) -> None:
+    """The job and the guardrails, and a job whose every type the guardrails would reject."""
     problems.check(isinstance(job, RecommenderJob), f"job must be a RecommenderJob, got {job!r}")
     problems.check(
         isinstance(guardrails, Guardrails), f"guardrails must be Guardrails, got {guardrails!r}"
@@ -495,6 +432,12 @@ def _validate(
             f"allowed_instance_types ({', '.join(guardrails.allowed_instance_types)}); every run "
             "would be rejected",
         )
+
+
+def _check_timeout(
+    problems: ValidationProblems, timeout: Duration, poll_interval: Duration, job: RecommenderJob
+) -> None:
+    """A timeout known at synth time, within bounds, and long enough for the job."""
     # The poll budget, ceil(timeout / poll_interval), is written into the settings.
     durations_known = not is_token(timeout.to_string())
     problems.check(durations_known, "timeout must be known at synth time, not a token")
@@ -516,7 +459,6 @@ def _validate(
                 f"({job.job_duration.to_human_string()}): the job would be stopped before it "
                 "could finish; raise timeout",
             )
-    problems.raise_if_any()
 
 
 def _is_positive_number(value: Any) -> bool:

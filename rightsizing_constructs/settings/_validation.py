@@ -1,0 +1,68 @@
+"""Checks every settings type makes the same way: problems raised at once, tokens, numbers.
+
+Values that are unresolved CDK tokens are not checked: they are only known at deploy time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Duration, Token
+
+
+class ValidationProblems:
+    """Collects what is wrong with a set of settings, to raise it once."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.problems: list[str] = []
+
+    def check(self, ok: bool, problem: str) -> None:
+        """Record ``problem`` unless ``ok``."""
+        if not ok:
+            self.problems.append(problem)
+
+    def extend(self, problems: Sequence[str]) -> None:
+        """Record problems found elsewhere."""
+        self.problems.extend(problems)
+
+    def raise_if_any(self) -> None:
+        """Raise one ``ValueError`` listing every recorded problem."""
+        if self.problems:
+            lines = "\n".join(f"  - {problem}" for problem in self.problems)
+            raise ValueError(f"Invalid {self.subject}:\n{lines}")
+
+
+def is_token(value: Any) -> bool:
+    """Whether ``value`` is only known at deploy time (a CDK token), so cannot be checked now."""
+    return Token.is_unresolved(value)
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (a bool is not a number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def millisecond_problems(name: str, duration: Any) -> list[str]:
+    if not isinstance(duration, Duration):
+        return [f"{name} must be a Duration such as Duration.millis(200), got {duration!r}"]
+    if is_token(duration.to_string()):
+        return []
+    try:
+        millis = duration.to_milliseconds()
+    except Exception as error:  # jsii raises a plain Error for fractional values
+        return [f"{name} must be a whole number of milliseconds: {error}"]
+    return [] if millis > 0 else [f"{name} must be more than 0 ms, got {millis} ms"]
+
+
+def seconds_problems(name: str, duration: Any) -> list[str]:
+    if not isinstance(duration, Duration):
+        return [f"{name} must be a Duration such as Duration.minutes(2), got {duration!r}"]
+    if is_token(duration.to_string()):
+        return []
+    try:
+        seconds = duration.to_seconds()
+    except Exception as error:  # jsii raises a plain Error for fractional values
+        return [f"{name} must be a whole number of seconds: {error}"]
+    return [] if seconds >= 1 else [f"{name} must be at least 1 second, got {seconds} s"]

@@ -1,0 +1,125 @@
+"""Whether and how a recommendation reaches the endpoint: apply mode and traffic shifting."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration
+
+from ._validation import ValidationProblems, is_token
+
+
+class ApplyMode(enum.Enum):
+    """Whether recommendations are applied to the endpoint."""
+
+    #: The apply rule exists: every ``apply`` recommendation is applied by the Apply workflow.
+    AUTO = "auto"
+    #: No apply rule: recommendations are published and notified only.
+    RECOMMEND_ONLY = "recommend-only"
+
+
+class TrafficShift(enum.Enum):
+    """How a blue/green update moves traffic to the new fleet (``TrafficRoutingConfig.Type``)."""
+
+    ALL_AT_ONCE = "ALL_AT_ONCE"
+    CANARY = "CANARY"
+    LINEAR = "LINEAR"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """How ``UpdateEndpoint`` rolls out the new config: blue/green with a traffic shift.
+
+    Use :meth:`all_at_once`, :meth:`canary` or :meth:`linear`. ``rollback_alarms`` (CloudWatch
+    alarm names, up to 10) make SageMaker roll the update back when one goes off while it runs.
+    """
+
+    traffic: TrafficShift = TrafficShift.ALL_AT_ONCE
+    #: Percent of capacity shifted first (canary) or per step (linear).
+    step_percent: int | None = None
+    #: Wait between traffic shifts (0 to 1 hour).
+    wait: Duration | None = None
+    #: How long the old fleet is kept after the shift (0 to 1 hour). Default: SageMaker's.
+    termination_wait: Duration | None = None
+    rollback_alarms: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rollback_alarms", tuple(self.rollback_alarms))
+        problems = ValidationProblems("Deployment")
+        shifted = self.traffic is not TrafficShift.ALL_AT_ONCE
+        problems.check(
+            not shifted or (isinstance(self.step_percent, int) and 1 <= self.step_percent <= 100),
+            f"step_percent must be 1 to 100 for {self.traffic.value}, got {self.step_percent!r}",
+        )
+        for name, value in (("wait", self.wait), ("termination_wait", self.termination_wait)):
+            if value is not None and not is_token(value.to_string()):
+                problems.check(
+                    0 <= value.to_seconds() <= 3600,
+                    f"{name} must be 0 to 1 hour, got {value.to_human_string()}",
+                )
+        problems.check(
+            len(self.rollback_alarms) <= 10,
+            f"at most 10 rollback_alarms (SageMaker's limit), got {len(self.rollback_alarms)}",
+        )
+        problems.raise_if_any()
+
+    @classmethod
+    def all_at_once(
+        cls, *, rollback_alarms: Sequence[str] = (), termination_wait: Duration | None = None
+    ) -> Deployment:
+        """Shift all traffic at once (SageMaker's default)."""
+        return cls(rollback_alarms=rollback_alarms, termination_wait=termination_wait)
+
+    @classmethod
+    def canary(
+        cls, *, percent: int, wait: Duration, rollback_alarms: Sequence[str] = ()
+    ) -> Deployment:
+        """Shift ``percent`` of capacity, wait ``wait`` (watching the alarms), then the rest."""
+        return cls(
+            traffic=TrafficShift.CANARY,
+            step_percent=percent,
+            wait=wait,
+            rollback_alarms=rollback_alarms,
+        )
+
+    @classmethod
+    def linear(
+        cls, *, step_percent: int, wait: Duration, rollback_alarms: Sequence[str] = ()
+    ) -> Deployment:
+        """Shift ``step_percent`` of capacity every ``wait`` until all traffic has moved."""
+        return cls(
+            traffic=TrafficShift.LINEAR,
+            step_percent=step_percent,
+            wait=wait,
+            rollback_alarms=rollback_alarms,
+        )
+
+    def render(self) -> dict[str, Any] | None:
+        """``UpdateEndpoint``'s ``DeploymentConfig``; None for SageMaker's default."""
+        if (
+            self.traffic is TrafficShift.ALL_AT_ONCE
+            and not self.rollback_alarms
+            and self.termination_wait is None
+        ):
+            return None
+        routing: dict[str, Any] = {
+            "Type": self.traffic.value,
+            "WaitIntervalInSeconds": int(self.wait.to_seconds()) if self.wait else 0,
+        }
+        size = {"Type": "CAPACITY_PERCENT", "Value": self.step_percent}
+        if self.traffic is TrafficShift.CANARY:
+            routing["CanarySize"] = size
+        if self.traffic is TrafficShift.LINEAR:
+            routing["LinearStepSize"] = size
+        policy: dict[str, Any] = {"TrafficRoutingConfiguration": routing}
+        if self.termination_wait is not None:
+            policy["TerminationWaitInSeconds"] = int(self.termination_wait.to_seconds())
+        config: dict[str, Any] = {"BlueGreenUpdatePolicy": policy}
+        if self.rollback_alarms:
+            config["AutoRollbackConfiguration"] = {
+                "Alarms": [{"AlarmName": name} for name in self.rollback_alarms]
+            }
+        return config
