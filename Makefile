@@ -48,7 +48,7 @@ typecheck: deps
 	$(BIN)/mypy
 
 unit: deps
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term
 
 # Both apps through the real `cdk synth` with every cdk-nag pack as a plugin (a finding fails
 # the synth), then cfn-lint and checkov on the templates (tools/compliance.py prints the counts).
