@@ -265,7 +265,20 @@ def test_default_deployment_is_sagemakers() -> None:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: Deployment.canary(percent=0, wait=cdk.Duration.minutes(1)), "step_percent"),
+        (lambda: Deployment.canary(percent=0, wait=cdk.Duration.minutes(1)), "percent must be"),
+        # SageMaker's limits (TrafficRoutingConfig): a canary at most 50 %, a linear step 10-50 %.
+        (
+            lambda: Deployment.canary(percent=51, wait=cdk.Duration.minutes(1)),
+            r"^Invalid Deployment:\n  - percent must be a whole number from 1 to 50 for a canary",
+        ),
+        (
+            lambda: Deployment.linear(step_percent=9, wait=cdk.Duration.minutes(1)),
+            "step_percent must be a whole number from 10 to 50 for a linear",
+        ),
+        (
+            lambda: Deployment.linear(step_percent=51, wait=cdk.Duration.minutes(1)),
+            "step_percent must be a whole number from 10 to 50",
+        ),
         (lambda: Deployment.linear(step_percent=10, wait=cdk.Duration.hours(2)), "wait must be"),
         (
             lambda: Deployment.all_at_once(rollback_alarms=[f"a{i}" for i in range(11)]),
@@ -278,6 +291,19 @@ def test_default_deployment_is_sagemakers() -> None:
 def test_apply_settings_are_validated(build: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Deployment.canary(percent=1, wait=cdk.Duration.minutes(1)),
+        lambda: Deployment.canary(percent=50, wait=cdk.Duration.minutes(1)),
+        lambda: Deployment.linear(step_percent=10, wait=cdk.Duration.minutes(1)),
+        lambda: Deployment.linear(step_percent=50, wait=cdk.Duration.minutes(1)),
+    ],
+)
+def test_traffic_shifts_at_sagemakers_limits_are_accepted(build: Any) -> None:
+    assert build().render() is not None
 
 
 def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:

@@ -29,6 +29,15 @@ class TrafficShift(enum.Enum):
     LINEAR = "LINEAR"
 
 
+# The percent of capacity a shift may move, as the factory methods name it. SageMaker's
+# TrafficRoutingConfig (botocore's model, CanarySize and LinearStepSize): a canary is at most 50 %
+# of the variant's instances, a linear step 10-50 %.
+_PERCENT_RANGES = {
+    TrafficShift.CANARY: ("percent", 1, 50),
+    TrafficShift.LINEAR: ("step_percent", 10, 50),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Deployment:
     """How ``UpdateEndpoint`` rolls out the new config: blue/green with a traffic shift.
@@ -38,7 +47,7 @@ class Deployment:
     """
 
     traffic: TrafficShift = TrafficShift.ALL_AT_ONCE
-    #: Percent of capacity shifted first (canary) or per step (linear).
+    #: Percent of capacity shifted first (canary: 1-50) or per step (linear: 10-50).
     step_percent: int | None = None
     #: Wait between traffic shifts (0 to 1 hour).
     wait: Duration | None = None
@@ -49,11 +58,16 @@ class Deployment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "rollback_alarms", tuple(self.rollback_alarms))
         problems = ValidationProblems("Deployment")
-        shifted = self.traffic is not TrafficShift.ALL_AT_ONCE
-        problems.check(
-            not shifted or (isinstance(self.step_percent, int) and 1 <= self.step_percent <= 100),
-            f"step_percent must be 1 to 100 for {self.traffic.value}, got {self.step_percent!r}",
-        )
+        if self.traffic in _PERCENT_RANGES:
+            name, low, high = _PERCENT_RANGES[self.traffic]
+            problems.check(
+                isinstance(self.step_percent, int)
+                and not isinstance(self.step_percent, bool)
+                and low <= self.step_percent <= high,
+                f"{name} must be a whole number from {low} to {high} for a "
+                f"{self.traffic.value.lower()} deployment (SageMaker's TrafficRoutingConfig "
+                f"limit), got {self.step_percent!r}",
+            )
         for name, value in (("wait", self.wait), ("termination_wait", self.termination_wait)):
             if value is not None and not is_token(value.to_string()):
                 problems.check(
