@@ -317,22 +317,7 @@ class ApplyWorkflow(Construct):
             record=self._step("Record", "record", "$.outcome"),
             release=self._step("ReleaseLock", "release_lock", sfn.JsonPath.DISCARD),
         )
-        for step in (
-            steps.acquire,
-            steps.snapshot,
-            steps.create_config,
-            steps.deregister,
-            steps.update,
-            steps.check,
-            steps.record,
-            steps.release,
-        ):
-            step.add_retry(
-                errors=["ThrottlingException", "ClientError", "Lambda.TooManyRequestsException"],
-                interval=Duration.seconds(5),
-                max_attempts=4,
-                backoff_rate=2,
-            )
+        # Every step retries throttling and 5xx (``_workflow.invoke``: the steps are idempotent).
         # The invariant keeper: wait out an update, then retry hard before giving up.
         steps.ensure.add_retry(
             errors=["EndpointBusyError"],

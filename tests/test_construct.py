@@ -114,10 +114,63 @@ def test_poll_loop(states: dict[str, Any]) -> None:
     assert states["PollBudgetSpent"]["Default"] == "WaitForJob"
 
 
-def test_sagemaker_throttling_is_retried(states: dict[str, Any]) -> None:
-    [retry] = states["DescribeJob"]["Retry"]
-    assert "SageMaker.ThrottlingException" in retry["ErrorEquals"]
-    assert retry["MaxAttempts"] >= 3
+def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) -> None:
+    """SageMaker models no throttling or 5xx error: Step Functions names those generically
+    (SageMaker.SageMakerException), so only a wildcard can retry them; the one modeled error
+    of DescribeInferenceRecommendationsJob, ResourceNotFound, fails at once."""
+    not_found, everything_else = states["DescribeJob"]["Retry"]
+    assert not_found == {"ErrorEquals": ["SageMaker.ResourceNotFoundException"], "MaxAttempts": 0}
+    assert everything_else["ErrorEquals"] == ["States.TaskFailed"]
+    assert everything_else["MaxAttempts"] == 6
+    assert everything_else["JitterStrategy"] == "FULL"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "expected"),
+    [
+        (
+            "recommend",
+            {
+                "Prepare",
+                "AcquireJobSlot",
+                "StartJob",
+                "ReleaseJobSlot",
+                "SelectRecommendation",
+                "StopJob",
+                "ReleaseSlotAfterFailure",
+            },
+        ),
+        (
+            "apply",
+            {
+                "AcquireLock",
+                "Snapshot",
+                "CreateConfig",
+                "Deregister",
+                "UpdateEndpoint",
+                "CheckUpdate",
+                "EnsureAutoscaling",
+                "Record",
+                "ReleaseLock",
+            },
+        ),
+    ],
+)
+def test_every_lambda_task_retries_transient_aws_errors_and_throttled_invokes(
+    template: Template, workflow: str, expected: set[str]
+) -> None:
+    """Handlers raise TransientAwsError for throttling and 5xx (a plain ClientError otherwise):
+    the one name a Retry can match for them."""
+    states = definition(template, workflow)["States"]
+    lambda_states = {
+        name: state
+        for name, state in states.items()
+        if state.get("Resource", "").startswith("arn:aws:lambda:")
+    }
+    assert set(lambda_states) == expected
+    for name, state in lambda_states.items():
+        names = [r["ErrorEquals"] for r in state["Retry"]]
+        assert ["TransientAwsError", "Lambda.TooManyRequestsException"] in names, name
 
 
 def test_timeout_stops_the_job_then_fails(states: dict[str, Any], template: Template) -> None:
