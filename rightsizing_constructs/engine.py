@@ -40,7 +40,13 @@ from .job_role import ModelReads, create_job_role
 from .ledger import create_ledger
 from .recommend_permissions import RecommendPermissions
 from .recommend_workflow import RecommendFunctions, RecommendWorkflow
-from .security import RuntimeFunctions, allow_service_use, create_dead_letter_queue
+from .security import (
+    RuntimeFunctions,
+    allow_alarms_to_publish,
+    allow_service_use,
+    create_dead_letter_queue,
+    create_topic_key,
+)
 from .settings import ValidationProblems, is_token
 from .triggers import ScheduleRules, stop_orphaned_job_rule
 
@@ -64,8 +70,12 @@ class RightsizingEngine(Construct):
         that can manage only the resources IR names after this library's jobs and read the
         endpoints' model packages; grant it read access to your model artifacts and sample
         payloads (``bucket.grant_read(engine.job_role)``).
-    :param topic: where failures and recommendations are notified. Default: a topic encrypted
-        with the AWS managed SNS key, TLS enforced.
+    :param topic: where failures and recommendations are notified; the engine's alarms publish
+        to it too, so its policy and its key's policy get the statements CloudWatch alarms need
+        (a topic or key not created in this app cannot be changed: ``cdk synth`` warns with the
+        statement to add), and the workflows' roles the use of its key. Default: a topic
+        encrypted with a customer managed key of its own (CloudWatch alarms cannot publish to a
+        topic under the AWS managed ``alias/aws/sns``), TLS enforced.
     :param event_bus: where recommendation events go and run requests are read from. Default:
         the account's default bus. (AWS's own events, model approvals and alarms, are always
         read from the default bus.)
@@ -83,8 +93,9 @@ class RightsizingEngine(Construct):
         table, the topic, the log groups and the functions' environment. The workflows' and
         functions' roles are granted its use; a key created in the same app also gets the key
         policy statements CloudWatch Logs and CloudWatch alarms need (for an imported key, add
-        them yourself: README, "Compliance"). Default: AWS managed keys (DynamoDB and SNS) and
-        the services' own encryption at rest (CloudWatch Logs, Lambda environment).
+        them yourself: README, "Compliance"). Default: the AWS managed DynamoDB key, a key of the
+        topic's own, and the services' own encryption at rest (CloudWatch Logs, Lambda
+        environment).
     :param reserved_concurrency: concurrency reserved for each of the engine's functions.
         Default: none reserved (the functions use the account's unreserved pool).
     :param vpc: run the engine's functions in this VPC; they need a route to the SageMaker,
@@ -135,8 +146,9 @@ class RightsizingEngine(Construct):
         self.job_role: iam.IRole = job_role or create_job_role(self)
         # Reads of the endpoints' models are added only to a role the engine created.
         self._model_reads = ModelReads(self.job_role) if job_role is None else None
-        #: Where failures and recommendations are notified.
+        #: Where failures and recommendations are notified; the engine's alarms publish to it.
         self.topic: sns.ITopic = topic or self._create_topic()
+        allow_alarms_to_publish(self, self.topic)
         #: True when recommendations and run requests use the account's default bus.
         self.uses_default_bus = event_bus is None
         self.event_bus: events.IEventBus = event_bus or self.default_bus
@@ -170,7 +182,7 @@ class RightsizingEngine(Construct):
             max_concurrent_jobs=max_concurrent_jobs,
             dead_letter_queue=self.rule_dead_letter_queue,
         )
-        self._grant_key_use(own_topic=topic is None, own_ledger=ledger_table is None)
+        self._grant_key_use(own_ledger=ledger_table is None)
         #: Goes off when a Recommend run fails, times out or is aborted; notifies the topic.
         self.failed_runs_alarm = self._alarm_failed_runs()
 
@@ -180,8 +192,7 @@ class RightsizingEngine(Construct):
             "Topic",
             display_name="SageMaker rightsizing",
             enforce_ssl=True,
-            master_key=self.encryption_key
-            or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
+            master_key=self.encryption_key or create_topic_key(self),
         )
 
     def _create_apply_workflow(self) -> ApplyWorkflow:
@@ -394,25 +405,32 @@ class RightsizingEngine(Construct):
             memory_size=memory_size,
         )
 
-    def _grant_key_use(self, *, own_topic: bool, own_ledger: bool) -> None:
-        """Let the roles that write the key's resources encrypt with it.
+    def _grant_key_use(self, *, own_ledger: bool) -> None:
+        """Let the roles that write encrypted resources encrypt with their keys.
 
-        KMS checks both the key policy and the caller's IAM policy.
+        KMS checks both the key policy and the caller's IAM policy. The topic's key is granted
+        whoever created the topic (the workflows publish to it); the engine's key only for the
+        ledger it created.
         """
-        if self.encryption_key is None:
-            return
-        users: list[iam.IGrantable] = []
-        if own_ledger:
+        uses: list[tuple[kms.IKey, iam.IGrantable]] = []
+        if self.encryption_key is not None and own_ledger:
             # The Recommend workflow records runs; JobSlots and ApplyStep keep their items.
-            users += [
-                self.state_machine,
-                self.job_slots_function,
-                self.apply_workflow.step_function,
+            uses += [
+                (self.encryption_key, user)
+                for user in (
+                    self.state_machine,
+                    self.job_slots_function,
+                    self.apply_workflow.step_function,
+                )
             ]
-        if own_topic:
-            users += [self.state_machine, self.apply_workflow.state_machine]
-        for user in dict.fromkeys(users):
-            self.encryption_key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
+        topic_key = self.topic.master_key
+        if topic_key is not None:
+            uses += [
+                (topic_key, self.state_machine),
+                (topic_key, self.apply_workflow.state_machine),
+            ]
+        for key, user in dict.fromkeys(uses):
+            key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
 
 
 def _validate(

@@ -35,7 +35,6 @@ from tests.infra import (
     as_list,
     definition,
     endpoint_input,
-    resolve_tokens,
     rightsizing,
     stack,
     statements_of,
@@ -489,9 +488,8 @@ def test_logs_are_retained_for_a_year(template: Template) -> None:
 
 def test_created_topic_is_encrypted_and_tls_only(template: Template) -> None:
     [topic] = template.find_resources("AWS::SNS::Topic").values()
-    assert resolve_tokens(topic["Properties"]["KmsMasterKeyId"]) == (
-        f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/sns"
-    )
+    [key_id] = template.find_resources("AWS::KMS::Key")
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
