@@ -263,3 +263,23 @@ def test_archive_bytes_do_not_depend_on_file_times(tmp_path: Path) -> None:
     assert fixture.tar_gz(source) == before
     with tarfile.open(fileobj=io.BytesIO(before)) as archive:
         assert archive.getmember("a.txt").uname == ""
+
+
+def test_running_jobs_of_this_deployment_are_stopped() -> None:
+    listed: dict[str, list[dict[str, str]]] = {
+        "IN_PROGRESS": [{"JobName": "rightsizing-abc"}],
+        "PENDING": [],
+    }
+    stopped: list[str] = []
+    sagemaker = SimpleNamespace(
+        list_inference_recommendations_jobs=lambda ModelNameEquals, StatusEquals: {
+            "InferenceRecommendationsJobs": listed[StatusEquals]
+        },
+        stop_inference_recommendations_job=lambda JobName: stopped.append(JobName),
+    )
+    session = SimpleNamespace(client=lambda name: sagemaker)
+
+    assert post_deploy.stop_running_jobs(session, ["integ-rs-auto-model-1a2b3c4d"]) == [
+        "rightsizing-abc"
+    ]
+    assert stopped == ["rightsizing-abc"]

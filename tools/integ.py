@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,22 @@ def stack_outputs(session: Any, stack_name: str) -> list[dict[str, str]]:
     return list(stack.get("Outputs", []))
 
 
+def _print_guarded(lines: Callable[[], list[str]]) -> None:
+    """Print diagnostics; an error reading them must not hide the test's own result."""
+    import botocore.exceptions
+
+    try:
+        for line in lines():
+            print(line)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        print(f"(diagnostics unavailable: {error})")
+
+
+def _by_description(outputs: list[dict[str, str]], key_part: str) -> dict[str, str]:
+    """Outputs whose key contains ``key_part``, by description (an endpoint or alarm name)."""
+    return {o["Description"]: o["OutputValue"] for o in outputs if key_part in o["OutputKey"]}
+
+
 def assertion_failures() -> list[str]:
     """Failed ``AssertionResults*`` outputs of the assertion stack, as integ-runner reads them."""
     if not RESULTS_FILE.exists():
@@ -206,14 +223,22 @@ def run(keep: bool) -> int:
             except post_deploy.CheckFailed as error:
                 failures.append(str(error))
         if failures:
-            # Each model output's description is its endpoint's name.
-            models = {
-                o["Description"]: o["OutputValue"]
-                for o in outputs
-                if o["OutputKey"].startswith("ModelName")
-            }
-            for line in post_deploy.diagnose(session, table, models):
-                print(line)
+            _print_guarded(
+                lambda: post_deploy.diagnose(
+                    session,
+                    table,
+                    _by_description(outputs, "ModelName"),
+                    _by_description(outputs, "NotificationQueue"),
+                )
+            )
+        _print_guarded(
+            lambda: [
+                f"stopped IR job {job} (still running)"
+                for job in post_deploy.stop_running_jobs(
+                    session, _by_description(outputs, "ModelName").values()
+                )
+            ]
+        )
     except subprocess.CalledProcessError as error:
         failures.append(f"deploying the test stack failed ({error})")
     finally:

@@ -19,8 +19,9 @@ failure alarm subscribed to the engine's topic (the alarm notifications).
 The assertion stack (integ-tests' ``DeployAssert``) starts both runs with the library's manual
 trigger, a "Rightsizing Run Requested" event, and waits, step by step, for the IR job, its end,
 the ledger record, the recommendation event, the applied run and the endpoint's new config and
-autoscaling; it sets each failure alarm to ALARM and waits for its notification. Every wait is
-at most 50 minutes: each step is a CloudFormation custom resource, which times out after an hour.
+autoscaling. Every wait is at most 50 minutes: each step is a CloudFormation custom resource,
+which times out after an hour. It also sets each failure alarm to ALARM and, once both jobs have
+started, reads its notification from the topic's subscriber.
 """
 
 from __future__ import annotations
@@ -278,6 +279,8 @@ class RightsizingIntegStack(cdk.Stack):
                 value=endpoint.model_name,
                 description=endpoint.endpoint_name,
             )
+        for name, queue in self.alarm_queues.items():
+            cdk.CfnOutput(self, f"{name}NotificationQueue", value=queue.queue_url, description=name)
         # Nothing of the test may outlive it: the ledger and log groups are kept by default.
         cdk.RemovalPolicies.of(self).destroy()
 
@@ -441,8 +444,11 @@ def ledger_query(
 
 def recommend_run(
     assertions: IDeployAssert, stack: RightsizingIntegStack, mode: ApplyMode, start: IApiCall
-) -> IApiCall:
-    """After ``start``: the IR job, its end, the ledger record and the event of one endpoint."""
+) -> tuple[IApiCall, IApiCall]:
+    """After ``start``: the IR job, its end, the ledger record and the event of one endpoint.
+
+    Returns the step that sees the job started, and the last step.
+    """
     endpoint = stack.endpoints[mode]
     table = stack.engine.ledger_table.table_name
 
@@ -462,15 +468,16 @@ def recommend_run(
 
     newest_job = "InferenceRecommendationsJobs.0"
     newest = "Items.0"
-    return chain(
+    # The manual trigger reached the rule, the workflow took a slot and started a job.
+    started = wait(
+        jobs(),
+        f"{newest_job}.JobName",
+        ExpectedResult.string_like_regexp("^rightsizing-"),
+        cdk.Duration.minutes(20),
+    )
+    return started, chain(
         start,
-        # The manual trigger reached the rule, the workflow took a slot and started a job.
-        wait(
-            jobs(),
-            f"{newest_job}.JobName",
-            ExpectedResult.string_like_regexp("^rightsizing-"),
-            cdk.Duration.minutes(20),
-        ),
+        started,
         wait(
             jobs(),
             f"{newest_job}.Status",
@@ -585,43 +592,49 @@ def not_applied(
     )
 
 
-def alarm_notifies(assertions: IDeployAssert, stack: RightsizingIntegStack, name: str) -> IApiCall:
-    """Set a failure alarm to ALARM; its notification must reach the topic's subscriber."""
+def alarm_notifies(
+    assertions: IDeployAssert, stack: RightsizingIntegStack, name: str, *after: IApiCall
+) -> IApiCall:
+    """Set a failure alarm to ALARM; its notification must have reached the topic's subscriber
+    by the time every step of ``after`` is done.
+
+    Not a waiter, on purpose: when one step fails, CloudFormation cancels every step still in
+    progress, so a missing notification (found within minutes) would also stop the runs. Its
+    result is a stack output, read at the end as integ-runner reads it (tools/integ.py).
+    """
     alarm = stack.failure_alarms[name]
-    return chain(
-        assertions.aws_api_call(
-            "CloudWatch",
-            "setAlarmState",
-            {
-                "AlarmName": alarm.alarm_name,
-                "StateValue": "ALARM",
-                "StateReason": "rightsizing-constructs integration test: notification check",
-            },
-        ),
-        wait(
-            assertions.aws_api_call(
-                "SQS",
-                "receiveMessage",
-                {
-                    "QueueUrl": stack.alarm_queues[name].queue_url,
-                    "MaxNumberOfMessages": 1,
-                    "VisibilityTimeout": 0,
-                    "WaitTimeSeconds": 5,
-                },
-            ),
-            # The SNS envelope's Message is CloudWatch's JSON, a string here.
-            "Messages.0.Body.Message",
-            ExpectedResult.string_like_regexp(f'"AlarmName":\\s*"{alarm.alarm_name}"'),
-            cdk.Duration.minutes(10),
-        ),
+    set_state = assertions.aws_api_call(
+        "CloudWatch",
+        "setAlarmState",
+        {
+            "AlarmName": alarm.alarm_name,
+            "StateValue": "ALARM",
+            "StateReason": "rightsizing-constructs integration test: notification check",
+        },
     )
+    received = assertions.aws_api_call(
+        "SQS",
+        "receiveMessage",
+        {
+            "QueueUrl": stack.alarm_queues[name].queue_url,
+            "MaxNumberOfMessages": 1,
+            "VisibilityTimeout": 0,
+            "WaitTimeSeconds": 20,
+        },
+    )
+    # The SNS envelope's Message is CloudWatch's JSON, a string here.
+    received.assert_at_path(
+        "Messages.0.Body.Message",
+        ExpectedResult.string_like_regexp(f'"AlarmName":\\s*"{alarm.alarm_name}"'),
+    )
+    for step in (set_state, *after):
+        step.next(received)
+    return received
 
 
 def add_assertions(integ: IntegTest, stack: RightsizingIntegStack) -> None:
-    """The test's steps: two chains of runs and one chain per failure alarm, in parallel."""
+    """The test's steps: a chain per run, in parallel, and the alarm notifications."""
     assertions = integ.assertions
-    for name in stack.failure_alarms:
-        alarm_notifies(assertions, stack, name)
 
     def start_run(mode: ApplyMode) -> IApiCall:
         # The library's manual trigger (README, "Triggers"), on the engine's bus.
@@ -636,11 +649,15 @@ def add_assertions(integ: IntegTest, stack: RightsizingIntegStack) -> None:
         call.assert_at_path("FailedEntryCount", ExpectedResult.exact(0))
         return call
 
-    auto = recommend_run(assertions, stack, ApplyMode.AUTO, start_run(ApplyMode.AUTO))
-    recommend_only = recommend_run(
+    auto_started, auto = recommend_run(assertions, stack, ApplyMode.AUTO, start_run(ApplyMode.AUTO))
+    recommend_only_started, recommend_only = recommend_run(
         assertions, stack, ApplyMode.RECOMMEND_ONLY, start_run(ApplyMode.RECOMMEND_ONLY)
     )
     not_applied(assertions, stack, applied(assertions, stack, auto), recommend_only)
+    # Alarms are set at once; their notifications are read once both jobs have started (a
+    # minute or more later: CloudWatch notifies within seconds).
+    for name in stack.failure_alarms:
+        alarm_notifies(assertions, stack, name, auto_started, recommend_only_started)
 
 
 def main() -> None:

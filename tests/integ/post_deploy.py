@@ -30,6 +30,24 @@ class CheckFailed(Exception):
     """A post-deploy check found what the assertions could not."""
 
 
+def stop_running_jobs(session: Any, model_names: Iterable[str]) -> list[str]:
+    """Stop this deployment's IR jobs that are still running (a failed test leaves them).
+
+    The library stops the job of an aborted run, but deleting the stack deletes that machinery
+    too; a job still running would keep its test endpoints, and their bill, until it ends.
+    """
+    sagemaker, stopped = session.client("sagemaker"), []
+    for model_name in model_names:
+        for status in ("PENDING", "IN_PROGRESS"):
+            jobs = sagemaker.list_inference_recommendations_jobs(
+                ModelNameEquals=model_name, StatusEquals=status
+            )["InferenceRecommendationsJobs"]
+            for job in jobs:
+                sagemaker.stop_inference_recommendations_job(JobName=job["JobName"])
+                stopped.append(job["JobName"])
+    return stopped
+
+
 def newest_recommendation(session: Any, table_name: str, endpoint_name: str) -> dict[str, Any]:
     """The newest recommendation record of ``endpoint_name`` in the ledger (its ``detail``)."""
     items = session.client("dynamodb").query(
@@ -139,9 +157,20 @@ def run_checks(session: Any, table_name: str, endpoint_names: Iterable[str]) -> 
     return report
 
 
-def diagnose(session: Any, table_name: str | None, models: Mapping[str, str]) -> list[str]:
-    """What to look at after a failure: each IR job's status and the ledger's records."""
+def diagnose(
+    session: Any,
+    table_name: str | None,
+    models: Mapping[str, str],
+    notification_queues: Mapping[str, str],
+) -> list[str]:
+    """What to look at after a failure: alarm notifications, IR jobs, the ledger's records."""
     lines = []
+    sqs = session.client("sqs")
+    for alarm, queue_url in notification_queues.items():
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=1, VisibilityTimeout=0, WaitTimeSeconds=1
+        ).get("Messages", [])
+        lines.append(f"{alarm} notification: {'received' if messages else 'NOT received'}")
     sagemaker = session.client("sagemaker")
     for endpoint_name, model_name in models.items():
         jobs = sagemaker.list_inference_recommendations_jobs(
