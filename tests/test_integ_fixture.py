@@ -283,3 +283,10 @@ def test_running_jobs_of_this_deployment_are_stopped() -> None:
         "rightsizing-abc"
     ]
     assert stopped == ["rightsizing-abc"]
+
+
+def test_latency_check_names_serverless_candidates() -> None:
+    clients = _FakeClients(2000, 1500)
+    del clients.job["InferenceRecommendations"][0]["EndpointConfiguration"]["InstanceType"]
+
+    assert post_deploy.latency_unit(clients, _record(2.0))[0].startswith("  serverless:")

@@ -78,13 +78,14 @@ def latency_unit(session: Any, record: Mapping[str, Any]) -> list[str]:
     lines, mismatches = [], []
     for recommendation in job.get("InferenceRecommendations", []):
         endpoint = recommendation["EndpointConfiguration"]
+        kind = endpoint.get("InstanceType", "serverless")
         candidate = recorded.get(recommendation["RecommendationId"])
         start, end = (
             recommendation.get("InvocationStartTime"),
             recommendation.get("InvocationEndTime"),
         )
         if candidate is None or candidate.get("model_latency_ms") is None or not (start and end):
-            lines.append(f"  {endpoint.get('InstanceType', 'serverless')}: not measured, skipped")
+            lines.append(f"  {kind}: not measured, skipped")
             continue
         points = cloudwatch.get_metric_statistics(
             Namespace="AWS/SageMaker",
@@ -99,7 +100,7 @@ def latency_unit(session: Any, record: Mapping[str, Any]) -> list[str]:
             Statistics=["Average", "Maximum"],
         )["Datapoints"]
         if not points:
-            lines.append(f"  {endpoint['InstanceType']}: no ModelLatency datapoints, inconclusive")
+            lines.append(f"  {kind}: no ModelLatency datapoints, inconclusive")
             continue
         average = sum(p["Average"] for p in points) / len(points)
         maximum = max(p["Maximum"] for p in points)
@@ -108,12 +109,12 @@ def latency_unit(session: Any, record: Mapping[str, Any]) -> list[str]:
         ratio = recorded_us / reference_us
         raw = recommendation["Metrics"].get("ModelLatency")
         lines.append(
-            f"  {endpoint['InstanceType']}: IR ModelLatency {raw}, recorded "
+            f"  {kind}: IR ModelLatency {raw}, recorded "
             f"{candidate['model_latency_ms']} ms; CloudWatch ModelLatency (us) average "
             f"{average:.0f}, maximum {maximum:.0f}; ratio {ratio:.3g}"
         )
         if not 1 / _SAME_UNIT <= ratio <= _SAME_UNIT:
-            mismatches.append(endpoint["InstanceType"])
+            mismatches.append(kind)
     if mismatches:
         raise CheckFailed(
             "recorded model latency is off CloudWatch's by about a factor of 1000 for "
