@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: deps synth test lint typecheck unit compliance bench clean
+.PHONY: deps synth test lint typecheck unit compliance integ-synth integ bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,8 +62,19 @@ compliance: deps $(CHECKOV_VENV)/.installed
 
 test: lint typecheck unit compliance
 
+# The deployable integration test (docs/integ.md). integ-synth needs no AWS account: it
+# synthesizes tests/integ/integ_rightsizing.py with the five cdk-nag packs (a finding fails
+# it) and checks that the pinned integ-runner discovers it. integ deploys it to the account and
+# region of your AWS credentials (it refuses without them), runs its assertions and destroys
+# it: about 1.5 hours (3 at most) and about US$1 (on-demand, us-east-1).
+integ-synth: deps
+	$(BIN)/python tools/integ.py synth
+
+integ: deps
+	$(BIN)/python tools/integ.py run
+
 bench: deps
 	$(BIN)/python tools/bench.py
 
 clean:
-	rm -rf cdk.out cdk.out.app cdk.out.every-option .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info
+	rm -rf cdk.out cdk.out.app cdk.out.every-option cdk.out.integ .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info
