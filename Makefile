@@ -60,7 +60,7 @@ compliance: deps $(CHECKOV_VENV)/.installed
 	$(BIN)/python tools/compliance.py --checkov $(CHECKOV_VENV)/bin/checkov \
 		cdk.out.app cdk.out.every-option
 
-test: lint typecheck unit compliance
+test: lint typecheck unit compliance integ-synth
 
 # The deployable integration test (docs/integ.md). integ-synth needs no AWS account: it
 # synthesizes tests/integ/integ_rightsizing.py with the five cdk-nag packs (a finding fails
