@@ -122,6 +122,7 @@ class RightsizingEngine(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        _StackEngines.of(Stack.of(self)).add(self)
         poll_interval = poll_interval if poll_interval is not None else _DEFAULT_POLL_INTERVAL
         queue_timeout = queue_timeout if queue_timeout is not None else _DEFAULT_QUEUE_TIMEOUT
         _validate(
@@ -289,17 +290,30 @@ class RightsizingEngine(Construct):
 
     @classmethod
     def of(cls, scope: Construct) -> RightsizingEngine:
-        """The engine of ``scope``'s stack: the one already there, or a new one with defaults."""
+        """The engine of ``scope``'s stack: its one engine, or a new one with the defaults.
+
+        A stack has one engine unless you create more yourself; with more than one, a construct
+        must be told which (``engine=``): this raises rather than guess.
+        """
         stack = Stack.of(scope)
+        engines = _StackEngines.of(stack).engines
+        if len(engines) == 1:
+            return engines[0]
+        if engines:
+            paths = ", ".join(engine.node.path for engine in engines)
+            raise ValueError(
+                f"stack {stack.node.path} has {len(engines)} rightsizing engines ({paths}): pass "
+                "engine= to say which one this construct uses"
+            )
         existing = stack.node.try_find_child(_ENGINE_ID)
-        if existing is None:
-            return cls(stack, _ENGINE_ID)
-        if not isinstance(existing, RightsizingEngine):
+        if existing is not None:
             raise ValueError(
                 f"{stack.node.path}/{_ENGINE_ID} is taken by a {type(existing).__name__}; "
                 "pass engine= explicitly"
             )
-        return existing
+        engine = cls(stack, _ENGINE_ID)
+        _StackEngines.of(stack).default = engine
+        return engine
 
     @property
     def endpoints(self) -> list[EndpointRightsizing]:
@@ -431,6 +445,37 @@ class RightsizingEngine(Construct):
             ]
         for key, user in dict.fromkeys(uses):
             key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
+
+
+class _StackEngines(Construct):
+    """The rightsizing engines of one stack, so that a construct without ``engine=`` finds its.
+
+    A construct of the stack's own tree (``RightsizingEngines``; it adds nothing to the
+    template), found in one lookup however many endpoints there are.
+    """
+
+    _ID = "RightsizingEngines"
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack, self._ID)
+        self.engines: list[RightsizingEngine] = []
+        #: The engine ``RightsizingEngine.of`` created with the defaults, if it did.
+        self.default: RightsizingEngine | None = None
+
+    @classmethod
+    def of(cls, stack: Stack) -> _StackEngines:
+        existing = stack.node.try_find_child(cls._ID)
+        return existing if isinstance(existing, _StackEngines) else cls(stack)
+
+    def add(self, engine: RightsizingEngine) -> None:
+        """Count ``engine``; refuse one created after the stack's default engine."""
+        if self.default is not None:
+            raise ValueError(
+                f"{engine.node.path}: this stack already has the default rightsizing engine "
+                f"({self.default.node.path}), created for a construct without engine=; create "
+                "your RightsizingEngine before the endpoints and audits, or pass it to them"
+            )
+        self.engines.append(engine)
 
 
 def _validate(

@@ -18,6 +18,7 @@ from rightsizing_constructs import (
     RECOMMENDATION_DETAIL_TYPE,
     RECOMMENDATION_EVENT_SOURCE,
     ContainerConfig,
+    Deployment,
     Guardrails,
     LatencyPercentile,
     LatencySlo,
@@ -28,6 +29,7 @@ from rightsizing_constructs import (
     StoppingConditions,
     TrafficPattern,
 )
+from rightsizing_constructs.settings import problems_of
 from tests.infra import (
     ACCOUNT,
     PACKAGE_ARN,
@@ -711,9 +713,64 @@ def test_related_problems_are_raised_together() -> None:
         (lambda: ContainerConfig(sample_payload_url="ftp://x"), "s3:// or https://"),
     ],
 )
-def test_settings_types_validate_themselves(build: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build()
+def test_settings_types_find_their_own_problems_and_the_construct_reports_them(
+    build: Any, message: str
+) -> None:
+    """A settings object keeps what is wrong with it (as a jsii struct would not throw); the
+    construct it is given to reports it, named after the field, with every other problem."""
+    settings = build()
+    assert any(re.search(message, problem) for problem in problems_of(settings)), problems_of(
+        settings
+    )
+    field = {
+        Guardrails: "guardrails",
+        RecommenderJob: "job",
+        LatencySlo: "slo",
+        ContainerConfig: "container_config",
+    }.get(type(settings))
+    if field is None:  # a part of a job: reported inside the job's problems
+        return
+    overrides: dict[str, Any] = {field: settings}
+    if field == "container_config":
+        overrides.update(model_package_version_arn=None, model_name="m")
+    with pytest.raises(ValueError, match=rf"  - {field}: .*{message}"):
+        rightsizing(**overrides)
+
+
+def test_every_problem_of_every_setting_is_in_one_message() -> None:
+    """README: invalid settings fail synth with one message listing every problem."""
+    with pytest.raises(ValueError) as error:
+        rightsizing(
+            endpoint_name="-bad",
+            slo=LatencySlo.p99(cdk.Duration.millis(150.5)),
+            guardrails=Guardrails(min_instances=0),
+            deployment=Deployment.canary(percent=150, wait=cdk.Duration.minutes(1)),
+            job=RecommenderJob.advanced(
+                instance_types=["ml.c5.xlarge"],
+                traffic_pattern=TrafficPattern(
+                    phases=[
+                        Phase(
+                            initial_number_of_users=0,
+                            spawn_rate=1,
+                            duration=cdk.Duration.minutes(1),
+                        )
+                    ]
+                ),
+            ),
+        )
+    message = str(error.value)
+    assert message.startswith("Invalid EndpointRightsizing settings:\n")
+    lines = message.splitlines()[1:]
+    assert len(lines) == 5, lines
+    assert "  - endpoint_name must be 1-63 letters" in lines[0]
+    assert "  - slo: max_latency must be a whole number of milliseconds, got 150.5 millis" in lines
+    assert "  - guardrails: min_instances must be a whole number >= 1, got 0" in lines
+    assert any(line.startswith("  - deployment: percent must be a whole number") for line in lines)
+    assert (
+        "  - job: traffic_pattern: phases[0]: initial_number_of_users must be >= 1, got 0" in lines
+    )
+    # No jsii error code leaks into the message (it used to say CannotConvertedIntoWhole).
+    assert "Cannot" not in message and "MustBeWholeNumber" not in message
 
 
 def test_settings_are_value_equal_and_immutable() -> None:
