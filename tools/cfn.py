@@ -110,7 +110,7 @@ class PhysicalNames:
         # Cut the stack name first, then the logical ID; the suffix keeps names unique.
         room = _MAX_GENERATED_NAME.get(kind, 255) - len(_SUFFIX) - 2
         logical = logical_id[:room]
-        stack = self.stack_name[: max(room - len(logical) - 1, 0)]
+        stack = self.stack_name[: max(room - len(logical), 0)]
         return f"{stack}-{logical}-{_SUFFIX}" if stack else f"{logical}-{_SUFFIX}"
 
     def ref(self, logical_id: str) -> str:

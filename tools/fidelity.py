@@ -88,8 +88,8 @@ class Unverifiable:
 
 
 #: Known false positives of the tools: (``<check> <message>`` pattern, where pattern) -> why
-#: it is not a defect. Patterns are ``fnmatch`` patterns (``*`` and ``?``; no brackets). Each must match at least one
-#: finding of a full run, or the run fails (``stale_adjudications``).
+#: it is not a defect. Patterns are ``fnmatch`` patterns (``*`` and ``?``; no brackets). Each
+#: must match at least one finding of a full run, or the run fails (``stale_adjudications``).
 ADJUDICATED: dict[tuple[str, str], str] = {
     (
         'iam RESOURCE_MISMATCH *"action": "sagemaker:UpdateEndpoint", "required_format": '
@@ -103,8 +103,7 @@ ADJUDICATED: dict[tuple[str, str], str] = {
         "ARN against every statement, parliament judges each statement alone."
     ),
     (
-        "iam MISMATCHED_TYPE Type mismatch: ArnLike requires a value of type Arn but given "
-        "String",
+        "iam MISMATCHED_TYPE Type mismatch: ArnLike requires a value of type Arn but given String",
         "*/Key*/CloudWatchLogsOfThisAccount",
     ): (
         "kms:EncryptionContext:aws:logs:arn holds a log group ARN, and ArnLike on it is the key "
@@ -413,17 +412,26 @@ def with_exception(name: str) -> str:
     return name if name.endswith("Exception") else f"{name}Exception"
 
 
-def sdk_error_names(service: ServiceModel) -> set[str]:
+def sdk_error_names(service: ServiceModel, *, optimized: bool = False) -> set[str]:
     """Every error name an ``aws-sdk`` Task of ``service`` can raise, besides ``States.*``.
 
     A modeled error is ``<Service>.<ErrorShape>`` with the ``Exception`` suffix; an error the
     model does not define (throttling, 5xx) arrives as the SDK's generic exception of the
     service, ``<Service>.<Service>Exception`` (SDK v2 naming; ``<Service>.Amazon<Service>
     Exception`` in integrations on the older SDK, as reported from the field).
+
+    ``optimized``: optimized integrations (``arn:aws:states:::dynamodb:putItem``) predate the
+    SDK v2 naming and spell the service as its ``serviceId`` (``DynamoDB.ConditionalCheck
+    FailedException``, "Call DynamoDB APIs with Step Functions"): both spellings are accepted.
     """
-    prefix = error_prefix(service)
-    names = {f"{prefix}.{with_exception(shape.name)}" for shape in service.error_shapes}
-    return names | {f"{prefix}.{prefix}Exception", f"{prefix}.Amazon{prefix}Exception"}
+    prefixes = {error_prefix(service)}
+    if optimized:
+        prefixes.add(re.sub(r"[^A-Za-z0-9]", "", str(service.service_id)))
+    names = set()
+    for prefix in prefixes:
+        names |= {f"{prefix}.{with_exception(shape.name)}" for shape in service.error_shapes}
+        names |= {f"{prefix}.{prefix}Exception", f"{prefix}.Amazon{prefix}Exception"}
+    return names
 
 
 @cache
@@ -475,17 +483,22 @@ def check_sdk(stack: Stack) -> list[Finding]:
     """Each Task's resource, parameters, result use and error names against the models."""
     found: list[Finding] = []
     for machine, definition in state_machines(stack):
+        raisable: dict[int, set[str] | None] = {}
         for name, state, scope in tasks(definition["States"]):
+            if state["Type"] == "Task":
+                names, problems = task_errors_and_problems(stack, state, scope)
+                found += [Finding("sdk", stack.where(machine, name), p) for p in problems]
+                raisable[id(state)] = names
+        for name, state, _ in tasks(definition["States"]):
             where = stack.where(machine, name)
             if state["Type"] not in ("Task", "Map", "Parallel"):
                 continue
-            allowed = STATES_ERRORS
-            if state["Type"] == "Task":
-                names, problems = task_errors_and_problems(stack, state, scope)
-                found += [Finding("sdk", where, p) for p in problems]
-                if names is None:
-                    continue
-                allowed = allowed | names
+            # A Map or Parallel state fails with the error of a state inside it.
+            inner = [raisable.get(id(s)) for _, s, _ in tasks(_inside(state))]
+            names = raisable.get(id(state)) if state["Type"] == "Task" else set()
+            if names is None or None in inner:
+                continue  # a task whose errors cannot be known here: not judged
+            allowed = STATES_ERRORS | names | {n for i in inner if i for n in i}
             for kind in ("Retry", "Catch"):
                 for rule in state.get(kind, []):
                     for error in rule["ErrorEquals"]:
@@ -499,6 +512,16 @@ def check_sdk(stack: Stack) -> list[Finding]:
                                 )
                             )
     return found
+
+
+def _inside(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The states a Map or Parallel state runs (none for a Task)."""
+    states: dict[str, Any] = {}
+    for nested in ("ItemProcessor", "Iterator"):
+        states |= state.get(nested, {}).get("States", {})
+    for index, branch in enumerate(state.get("Branches", [])):
+        states |= {f"{index}.{k}": v for k, v in branch["States"].items()}
+    return states
 
 
 def _never_matches_reason(state: Mapping[str, Any]) -> str:
@@ -543,7 +566,7 @@ def task_errors_and_problems(
         botocore_name = optimized_services().get(service_name)
         if botocore_name is None:
             return None, [f"UNKNOWN_SERVICE {service_name} is not a service botocore models"]
-        return sdk_error_names(_SESSION.get_service_model(botocore_name)), []
+        return sdk_error_names(_SESSION.get_service_model(botocore_name), optimized=True), []
     return None, []
 
 
@@ -1161,7 +1184,7 @@ class Request:
 def _match(pattern: str, value: str, *, case: bool = True) -> bool:
     if not case:
         pattern, value = pattern.lower(), value.lower()
-    return fnmatch.fnmatchcase(value, pattern.replace("?", "[?]") if False else pattern)
+    return fnmatch.fnmatchcase(value, pattern)
 
 
 def _principal_matches(principal: Any, request: Request, account: str) -> bool:
@@ -1211,17 +1234,20 @@ def _condition(condition: Mapping[str, Any], request: Request) -> bool | None:
         test = _OPERATORS.get(positive)
         for key, values in block.items():
             value = context.get(key.lower())
-            if test is None or (value is None and key.lower() not in _KNOWN_ABSENT):
-                if value is None and not if_exists:
-                    verdict = None if verdict else verdict
-                continue
-            if value is None:
-                holds = if_exists or negated
+            holds: bool | None
+            if value is None and if_exists:
+                holds = True
+            elif value is None and key.lower() in _KNOWN_ABSENT:
+                holds = negated
+            elif value is None or test is None:
+                holds = None  # a key or operator this view cannot evaluate
             else:
                 hit = any(test(value, str(p)) for p in as_list(values))
                 holds = not hit if negated else hit
-            if not holds:
+            if holds is False:
                 return False
+            if holds is None:
+                verdict = None
     return verdict
 
 
@@ -1302,9 +1328,9 @@ class PublishView:
                 self.role_publish(logical_id, function["Role"], action, dead_letters)
         for logical_id, machine in self.stack.of_type("AWS::StepFunctions::StateMachine"):
             definition = json.loads(machine["DefinitionString"])
-            for _, state, _ in tasks(definition["States"]):
+            for name, state, _ in tasks(definition["States"]):
                 if state["Type"] == "Task":
-                    self.workflow_call(logical_id, machine["RoleArn"], state)
+                    self.workflow_call(f"{logical_id}/{name}", machine["RoleArn"], state)
         return self
 
     # -- paths ----------------------------------------------------------------------------
@@ -1334,7 +1360,7 @@ class PublishView:
                 rule_arn,
             )
 
-    def workflow_call(self, machine: str, role_arn: str, state: Mapping[str, Any]) -> None:
+    def workflow_call(self, where: str, role_arn: str, state: Mapping[str, Any]) -> None:
         """A state machine's role calls the service a Task integrates."""
         resource, parameters = state["Resource"], state.get("Parameters", {})
         calls = {
@@ -1348,7 +1374,6 @@ class PublishView:
                 parameters.get("StateMachineArn"),
             ),
         }
-        where = f"{machine}/{state.get('Comment', '')}".rstrip("/")
         if resource == "arn:aws:states:::events:putEvents":
             for entry in parameters.get("Entries", []):
                 self.role_publish(
@@ -1420,7 +1445,8 @@ class PublishView:
         identity = self._identity(role, request)
         logical_id = self.stack.by_value().get(target)
         resource_verdict = self._resource_policy(logical_id, request) if logical_id else "none"
-        if resource_verdict == "deny" or (identity != "allow" and resource_verdict != "allow"):
+        # Same account: an explicit deny anywhere refuses; an allow in either policy suffices.
+        if resource_verdict == "deny" or "allow" not in (identity, resource_verdict):
             self.findings.append(
                 Finding(
                     "publish",
@@ -1502,7 +1528,7 @@ class PublishView:
             "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "Queues"),
         }
         if kind not in policy_kinds:
-            return "allow" if not request.is_service else "none"
+            return "none"  # no resource policy: a same-account role's identity policy decides
         policy_kind, key = policy_kinds[kind]
         refs = {self.stack.names.ref(logical_id), self.stack.names.attribute(logical_id, "Arn")}
         statements = [
@@ -1514,14 +1540,10 @@ class PublishView:
         if not statements:
             # SNS's default topic policy lets the owner account's principals and services
             # publish (AWS:SourceOwner); an SQS queue without a policy allows only its account's
-            # principals (SNS and SQS developer guides, default access policies).
-            if kind == "AWS::SNS::Topic" or not request.is_service:
-                return "allow"
-            return "none"
-        verdict = evaluate(statements, request, self.account, resource_policy=True)
-        if verdict == "none" and not request.is_service:
-            return "allow"  # same-account principal: its identity policy decides
-        return verdict
+            # principals, through their identity policies (SNS and SQS developer guides,
+            # default access policies).
+            return "allow" if kind == "AWS::SNS::Topic" and request.is_service else "none"
+        return evaluate(statements, request, self.account, resource_policy=True)
 
     def _policy_note(self, logical_id: str) -> str:
         kind = self.stack.resources[logical_id]["Type"]
