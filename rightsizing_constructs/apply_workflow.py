@@ -32,6 +32,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from . import _workflow
+from ._grants import GrowingGrant
 from ._nag import acknowledge_wildcard
 from ._runtime import import_runtime
 from ._workflow import (
@@ -80,7 +81,15 @@ class ApplyWorkflow(Construct):
         #: How long a run may hold an endpoint's lock (a dead run's lock expires after it).
         self.lock = UPDATE_TIMEOUT.plus(_LOCK_MARGIN)
         self._endpoint_config_arn = endpoint_config_arn
-        self._endpoints: iam.PolicyStatement | None = None
+        self._endpoints = GrowingGrant(
+            step_function.add_to_role_policy,
+            [
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:UpdateEndpoint",
+                # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            ],
+        )
         self._encryption_key = encryption_key
         self._grant_common(ledger)
         self.state_machine = self._state_machine(topic, poll_interval)
@@ -241,18 +250,7 @@ class ApplyWorkflow(Construct):
         ``UpdateEndpoint`` is the one write that changes what serves traffic, so its endpoints
         are listed one by one.
         """
-        if self._endpoints is None:
-            self._endpoints = iam.PolicyStatement(
-                actions=[
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:UpdateEndpoint",
-                    # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
-                    "sagemaker:UpdateEndpointWeightsAndCapacities",
-                ]
-            )
-            self.step_function.add_to_role_policy(self._endpoints)
-        if endpoint_arn not in self._endpoints.resources:
-            self._endpoints.add_resources(endpoint_arn)
+        self._endpoints.add(endpoint_arn)
 
     def _step(self, state_name: str, step: str, result_path: str) -> tasks.LambdaInvoke:
         """A state that runs one ``apply_steps`` step on the whole workflow state."""

@@ -5,16 +5,22 @@
 alarm names and dimensions, policy and template sizes) on what this app synthesizes, because
 sizes measured on short, typical names say nothing about what a user's names produce.
 
-- the stack name has CloudFormation's maximum of 128 characters, so every name CloudFormation
+- each stack name has CloudFormation's maximum of 128 characters, so every name CloudFormation
   generates (roles, functions, alarms, ...) reaches its resource type's maximum;
-- 60 endpoints (one schedule target's full list, ``ENDPOINTS_PER_SCHEDULE_TARGET``), each with
-  a 63-character endpoint and variant name (SageMaker's ``EndpointName`` and ``VariantName``
-  maximum), every trigger (a schedule shared by all, a model package group of 63 characters,
-  a latency alarm, audit findings), an Advanced job over 10 of the longest instance type
-  names, 10 rollback alarms of 255 characters (CloudWatch's ``AlarmName`` maximum) and a
-  63-character model name;
-- a custom event bus whose name has EventBridge's maximum of 256 characters, and audits by
-  name (every endpoint), by a tag of maximum key and value length, and of the whole account.
+- ``EveryTrigger``: 10 endpoints, each with a 63-character endpoint and variant name
+  (SageMaker's ``EndpointName`` and ``VariantName`` maximum), every trigger (a schedule, a
+  model package group of 63 characters, a latency alarm, audit findings), an Advanced job over
+  10 of the longest instance type names, 10 rollback alarms of 255 characters (CloudWatch's
+  ``AlarmName`` maximum) and a 63-character model name; a custom event bus whose name has
+  EventBridge's maximum of 256 characters, and audits by name (every endpoint), by a tag of
+  maximum key and value length, and of the whole account;
+- ``FullSchedule``: one more endpoint than a schedule target lists
+  (``ENDPOINTS_PER_SCHEDULE_TARGET``), all on one schedule, each a version of its own
+  63-character model package group with its approvals as a trigger: the schedule's input is
+  full, and the growing grants (endpoints, model packages) pass CDK's policy splitting.
+
+(Template size per endpoint is the fleet issue's subject, #13: with every trigger and the
+longest names an endpoint adds about 19 KB, so the every-trigger stack is kept at 10.)
 
 Synthesized by ``make compliance`` without cdk-nag (the other two apps carry the packs)::
 
@@ -31,6 +37,7 @@ from rightsizing_constructs import (
     AuditFinding,
     ContainerConfig,
     Deployment,
+    EndpointRightsizing,
     Guardrails,
     LatencyAlarm,
     LatencySlo,
@@ -39,12 +46,16 @@ from rightsizing_constructs import (
     RightsizingEngine,
     UtilizationAudit,
 )
-from rightsizing_constructs.engine import ENDPOINTS_PER_SCHEDULE_TARGET
+from rightsizing_constructs.triggers import ENDPOINTS_PER_SCHEDULE_TARGET
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 #: CloudFormation's maximum stack name length ("CloudFormation quotas").
-STACK_NAME = ("RightsizingMaxNames" + "X" * 128)[:128]
+STACK_NAMES = tuple(
+    (f"RightsizingMaxNames{kind}" + "X" * 128)[:128] for kind in ("EveryTrigger", "FullSchedule")
+)
+#: Endpoints with every trigger (each adds about 19 KB of template with the longest names).
+EVERY_TRIGGER_ENDPOINTS = 10
 #: SageMaker's maximum for EndpointName, VariantName, ModelName and ModelPackageGroupName
 #: (botocore's ``EndpointName``, ``VariantName``, ``ModelName``, ``EntityName`` shapes).
 SAGEMAKER_NAME = 63
@@ -75,9 +86,9 @@ def name(prefix: str, index: int, length: int = SAGEMAKER_NAME) -> str:
     return head + "x" * (length - len(head))
 
 
-def max_names_stack(app: cdk.App) -> cdk.Stack:
-    """One engine with a custom bus and 60 endpoints whose every name is at AWS's maximum."""
-    stack = cdk.Stack(app, STACK_NAME, env=cdk.Environment(account=ACCOUNT, region=REGION))
+def every_trigger_stack(app: cdk.App) -> cdk.Stack:
+    """One engine with a custom bus and endpoints whose every name and option is at its maximum."""
+    stack = cdk.Stack(app, STACK_NAMES[0], env=cdk.Environment(account=ACCOUNT, region=REGION))
     engine = RightsizingEngine(
         stack,
         "Engine",
@@ -85,11 +96,13 @@ def max_names_stack(app: cdk.App) -> cdk.Stack:
     )
     schedule = events.Schedule.rate(cdk.Duration.days(7))
     endpoint_names = []
-    for index in range(ENDPOINTS_PER_SCHEDULE_TARGET):
+    for index in range(EVERY_TRIGGER_ENDPOINTS):
         endpoint_name = name("endpoint", index)
         endpoint_names.append(endpoint_name)
-        engine.add_endpoint(
+        EndpointRightsizing(
+            engine,
             f"Endpoint{index:02d}",
+            engine=engine,
             endpoint_name=endpoint_name,
             variant_name=name("variant", index),
             model_name=name("model", index),
@@ -120,7 +133,7 @@ def max_names_stack(app: cdk.App) -> cdk.Stack:
             ),
             schedule=schedule,
             model_approval=ModelApproval(model_package_group_name=name("group", index)),
-            latency_alarm=LatencyAlarm(minutes=3),
+            latency_alarm=LatencyAlarm(breaching_for=cdk.Duration.minutes(3)),
             audit_finding=AuditFinding(classifications=["Underprovisioned", "Overprovisioned"]),
         )
     UtilizationAudit(stack, "NamedAudit", endpoint_names=endpoint_names, engine=engine)
@@ -134,7 +147,34 @@ def max_names_stack(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def full_schedule_stack(app: cdk.App) -> cdk.Stack:
+    """A schedule target's full list of the longest names, and one endpoint more."""
+    stack = cdk.Stack(app, STACK_NAMES[1], env=cdk.Environment(account=ACCOUNT, region=REGION))
+    schedule = events.Schedule.rate(cdk.Duration.days(1))
+    for index in range(ENDPOINTS_PER_SCHEDULE_TARGET + 1):
+        group = name("group", index)
+        EndpointRightsizing(
+            stack,
+            f"Endpoint{index:02d}",
+            endpoint_name=name("endpoint", index),
+            variant_name=name("variant", index),
+            model_package_version_arn=stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{group}/1"
+            ),
+            slo=LatencySlo.p99(cdk.Duration.millis(150)),
+            peak_requests_per_minute=120000,
+            schedule=schedule,
+            model_approval=ModelApproval(model_package_group_name=group),
+        )
+    return stack
+
+
+def build(app: cdk.App) -> list[cdk.Stack]:
+    """Both stacks, in ``app``."""
+    return [every_trigger_stack(app), full_schedule_stack(app)]
+
+
 if __name__ == "__main__":
     cdk_app = cdk.App()
-    max_names_stack(cdk_app)
+    build(cdk_app)
     cdk_app.synth()
