@@ -6,15 +6,21 @@ with its settings). It prints; it never calls AWS.
 
 ``plan`` makes the workflow's decision from files: the JSON that
 ``aws sagemaker describe-inference-recommendations-job`` prints (and, optionally,
-``describe-endpoint-config`` for what the endpoint runs now). It prints the recommendation event's
-``detail`` on stdout and exits 0 on any decision; on invalid input it prints one line to stderr
-and exits 2. It runs the very decision code the Lambda functions run.
+``describe-endpoint-config`` for what the endpoint runs now), with the settings the construct
+takes, under the same names. It prints the recommendation event's ``detail`` on stdout, exactly
+as the workflow publishes it, and a one-line summary with units on stderr, and exits 0 on any
+decision. It runs the very decision code the Lambda functions run.
+
+Both commands check their input with the constructs' own rules (:mod:`._rules`) and ``plan``
+its files against botocore's model (:mod:`._aws_output`); anything invalid is one line on
+stderr and exit status 2. Neither loads the CDK (no Node.js process).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -23,9 +29,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import _rules
+from ._aws_output import InvalidFile, read_output
 from ._runtime import import_runtime
 
 EXIT_INVALID_INPUT = 2
+#: A reader that stops reading (``plan ... | head``) ends the command as SIGPIPE would.
+EXIT_BROKEN_PIPE = 141
+#: Flags whose setting has another name in the constructs.
+_FLAG_OF = {"max_latency": "--slo-ms", "peak_requests_per_minute": "--peak-requests-per-minute"}
 
 
 class InvalidInput(Exception):
@@ -33,10 +45,22 @@ class InvalidInput(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exit 2."""
+    """argparse, but a usage error is one line (no usage dump) and exit 2.
+
+    Flags are taken whole (no abbreviations): a prefix that works today would change meaning,
+    or stop working, when a flag is added.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(allow_abbrev=False, **options)
 
     def error(self, message: str) -> NoReturn:
         raise InvalidInput(message)
+
+
+def _flag(setting: str) -> str:
+    """The command-line flag of a construct setting: ``min_instances`` is ``--min-instances``."""
+    return _FLAG_OF.get(setting, "--" + setting.replace("_", "-"))
 
 
 def _number(text: str) -> Decimal:
@@ -50,70 +74,23 @@ def _number(text: str) -> Decimal:
     return number
 
 
+def _as_setting(number: Decimal | None) -> int | float | None:
+    """The value as a construct setting takes it: whole numbers as int, the rest as float."""
+    if number is None:
+        return None
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m rightsizing_constructs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    plan = commands.add_parser(
-        "plan",
-        help="decide on a recommendation job's results, as the workflow would",
-        description="Print the recommendation event's detail for a completed IR job.",
-    )
-    plan.add_argument(
-        "--job-description",
-        required=True,
-        type=Path,
-        metavar="FILE",
-        help="output of aws sagemaker describe-inference-recommendations-job",
-    )
-    plan.add_argument(
-        "--peak-rpm",
-        required=True,
-        type=_number,
-        metavar="N",
-        help="expected peak requests per minute to the variant",
-    )
-    plan.add_argument("--slo-percentile", required=True, choices=["P95", "P99"])
-    plan.add_argument(
-        "--slo-ms",
-        required=True,
-        type=_number,
-        metavar="N",
-        help="latency objective in milliseconds at that percentile",
-    )
-    plan.add_argument(
-        "--target-utilization",
-        type=_number,
-        default=Fraction(1, 2),
-        metavar="U",
-        help="fraction of measured capacity to plan for, in (0, 1] (default 0.5)",
-    )
-    plan.add_argument("--min-instances", type=int, default=1, metavar="N", help="default 1")
-    plan.add_argument("--max-instances", type=int, default=10, metavar="N", help="default 10")
-    plan.add_argument(
-        "--max-cost-per-hour",
-        type=_number,
-        metavar="X",
-        help="most dollars per hour at peak (default: no cap)",
-    )
-    plan.add_argument(
-        "--allowed-instance-types",
-        metavar="T1,T2",
-        help="exact types or families, comma-separated (default: all)",
-    )
-    plan.add_argument(
-        "--current-endpoint-config",
-        type=Path,
-        metavar="FILE",
-        help="output of aws sagemaker describe-endpoint-config (the current one)",
-    )
-    plan.add_argument("--variant-name", default="AllTraffic", help="default AllTraffic")
-    plan.add_argument("--endpoint-name", help="endpoint the detail names (default: none)")
+    _add_plan(commands)
     run = commands.add_parser(
         "run",
         help="print the command that starts a rightsizing run of an endpoint",
         description="Print the aws events put-events command of the manual trigger.",
     )
-    run.add_argument("--endpoint-name", required=True)
+    run.add_argument("--endpoint-name", required=True, help="the endpoint (as in the construct)")
     run.add_argument("--variant-name", default="AllTraffic", help="default AllTraffic")
     run.add_argument(
         "--event-bus", default="default", help="the engine's event bus (default: default)"
@@ -121,8 +98,86 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_plan(commands: Any) -> None:
+    plan = commands.add_parser(
+        "plan",
+        help="decide on a recommendation job's results, as the workflow would",
+        description="Print the recommendation event's detail for a completed IR job.",
+    )
+    option = plan.add_argument
+    option(
+        "--job-description",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="output of aws sagemaker describe-inference-recommendations-job",
+    )
+    option(
+        "--peak-requests-per-minute",
+        type=_number,
+        metavar="N",
+        help="expected peak requests per minute to the variant (required)",
+    )
+    option("--peak-rpm", type=_number, metavar="N", help="deprecated name of the flag above")
+    option("--slo-percentile", required=True, choices=_rules.LATENCY_PERCENTILES)
+    option(
+        "--slo-ms",
+        required=True,
+        type=_number,
+        metavar="N",
+        help="latency objective in whole milliseconds at that percentile",
+    )
+    option(
+        "--target-utilization",
+        type=_number,
+        default=Decimal("0.5"),
+        metavar="U",
+        help="fraction of measured capacity to plan for, in (0, 1] (default 0.5)",
+    )
+    option("--min-instances", type=_number, default=Decimal(1), metavar="N", help="default 1")
+    option("--max-instances", type=_number, default=Decimal(10), metavar="N", help="default 10")
+    option(
+        "--allowed-instance-types",
+        metavar="T1,T2",
+        help="exact types or families, comma-separated (default: all)",
+    )
+    option(
+        "--max-cost-per-hour",
+        type=_number,
+        metavar="X",
+        help="most dollars per hour at peak (default: no cap)",
+    )
+    option(
+        "--min-saving-percent",
+        type=_number,
+        default=Decimal(0),
+        metavar="P",
+        help="hysteresis: the least saving, in percent, worth a change (default 0)",
+    )
+    option(
+        "--min-saving-per-month",
+        type=_number,
+        default=Decimal(0),
+        metavar="X",
+        help="hysteresis: the least saving, in dollars a month, worth a change (default 0)",
+    )
+    option(
+        "--current-endpoint-config",
+        type=Path,
+        metavar="FILE",
+        help="output of aws sagemaker describe-endpoint-config (the current one)",
+    )
+    option("--variant-name", default="AllTraffic", help="default AllTraffic")
+    option("--endpoint-name", help="endpoint the detail names (default: none)")
+
+
 def run_command(arguments: argparse.Namespace) -> str:
     """The ``aws events put-events`` command that requests a run of the endpoint."""
+    problems = _rules.sagemaker_name_problems("endpoint_name", arguments.endpoint_name, _flag)
+    problems += _rules.sagemaker_name_problems("variant_name", arguments.variant_name, _flag)
+    problems += _rules.event_bus_name_problems("event_bus", arguments.event_bus, _flag)
+    if problems:
+        raise InvalidInput("; ".join(problems))
     triggers = import_runtime("triggers")
     detail = {"endpoint_name": arguments.endpoint_name, "variant_name": arguments.variant_name}
     entry = {
@@ -136,58 +191,81 @@ def run_command(arguments: argparse.Namespace) -> str:
     )
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"{what} file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"cannot read {what} file {path}: {error}") from None
-    except json.JSONDecodeError as error:
-        raise InvalidInput(f"{what} file {path} is not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise InvalidInput(f"{what} file {path} must hold a JSON object")
-    return document
+def _peak(arguments: argparse.Namespace, warnings: list[str]) -> Decimal:
+    """The peak, from its flag or its deprecated name."""
+    if arguments.peak_rpm is None:
+        if arguments.peak_requests_per_minute is None:
+            raise InvalidInput("the following arguments are required: --peak-requests-per-minute")
+        peak: Decimal = arguments.peak_requests_per_minute
+        return peak
+    if arguments.peak_requests_per_minute is not None:
+        raise InvalidInput("give --peak-requests-per-minute only (--peak-rpm is its old name)")
+    warnings.append("warning: --peak-rpm is deprecated; use --peak-requests-per-minute")
+    old: Decimal = arguments.peak_rpm
+    return old
 
 
-def plan(arguments: argparse.Namespace) -> dict[str, Any]:
-    """The recommendation detail for the parsed ``plan`` arguments."""
+def _decision_input(arguments: argparse.Namespace, warnings: list[str]) -> Any:
+    """The decision's input from the ``plan`` flags, checked with the constructs' rules."""
     decision = import_runtime("decision")
-    recommendation = import_runtime("recommendation")
+    peak = _peak(arguments, warnings)
     allowed = tuple(
         t.strip() for t in (arguments.allowed_instance_types or "").split(",") if t.strip()
     )
-    for flag, value in (("--peak-rpm", arguments.peak_rpm), ("--slo-ms", arguments.slo_ms)):
-        if value <= 0:
-            raise InvalidInput(f"{flag} must be > 0, got {value}")
-    if arguments.max_cost_per_hour is not None and arguments.max_cost_per_hour <= 0:
-        raise InvalidInput(f"--max-cost-per-hour must be > 0, got {arguments.max_cost_per_hour}")
-    try:
-        decision_input = decision.DecisionInput(
-            peak_requests_per_minute=Fraction(arguments.peak_rpm),
-            target_utilization=Fraction(arguments.target_utilization),
-            slo=decision.Slo(percentile=arguments.slo_percentile, max_latency_ms=arguments.slo_ms),
-            guardrails=decision.Guardrails(
-                min_instances=arguments.min_instances,
-                max_instances=arguments.max_instances,
-                allowed_instance_types=allowed,
-                max_cost_per_hour=arguments.max_cost_per_hour,
-            ),
-        )
-    except ValueError as error:
-        raise InvalidInput(str(error)) from None
-    job_description = _read_json(arguments.job_description, "job description")
+    problems = _rules.peak_problems(_as_setting(peak), _flag)
+    problems += _rules.latency_ms_problems("max_latency", _as_setting(arguments.slo_ms), _flag)
+    problems += _rules.target_utilization_problems(_as_setting(arguments.target_utilization), _flag)
+    problems += _rules.guardrails_problems(
+        min_instances=_as_setting(arguments.min_instances),
+        max_instances=_as_setting(arguments.max_instances),
+        allowed_instance_types=allowed,
+        max_cost_per_hour=_as_setting(arguments.max_cost_per_hour),
+        min_saving_percent=_as_setting(arguments.min_saving_percent),
+        min_saving_per_month=_as_setting(arguments.min_saving_per_month),
+        label=_flag,
+    )
+    for setting in ("endpoint_name", "variant_name"):
+        value = getattr(arguments, setting)
+        if value is not None:
+            problems += _rules.sagemaker_name_problems(setting, value, _flag)
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return decision.DecisionInput(
+        peak_requests_per_minute=Fraction(peak),
+        target_utilization=Fraction(arguments.target_utilization),
+        slo=decision.Slo(percentile=arguments.slo_percentile, max_latency_ms=arguments.slo_ms),
+        guardrails=decision.Guardrails(
+            min_instances=int(arguments.min_instances),
+            max_instances=int(arguments.max_instances),
+            allowed_instance_types=allowed,
+            max_cost_per_hour=arguments.max_cost_per_hour,
+            min_saving_percent=arguments.min_saving_percent,
+            min_saving_per_month=arguments.min_saving_per_month,
+        ),
+    )
+
+
+def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The recommendation detail for the parsed ``plan`` arguments."""
+    decision = import_runtime("decision")
+    recommendation = import_runtime("recommendation")
+    settings = _decision_input(arguments, [] if warnings is None else warnings)
+    job_description = read_output(
+        arguments.job_description, "job description", "DescribeInferenceRecommendationsJob"
+    )
     endpoint_config = (
         None
         if arguments.current_endpoint_config is None
-        else _read_json(arguments.current_endpoint_config, "endpoint config")
+        else read_output(
+            arguments.current_endpoint_config, "endpoint config", "DescribeEndpointConfig"
+        )
     )
     try:
         return dict(
             recommendation.recommend(
                 candidates=decision.candidates_from_job(job_description),
                 job_name=str(job_description.get("JobName", "")),
-                decision_input=decision_input,
+                decision_input=settings,
                 endpoint_name=arguments.endpoint_name,
                 variant_name=arguments.variant_name,
                 endpoint_config=endpoint_config,
@@ -195,21 +273,67 @@ def plan(arguments: argparse.Namespace) -> dict[str, Any]:
         )
     except (decision.InvalidJobResultError, decision.VariantNotFoundError) as error:
         raise InvalidInput(str(error)) from None
-    except (KeyError, TypeError, AttributeError, ArithmeticError) as error:
-        raise InvalidInput(f"malformed job description: {error!r}") from None
+    except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as error:
+        # Past botocore's model (read_output), nothing should get here; if it does, it is still
+        # one line and exit 2, naming what failed.
+        raise InvalidInput(
+            f"cannot decide on {arguments.job_description}: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _summary(detail: dict[str, Any]) -> str:
+    """One line for people: the choice and what it and the current config cost, with units."""
+    if detail["action"] == "reject":
+        return "plan: reject: no candidate is eligible; the reasons are in the detail"
+    cost = Decimal(repr(detail["estimated_cost_per_hour"]))
+    per_month = cost * import_runtime("decision").HOURS_PER_MONTH
+    line = (
+        f"plan: {detail['action']} {detail['instance_type']} x{detail['instance_count']}, "
+        f"{_usd(cost)} per hour at peak ({_usd(per_month, cents=True)} per month)"
+    )
+    current = detail["current"]
+    if current is not None and current["instance_type"] is not None:
+        now = current["estimated_cost_per_hour"]
+        line += f"; now {current['instance_type']} x{current['instance_count']}, " + (
+            "cost unknown (IR did not price its type)"
+            if now is None
+            else f"{_usd(Decimal(repr(now)))} per hour"
+        )
+    return line
+
+
+def _usd(amount: Decimal, *, cents: bool = False) -> str:
+    """``2.04 USD``, at most 4 decimals (or cents, for a month).
+
+    IR's ``CostPerHour`` is in US dollars (SageMaker Developer Guide, "Recommendation results").
+    """
+    rounded = round(amount, 2 if cents else 4)
+    return f"{rounded if cents else rounded.normalize():f} USD"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    warnings: list[str] = []
     try:
         arguments = _parser().parse_args(argv)
         if arguments.command == "run":
-            print(run_command(arguments))
-            return 0
-        detail = plan(arguments)
-    except InvalidInput as error:
-        print(f"error: {error}", file=sys.stderr)
+            output, note = run_command(arguments), None
+        else:
+            detail = plan(arguments, warnings)
+            output, note = json.dumps(detail, indent=2), _summary(detail)
+    except (InvalidInput, InvalidFile) as error:
+        print(f"error: {error}", file=sys.stderr)  # one line: warnings wait for a good run
         return EXIT_INVALID_INPUT
-    json.dump(detail, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    try:
+        sys.stdout.write(output + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe (``| head``): stop quietly, and keep Python's own flush at
+        # exit from failing on it too (Python docs, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    if note is not None:
+        print(note, file=sys.stderr)
     return 0

@@ -18,6 +18,12 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 
 from . import triggers
+from ._rules import (
+    is_sagemaker_name,
+    peak_problems,
+    sagemaker_name_problems,
+    target_utilization_problems,
+)
 from ._runtime import import_runtime
 from ._workflow import max_polls
 from .engine import RightsizingEngine
@@ -36,7 +42,6 @@ from .settings import (
     RecommenderJob,
     StoppingConditions,
     ValidationProblems,
-    is_number,
     is_token,
 )
 
@@ -49,7 +54,6 @@ _DEFAULT_JOB_TIMEOUT = Duration.hours(2)
 _ADVANCED_TIMEOUT_MARGIN = Duration.hours(1)
 # A job slot outlives the poll budget by this much before a dead run's slot frees itself.
 _SLOT_HOLD_MARGIN = Duration.hours(1)
-_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _VERSIONED_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"model-package/(?P<group>[^/]+)/\d+$"
@@ -354,26 +358,15 @@ def _validate(
             given is None or isinstance(given, kind),
             f"{option} must be a {kind.__name__} or None, got {given!r}",
         )
+    # The rules of _rules are shared with the command line: the same values pass, in the same words.
     for name, value in (("endpoint_name", endpoint_name), ("variant_name", variant_name)):
-        problems.check(
-            is_token(value) or (isinstance(value, str) and bool(_NAME_PATTERN.match(value))),
-            f"{name} must be 1-63 letters, digits and hyphens, starting and ending with a letter "
-            f"or digit (SageMaker's rule), got {value!r}",
-        )
+        problems.extend([] if is_token(value) else sagemaker_name_problems(name, value))
     problems.check(
         isinstance(slo, LatencySlo),
         f"slo must be a LatencySlo such as LatencySlo.p99(Duration.millis(200)), got {slo!r}",
     )
-    problems.check(
-        _is_positive_number(peak_requests_per_minute),
-        f"peak_requests_per_minute must be a number > 0 (expected peak requests per minute to "
-        f"the variant), got {peak_requests_per_minute!r}",
-    )
-    problems.check(
-        is_number(target_utilization) and 0 < target_utilization <= 1,
-        f"target_utilization must be in (0, 1] (0.5 plans for bursts of twice the target), "
-        f"got {target_utilization!r}",
-    )
+    problems.extend(peak_problems(peak_requests_per_minute))
+    problems.extend(target_utilization_problems(target_utilization))
     # What each settings object found wrong with itself, reported here with the rest.
     for name, settings in (
         ("slo", slo),
@@ -427,7 +420,7 @@ def _check_model(
         )
     if model_name is not None:
         problems.check(
-            is_token(model_name) or bool(_NAME_PATTERN.match(model_name)),
+            is_token(model_name) or is_sagemaker_name(model_name, "ModelName"),
             f"model_name must be a SageMaker model name, got {model_name!r}",
         )
         problems.check(
@@ -522,7 +515,3 @@ def _check_timeout(
                 f"({job.job_duration.to_human_string()}): the job would be stopped before it "
                 "could finish; raise timeout",
             )
-
-
-def _is_positive_number(value: Any) -> bool:
-    return is_number(value) and value > 0

@@ -48,6 +48,7 @@ from .security import (
     create_topic_key,
 )
 from .settings import ValidationProblems, is_token
+from .stack_engines import StackEngines
 from .triggers import ScheduleRules, stop_orphaned_job_rule
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ class RightsizingEngine(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        _StackEngines.of(Stack.of(self)).add(self)
+        StackEngines.of(Stack.of(self)).add(self)
         poll_interval = poll_interval if poll_interval is not None else _DEFAULT_POLL_INTERVAL
         queue_timeout = queue_timeout if queue_timeout is not None else _DEFAULT_QUEUE_TIMEOUT
         _validate(
@@ -155,17 +156,12 @@ class RightsizingEngine(Construct):
         self.event_bus: events.IEventBus = event_bus or self.default_bus
         #: The decision record of every run (recommend and apply), the locks and the job slots.
         self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self, encryption_key)
-        # The key the engine's own ledger is encrypted with (a table you bring has its own).
+        # The key of the engine's own ledger (a table you bring has its own).
         self._ledger_key = encryption_key if ledger_table is None else None
-        #: Where events that rules could not deliver, and asynchronous invocations that failed,
-        #: are kept (14 days); its alarm notifies the topic.
+        #: Where undeliverable events and failed asynchronous invocations are kept (14 days).
         self.dead_letter_queue = create_dead_letter_queue(self, self.topic)
         self._functions = RuntimeFunctions(
-            encryption_key=encryption_key,
-            reserved_concurrency=reserved_concurrency,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            dead_letter_queue=self.dead_letter_queue,
+            encryption_key, reserved_concurrency, vpc, vpc_subnets, self.dead_letter_queue
         )
         recommend_functions = self._recommend_functions()
         #: The Apply workflow, shared by every endpoint in ``ApplyMode.AUTO``.
@@ -296,7 +292,7 @@ class RightsizingEngine(Construct):
         must be told which (``engine=``): this raises rather than guess.
         """
         stack = Stack.of(scope)
-        engines = _StackEngines.of(stack).engines
+        engines = StackEngines.of(stack).engines
         if len(engines) == 1:
             return engines[0]
         if engines:
@@ -312,7 +308,7 @@ class RightsizingEngine(Construct):
                 "pass engine= explicitly"
             )
         engine = cls(stack, _ENGINE_ID)
-        _StackEngines.of(stack).default = engine
+        StackEngines.of(stack).default = engine
         return engine
 
     @property
@@ -445,37 +441,6 @@ class RightsizingEngine(Construct):
             ]
         for key, user in dict.fromkeys(uses):
             key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
-
-
-class _StackEngines(Construct):
-    """The rightsizing engines of one stack, so that a construct without ``engine=`` finds its.
-
-    A construct of the stack's own tree (``RightsizingEngines``; it adds nothing to the
-    template), found in one lookup however many endpoints there are.
-    """
-
-    _ID = "RightsizingEngines"
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack, self._ID)
-        self.engines: list[RightsizingEngine] = []
-        #: The engine ``RightsizingEngine.of`` created with the defaults, if it did.
-        self.default: RightsizingEngine | None = None
-
-    @classmethod
-    def of(cls, stack: Stack) -> _StackEngines:
-        existing = stack.node.try_find_child(cls._ID)
-        return existing if isinstance(existing, _StackEngines) else cls(stack)
-
-    def add(self, engine: RightsizingEngine) -> None:
-        """Count ``engine``; refuse one created after the stack's default engine."""
-        if self.default is not None:
-            raise ValueError(
-                f"{engine.node.path}: this stack already has the default rightsizing engine "
-                f"({self.default.node.path}), created for a construct without engine=; create "
-                "your RightsizingEngine before the endpoints and audits, or pass it to them"
-            )
-        self.engines.append(engine)
 
 
 def _validate(

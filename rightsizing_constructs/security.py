@@ -58,7 +58,7 @@ _VPC_ACCESS_ACTIONS = [
 _DEAD_LETTER_RETENTION = Duration.days(14)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class RuntimeFunctions:
     """Makes the library's Lambda functions, each with the engine's security settings."""
 

@@ -763,7 +763,10 @@ def test_every_problem_of_every_setting_is_in_one_message() -> None:
     lines = message.splitlines()[1:]
     assert len(lines) == 5, lines
     assert "  - endpoint_name must be 1-63 letters" in lines[0]
-    assert "  - slo: max_latency must be a whole number of milliseconds, got 150.5 millis" in lines
+    assert (
+        "  - slo: max_latency must be a whole number of milliseconds (IR takes latency thresholds "
+        "in whole ms), got 150.5 ms" in lines
+    )
     assert "  - guardrails: min_instances must be a whole number >= 1, got 0" in lines
     assert any(line.startswith("  - deployment: percent must be a whole number") for line in lines)
     assert (

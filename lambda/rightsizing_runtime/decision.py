@@ -256,6 +256,12 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
         return _ineligible(candidate, "IR measured no sustainable throughput (MaxInvocations)")
     if candidate.cost_per_hour is None:
         return _ineligible(candidate, "IR reported no CostPerHour")
+    if not _is_price(candidate.cost_per_hour):
+        # A negative price would win every comparison, a NaN break them (and is no JSON
+        # number for the event).
+        return _ineligible(
+            candidate, f"IR reported a CostPerHour of {candidate.cost_per_hour}, not a price"
+        )
     count = instances_needed(
         decision_input.peak_requests_per_minute,
         candidate.max_invocations,
@@ -266,6 +272,10 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
     problems = []
     if candidate.model_latency_ms is None:
         problems.append("IR reported no ModelLatency")
+    elif not candidate.model_latency_ms.is_finite() or candidate.model_latency_ms < 0:
+        problems.append(
+            f"IR reported a ModelLatency of {candidate.model_latency_ms} ms, not a latency"
+        )
     elif candidate.model_latency_ms > slo.max_latency_ms:
         problems.append(
             f"latency {_fmt(candidate.model_latency_ms)} ms exceeds the {slo.percentile} SLO "
@@ -281,10 +291,8 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
             f"needs {count} instances at peak, more than the maximum of {guardrails.max_instances}"
         )
     if guardrails.max_cost_per_hour is not None and cost > guardrails.max_cost_per_hour:
-        problems.append(
-            f"costs {_fmt(cost)} per hour at peak, more than the maximum of "
-            f"{_fmt(guardrails.max_cost_per_hour)}"
-        )
+        costs, maximum = _money(cost, guardrails.max_cost_per_hour)
+        problems.append(f"costs {costs} per hour at peak, more than the maximum of {maximum}")
     return Evaluation(
         candidate=candidate,
         instance_count=count,
@@ -292,6 +300,10 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
         eligible=not problems,
         reason="; ".join(problems) or "eligible",
     )
+
+
+def _is_price(value: Decimal) -> bool:
+    return value.is_finite() and value >= 0
 
 
 def _ineligible(candidate: Candidate, reason: str) -> Evaluation:
@@ -356,7 +368,7 @@ def decide(
         f"that meets the {decision_input.slo.percentile} SLO of "
         f"{_fmt(decision_input.slo.max_latency_ms)} ms at "
         f"{_fmt(decision_input.peak_requests_per_minute)} requests per minute "
-        f"({_fmt(chosen.cost_at_peak_per_hour)} per hour at peak)"
+        f"({_money(chosen.cost_at_peak_per_hour)[0]} per hour at peak)"
     )
     if (
         current is not None
@@ -381,7 +393,7 @@ def decide(
         )
     return Decision(
         action="apply",
-        reason=summary,
+        reason=summary + _cost_change(chosen, evaluations, current),
         chosen=chosen,
         autoscaling=autoscaling,
         evaluations=explained,
@@ -430,6 +442,51 @@ def saving_below_minimum(
     )
 
 
+def _cost_change(
+    chosen: Evaluation, evaluations: Sequence[Evaluation], current: CurrentConfig | None
+) -> str:
+    """How an ``apply`` changes the cost at peak against what the endpoint runs now.
+
+    A clause for the recommendation's reason ("; it raises the cost from ... to ..."), or ""
+    when the current configuration is not known. A change that raises the cost says why: the
+    current configuration cannot serve the peak inside the SLO and guardrails (the only way
+    the cheapest eligible choice can cost more, see :func:`saving_below_minimum`).
+    """
+    if current is None or current.instance_type is None or current.instance_count is None:
+        return ""
+    now = f"the current {current.instance_type} x{current.instance_count}"
+    measured = next(
+        (e for e in evaluations if e.candidate.instance_type == current.instance_type), None
+    )
+    price = None if measured is None else measured.candidate.cost_per_hour
+    if measured is None or price is None or not _is_price(price):
+        return f"; IR gave no price for {now}, so the change in cost is unknown"
+    assert chosen.cost_at_peak_per_hour is not None
+    before = price * current.instance_count
+    after = chosen.cost_at_peak_per_hour
+    per_month = _fmt(round(abs(after - before) * HOURS_PER_MONTH, 2))
+    if after > before:
+        shown_before, shown_after = _money(before, after)
+        # Only a current configuration that cannot serve the peak inside the SLO and guardrails
+        # costs less than the cheapest eligible choice: it is ineligible, or runs too few.
+        why = (
+            f"not eligible ({measured.reason})"
+            if not measured.eligible
+            else f"too few for the peak (it needs {measured.instance_count})"
+        )
+        return (
+            f"; it raises the cost from {shown_before} to {shown_after} per hour ({per_month} "
+            f"more per month): {now} is {why}"
+        )
+    if after < before:
+        saved = _money(before - after)[0]
+        return (
+            f"; it saves {saved} per hour ({per_month} per month) against {now} "
+            f"({_money(before)[0]} per hour)"
+        )
+    return f"; it costs the same as {now}"
+
+
 def _explain(evaluation: Evaluation, chosen: Evaluation) -> Evaluation:
     """Say why an eligible candidate other than the chosen one lost."""
     if not evaluation.eligible:
@@ -439,9 +496,9 @@ def _explain(evaluation: Evaluation, chosen: Evaluation) -> Evaluation:
     assert evaluation.cost_at_peak_per_hour is not None
     assert chosen.cost_at_peak_per_hour is not None
     if evaluation.cost_at_peak_per_hour > chosen.cost_at_peak_per_hour:
+        costs, against = _money(evaluation.cost_at_peak_per_hour, chosen.cost_at_peak_per_hour)
         reason = (
-            f"eligible, but costs {_fmt(evaluation.cost_at_peak_per_hour)} per hour at peak "
-            f"against {_fmt(chosen.cost_at_peak_per_hour)} for the chosen one"
+            f"eligible, but costs {costs} per hour at peak against {against} for the chosen one"
         )
     else:
         reason = "eligible, same cost at peak, ranked lower on latency, instance count, then name"
@@ -461,6 +518,18 @@ def _with_reason(evaluation: Evaluation, reason: str) -> Evaluation:
 def _describe(evaluation: Evaluation) -> str:
     name = evaluation.candidate.instance_type or "serverless"
     return f"{name}: {evaluation.reason}"
+
+
+def _money(*amounts: Decimal) -> list[str]:
+    """Dollar amounts for people, at most 4 decimals.
+
+    IR's prices are binary floats (0.20399999618530273 for 0.204); the event's numbers keep
+    them exactly, its sentences round them, unless that would show two different amounts as the
+    same.
+    """
+    rounded = [round(amount, 4) for amount in amounts]
+    distinct = len(set(rounded)) == len(set(amounts))
+    return [_fmt(r if distinct else a) for r, a in zip(rounded, amounts, strict=True)]
 
 
 def _fmt(value: Decimal | Fraction | int) -> str:

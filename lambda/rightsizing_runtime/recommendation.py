@@ -164,8 +164,12 @@ def _candidate(evaluation: Evaluation, chosen: bool) -> Mapping[str, Any]:
 
 
 def _number(value: Decimal | Fraction | None) -> float | int | None:
-    """JSON numbers: integers stay integers, the rest become the nearest float."""
-    if value is None:
+    """JSON numbers: integers stay integers, the rest become the nearest float.
+
+    A NaN or infinity (IR reports NaN for metrics it did not measure) is null: JSON has no such
+    numbers, and EventBridge refuses a detail that holds one.
+    """
+    if value is None or (isinstance(value, Decimal) and not value.is_finite()):
         return None
     if value == int(value):
         return int(value)

@@ -13,6 +13,16 @@ from typing import Any
 
 from aws_cdk import Duration, Token
 
+from .._rules import is_number, latency_ms_problems
+
+__all__ = [
+    "ValidationProblems",
+    "is_number",
+    "is_token",
+    "millisecond_problems",
+    "seconds_problems",
+]
+
 
 class ValidationProblems:
     """Collects what is wrong with a set of settings, to raise it once."""
@@ -63,21 +73,14 @@ def is_token(value: Any) -> bool:
     return Token.is_unresolved(value)
 
 
-def is_number(value: Any) -> bool:
-    """Whether ``value`` is an int or float (a bool is not a number here)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def millisecond_problems(name: str, duration: Any) -> list[str]:
     if not isinstance(duration, Duration):
         return [f"{name} must be a Duration such as Duration.millis(200), got {duration!r}"]
     if is_token(duration.to_string()):
         return []
-    try:
-        millis = duration.to_milliseconds()
-    except Exception:  # jsii raises a plain Error for fractional values
-        return [f"{name} must be a whole number of milliseconds, got {human(duration)}"]
-    return [] if millis > 0 else [f"{name} must be more than 0 ms, got {millis} ms"]
+    # integral=False: a fractional amount is reported by the shared rule, in its words, not
+    # as jsii's conversion error.
+    return latency_ms_problems(name, duration.to_milliseconds(integral=False))
 
 
 def seconds_problems(name: str, duration: Any) -> list[str]:

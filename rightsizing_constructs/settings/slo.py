@@ -9,8 +9,8 @@ from typing import Any
 
 from aws_cdk import Duration
 
-from ..instance_types import is_instance_type_or_family
-from ._validation import ValidationProblems, is_number, is_token, millisecond_problems
+from .._rules import guardrails_problems
+from ._validation import ValidationProblems, is_token, millisecond_problems
 
 
 class LatencyPercentile(enum.Enum):
@@ -93,40 +93,18 @@ class Guardrails:
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_instance_types", tuple(self.allowed_instance_types))
         problems = ValidationProblems("Guardrails")
-        problems.check(
-            isinstance(self.min_instances, int) and self.min_instances >= 1,
-            f"min_instances must be a whole number >= 1, got {self.min_instances!r}",
-        )
-        problems.check(
-            isinstance(self.max_instances, int) and self.max_instances >= 1,
-            f"max_instances must be a whole number >= 1, got {self.max_instances!r}",
-        )
-        if isinstance(self.min_instances, int) and isinstance(self.max_instances, int):
-            problems.check(
-                self.min_instances <= self.max_instances,
-                f"min_instances ({self.min_instances}) must not exceed max_instances "
-                f"({self.max_instances}); raise max_instances or lower min_instances",
+        # The rule is shared with the command line (``plan``): one place, the same words.
+        problems.extend(
+            guardrails_problems(
+                min_instances=self.min_instances,
+                max_instances=self.max_instances,
+                allowed_instance_types=[
+                    name for name in self.allowed_instance_types if not is_token(name)
+                ],
+                max_cost_per_hour=self.max_cost_per_hour,
+                min_saving_percent=self.min_saving_percent,
+                min_saving_per_month=self.min_saving_per_month,
             )
-        for name in self.allowed_instance_types:
-            problems.check(
-                is_token(name) or is_instance_type_or_family(name),
-                f"allowed_instance_types has {name!r}, which is neither a SageMaker real-time "
-                "instance type (ml.c5.xlarge) nor a family of them (ml.c5)",
-            )
-        if self.max_cost_per_hour is not None:
-            problems.check(
-                is_number(self.max_cost_per_hour) and self.max_cost_per_hour > 0,
-                f"max_cost_per_hour must be a positive number of dollars, "
-                f"got {self.max_cost_per_hour!r}",
-            )
-        problems.check(
-            is_number(self.min_saving_percent) and 0 <= self.min_saving_percent < 100,
-            f"min_saving_percent must be a number in [0, 100), got {self.min_saving_percent!r}",
-        )
-        problems.check(
-            is_number(self.min_saving_per_month) and self.min_saving_per_month >= 0,
-            f"min_saving_per_month must be a number of dollars >= 0, "
-            f"got {self.min_saving_per_month!r}",
         )
         problems.keep_on(self)
 
