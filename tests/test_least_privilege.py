@@ -78,8 +78,14 @@ _FUNCTION_VPC = {
 _DEPENDENT = {
     # It passes RoleArn (the job role) to SageMaker.
     "sagemaker:CreateInferenceRecommendationsJob": {"iam:PassRole"},
-    # With Tags, SageMaker authorizes AddTags on the new config too.
-    "sagemaker:CreateEndpointConfig": {"sagemaker:AddTags"},
+    # With Tags, SageMaker authorizes AddTags on the new config too; with ExecutionRoleArn it
+    # checks that the caller may pass the role (the Service Authorization Reference lists both
+    # as CreateEndpointConfig's dependent actions).
+    "sagemaker:CreateEndpointConfig": {"sagemaker:AddTags", "iam:PassRole"},
+    # A config with a KmsKeyId: SageMaker creates a grant on the key as the caller (SageMaker
+    # Developer Guide, "API Permissions: Actions, Permissions, and Resources Reference":
+    # kms:CreateGrant for CreateEndpoint and UpdateEndpoint when the config has a KmsKeyId).
+    "sagemaker:UpdateEndpoint": {"kms:CreateGrant"},
     # Application Auto Scaling creates its SageMaker service-linked role on first use, and
     # checks that the caller may change the variant's capacity itself.
     "application-autoscaling:RegisterScalableTarget": {
@@ -100,7 +106,11 @@ _DEPENDENT = {
 _IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
 # Calls a handler makes only with some settings: a role may lack them (never hold them unused).
 # The audit finds its endpoints by name, by tags or by listing; Compute Optimizer is optional.
+# The Apply steps pass an execution role and use KMS keys only for endpoints that allow them.
 _BY_SETTINGS = {
+    # The config's execution role and keys are passed only when an endpoint allows them
+    # (EndpointRightsizing execution_role=, kms_keys=); DescribeKey resolves a key alias then.
+    "apply_steps": {"iam:PassRole", "kms:CreateGrant", "kms:DescribeKey"},
     "audit": {
         "sagemaker:ListEndpoints",
         "tag:GetResources",
