@@ -346,7 +346,7 @@ def test_snapshot(stubs: dict[str, Stubber]) -> None:
         {
             "TableName": "ledger",
             "Key": {"pk": {"S": "endpoint#fraud-scoring"}, "sk": {"S": "lock"}},
-            "UpdateExpression": "SET snapshot = :snapshot",
+            "UpdateExpression": "SET run_snapshot = :snapshot",
             "ConditionExpression": "holder = :me",
             "ExpressionAttributeValues": {":me": {"S": EXECUTION}, ":snapshot": {"S": ANY}},
         },

@@ -116,7 +116,7 @@ _BY_SETTINGS = {
         "tag:GetResources",
         "compute-optimizer:GetEC2InstanceRecommendations",
         "ec2:DescribeInstances",
-    }
+    },
 }
 _KMS_USE = {"kms:Decrypt", "kms:GenerateDataKey"}
 

@@ -9,7 +9,8 @@ State keys: ``recommendation`` (the event detail), ``settings`` (endpoint, varia
 lock duration, the execution role and keys it may pass), ``lock``, ``snapshot``, ``new_config``,
 ``update``, ``autoscaling``, ``error``.
 
-The lock item (``pk=endpoint#<name>``, ``sk=lock``) also keeps the run's snapshot (what
+The lock item (``pk=endpoint#<name>``, ``sk=lock``) also keeps the run's snapshot
+(``run_snapshot``: "snapshot" is a DynamoDB reserved word; what
 autoscaling the endpoint must keep) until the run releases it: a run that was aborted or timed
 out is finished by :func:`take_over` (started by the Apply rule on the execution's status
 change), and one whose cleanup never came leaves it for the next run that takes the expired
@@ -114,7 +115,7 @@ def _lock_key(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def _stored_snapshot(item: Mapping[str, Any]) -> dict[str, Any] | None:
     """The snapshot a run stored with its lock (:func:`snapshot`), if any."""
-    text = item.get("snapshot", {}).get("S")
+    text = item.get("run_snapshot", {}).get("S")
     return json.loads(text) if text else None
 
 
@@ -279,7 +280,7 @@ def snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
     inherited = (state.get("lock") or {}).get("inherited")
     # A dead run deregistered the target and never restored it: this run restores it.
     repair = snapshot_autoscaling is None and inherited is not None
-    if repair:
+    if snapshot_autoscaling is None and inherited is not None:
         snapshot_autoscaling = inherited["autoscaling"]
     result = {
         "endpoint_config_name": endpoint["EndpointConfigName"],
@@ -338,7 +339,7 @@ def _store_with_lock(
         dynamodb.update_item(
             TableName=_table(),
             Key=_lock_key(state),
-            UpdateExpression="SET snapshot = :snapshot",
+            UpdateExpression="SET run_snapshot = :snapshot",
             ConditionExpression="holder = :me",
             ExpressionAttributeValues={
                 ":me": {"S": execution_arn},
