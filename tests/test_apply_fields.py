@@ -9,12 +9,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import aws_cdk as cdk
 import botocore.session
 import botocore.validate
 import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Template
 from botocore.stub import ANY, Stubber
 from rightsizing_runtime import apply, apply_steps
 from rightsizing_runtime.errors import UnsupportedEndpointError
+
+from rightsizing_constructs import ApplyMode
+from tests.infra import as_list, endpoint_input, rightsizing, stack, statements_of
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Apply:run-1"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-0abc-def012345678"
@@ -410,3 +417,63 @@ def test_snapshot_refuses_a_capacity_reservation_on_another_type(
     _described(stubs, config)
     with pytest.raises(UnsupportedEndpointError, match="CapacityReservationConfig cannot move"):
         apply_steps.snapshot(_state({}), EXECUTION)
+
+
+# -- The settings, in the template ---------------------------------------------------------------
+
+
+def test_the_role_and_keys_are_granted_scoped_and_carried_in_the_settings() -> None:
+    scope = stack()
+    endpoint = rightsizing(
+        scope,
+        execution_role=iam.Role.from_role_arn(scope, "EndpointRole", ROLE),
+        kms_keys=[kms.Key.from_key_arn(scope, "VolumeKey", KEY)],
+    )
+    template = Template.from_stack(scope)
+    statements = statements_of(template, "RightsizingEngineApplyStepRole")
+    assert {
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": ROLE,
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    } in statements
+    assert {
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": KEY,
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    } in statements
+    assert {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": KEY} in statements
+    settings = endpoint_input(template)["apply_settings"]
+    assert (settings["execution_role_arn"], settings["kms_key_arns"]) == (ROLE, [KEY])
+    assert endpoint.execution_role is not None and len(endpoint.kms_keys) == 1
+
+
+def test_without_the_settings_nothing_is_passed_or_used() -> None:
+    template = Template.from_stack(cdk.Stack.of(rightsizing()))
+    actions = {
+        action
+        for statement in statements_of(template, "RightsizingEngineApplyStepRole")
+        for action in as_list(statement["Action"])
+    }
+    assert not actions & {"iam:PassRole", "kms:CreateGrant", "kms:DescribeKey"}
+    assert "execution_role_arn" not in endpoint_input(template)["apply_settings"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"execution_role": ROLE}, "execution_role must be an iam.IRole"),
+        ({"kms_keys": KEY}, "kms_keys must be a list of kms.IKey"),
+        ({"apply_mode": ApplyMode.RECOMMEND_ONLY, "kms_keys": ["k"]}, "nothing is applied"),
+    ],
+)
+def test_the_settings_are_validated(overrides: dict[str, Any], message: str) -> None:
+    if overrides.get("kms_keys") == ["k"]:
+        scope = stack()
+        overrides["kms_keys"] = [kms.Key.from_key_arn(scope, "K", KEY)]
+        with pytest.raises(ValueError, match=message):
+            rightsizing(scope, **overrides)
+        return
+    with pytest.raises(ValueError, match=message):
+        rightsizing(**overrides)
