@@ -108,15 +108,23 @@ _IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
 # The audit finds its endpoints by name, by tags or by listing; Compute Optimizer is optional.
 # The Apply steps pass an execution role and use KMS keys only for endpoints that allow them.
 _BY_SETTINGS = {
-    # The config's execution role and keys are passed only when an endpoint allows them
-    # (EndpointRightsizing execution_role=, kms_keys=); DescribeKey resolves a key alias then.
-    "apply_steps": {"iam:PassRole", "kms:CreateGrant", "kms:DescribeKey"},
     "audit": {
         "sagemaker:ListEndpoints",
         "tag:GetResources",
         "compute-optimizer:GetEC2InstanceRecommendations",
         "ec2:DescribeInstances",
     },
+}
+# Calls made only for endpoints with a setting, by the key it has in their rule's apply
+# settings: required as soon as one endpoint of the stack has it, absent otherwise. The config's
+# execution role is passed, and its keys used (DescribeKey resolves a key alias), only when the
+# endpoint allows them (EndpointRightsizing execution_role=, kms_keys=).
+_BY_ENDPOINT_SETTING = {
+    "apply_steps": {
+        "iam:PassRole": "execution_role_arn",
+        "kms:CreateGrant": "kms_key_arns",
+        "kms:DescribeKey": "kms_key_arns",
+    }
 }
 _KMS_USE = {"kms:Decrypt", "kms:GenerateDataKey"}
 
@@ -296,6 +304,12 @@ def _by_settings(template: dict[str, Any]) -> dict[str, set[str]]:
     for properties in _properties(template["Resources"], "AWS::Lambda::Function"):
         module = properties["Handler"].removeprefix("rightsizing_runtime.").split(".")[0]
         optional[properties["Role"]["Fn::GetAtt"][0]] |= _BY_SETTINGS.get(module, set())
+        rule_inputs = json.dumps(_properties(template["Resources"], "AWS::Events::Rule"))
+        optional[properties["Role"]["Fn::GetAtt"][0]] |= {
+            action
+            for action, setting in _BY_ENDPOINT_SETTING.get(module, {}).items()
+            if f'\\"{setting}\\"' not in rule_inputs
+        }
     return optional
 
 
