@@ -205,7 +205,7 @@ def take_over(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
             ExpressionAttributeValues={
                 ":me": {"S": execution_arn},
                 ":dead": {"S": dead},
-                ":expires": {"N": str(int(time.time()) + int(settings["lock_seconds"]))},
+                ":expires": {"N": str(int(time.time()) + int(settings.get("lock_seconds", 0)))},
             },
             ReturnValues="ALL_OLD",
         )["Attributes"]
