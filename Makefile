@@ -1,7 +1,9 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, Node.js and npm present):
 #   make synth   virtual environment + pinned deps, then the real `cdk synth` of app.py
 #   make test    the whole suite: lint, format, types, tests with coverage, then the
-#                compliance checkers (cdk-nag, cfn-lint, checkov) on both apps' templates
+#                compliance checkers (cdk-nag, cfn-lint, checkov) on both apps' templates and
+#                the fidelity checks (parliament, asl-validator, statelint, botocore's models,
+#                AWS's limits, resource and key policies) on them and the max-names app
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: deps synth test lint typecheck unit compliance bench clean
+.PHONY: deps synth test lint typecheck unit compliance fidelity integ-synth integ bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,18 +54,39 @@ unit: deps
 
 # Both apps through the real `cdk synth` with every cdk-nag pack as a plugin (a finding fails
 # the synth), then cfn-lint and checkov on the templates (tools/compliance.py prints the counts).
+# The max-names app (every name at AWS's maximum) is synthesized here too, for `fidelity`.
 compliance: deps $(CHECKOV_VENV)/.installed
-	rm -rf cdk.out.app cdk.out.every-option
+	rm -rf cdk.out.app cdk.out.every-option cdk.out.max-names
 	cdk synth --quiet --no-notices --ci --output cdk.out.app > /dev/null
 	cdk synth --quiet --no-notices --ci --output cdk.out.every-option \
 		--app "$(BIN)/python -m tests.apps.every_option" > /dev/null
-	$(BIN)/python tools/compliance.py --checkov $(CHECKOV_VENV)/bin/checkov \
+	cdk synth --quiet --no-notices --ci --output cdk.out.max-names \
+		--app "$(BIN)/python -m tests.apps.max_names" > /dev/null
+	$(BIN)/python -m tools.compliance --checkov $(CHECKOV_VENV)/bin/checkov \
 		cdk.out.app cdk.out.every-option
 
-test: lint typecheck unit compliance
+# What moto cannot show, on the assemblies `compliance` synthesized: IAM policies (parliament),
+# state machine definitions (asl-validator, statelint), SDK tasks and error names (botocore's
+# models), AWS's documented limits, resource and key policies of every publish path
+# (tools/fidelity.py prints the counts per check and app; an unadjudicated finding fails).
+fidelity: compliance
+	$(BIN)/python -m tools.fidelity cdk.out.app cdk.out.every-option cdk.out.max-names
+
+test: lint typecheck unit compliance fidelity integ-synth
+
+# The deployable integration test (docs/integ.md). integ-synth needs no AWS account: it
+# synthesizes tests/integ/integ_rightsizing.py with the five cdk-nag packs (a finding fails
+# it) and checks that the pinned integ-runner discovers it. integ deploys it to the account and
+# region of your AWS credentials (it refuses without them), runs its assertions and destroys
+# it: about 1.5 hours (3 at most) and about US$1 (on-demand, us-east-1).
+integ-synth: deps
+	$(BIN)/python tools/integ.py synth
+
+integ: deps
+	$(BIN)/python tools/integ.py run
 
 bench: deps
 	$(BIN)/python tools/bench.py
 
 clean:
-	rm -rf cdk.out cdk.out.app cdk.out.every-option .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info
+	rm -rf cdk.out cdk.out.app cdk.out.every-option cdk.out.max-names cdk.out.integ .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info

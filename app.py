@@ -52,6 +52,6 @@ EndpointRightsizing(
     ),
     schedule=events.Schedule.rate(cdk.Duration.days(7)),
     model_approval=ModelApproval(model_package_group_name="fraud-scoring"),
-    latency_alarm=LatencyAlarm(minutes=5),
+    latency_alarm=LatencyAlarm(breaching_for=cdk.Duration.minutes(5)),
 )
 app.synth()

@@ -19,6 +19,14 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ._nag import CDK_GRANT_POLICY, LOG_GROUP_SERVICE_KEY, acknowledge_wildcard
+from ._runtime import import_runtime
+
+#: The error a handler raises when an AWS call failed with a retryable error (throttling, 5xx)
+#: after botocore's own retries; the runtime owns the name (``rightsizing_runtime.errors``).
+TRANSIENT_AWS_ERROR: str = import_runtime("errors").TransientAwsError.__name__
+#: Step Functions' name for a throttled Invoke (the function's or the account's concurrency):
+#: "Handle Lambda service exceptions", Step Functions developer guide.
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 
 
 def invoke(
@@ -32,9 +40,11 @@ def invoke(
 ) -> tasks.LambdaInvoke:
     """A task that invokes ``function`` with ``payload`` and keeps only its return value.
 
-    Besides CDK's retries of Lambda service errors, a throttled invocation (the function's
-    reserved concurrency or the account's limit, when a schedule starts a fleet at once) is
-    retried with backoff.
+    Besides CDK's retries of Lambda service errors (``Lambda.ServiceException``...), two
+    errors are retried with backoff: a throttled invocation (the function's reserved concurrency
+    or the account's limit, when a schedule starts a fleet at once), and an AWS call the
+    handler could not make for throttling or a 5xx (``TransientAwsError``: every step is
+    idempotent). Any other error reaches the state's Catch at once.
     """
     task = tasks.LambdaInvoke(
         scope,
@@ -46,7 +56,7 @@ def invoke(
         result_path=result_path,
     )
     task.add_retry(
-        errors=["Lambda.TooManyRequestsException"],
+        errors=[TRANSIENT_AWS_ERROR, LAMBDA_THROTTLED],
         interval=Duration.seconds(2),
         backoff_rate=2,
         max_attempts=8,

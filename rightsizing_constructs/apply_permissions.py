@@ -17,6 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from ._grants import GrowingGrant
 from ._nag import acknowledge_wildcard
 
 
@@ -32,9 +33,29 @@ class ApplyPermissions:
         self._scope = scope
         self._function = function
         self._config_arn = endpoint_config_arn
-        self._endpoints: iam.PolicyStatement | None = None
-        self._passed_roles: iam.PolicyStatement | None = None
-        self._volume_keys: tuple[iam.PolicyStatement, iam.PolicyStatement] | None = None
+        attach = function.add_to_role_policy
+        self._endpoints = GrowingGrant(
+            attach,
+            [
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:UpdateEndpoint",
+                # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            ],
+        )
+        # Each endpoint's execution role and keys (EndpointRightsizing execution_role=,
+        # kms_keys=), attached with the first one.
+        self._passed_roles = GrowingGrant(
+            attach,
+            ["iam:PassRole"],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        self._key_grants = GrowingGrant(
+            attach,
+            ["kms:CreateGrant"],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+        self._key_reads = GrowingGrant(attach, ["kms:DescribeKey"])
 
     def allow_endpoint_config_use(
         self, *, execution_role: iam.IRole | None, kms_keys: Sequence[kms.IKey]
@@ -49,31 +70,11 @@ class ApplyPermissions:
         UpdateEndpoint when the config has a ``KmsKeyId``; ``kms:DescribeKey`` on them, with
         which the service validates the key and the Snapshot step resolves a key alias.
         """
-        function = self._function
         if execution_role is not None:
-            if self._passed_roles is None:
-                self._passed_roles = iam.PolicyStatement(
-                    actions=["iam:PassRole"],
-                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-                )
-                function.add_to_role_policy(self._passed_roles)
-            if execution_role.role_arn not in self._passed_roles.resources:
-                self._passed_roles.add_resources(execution_role.role_arn)
-        if kms_keys:
-            if self._volume_keys is None:
-                self._volume_keys = (
-                    iam.PolicyStatement(
-                        actions=["kms:CreateGrant"],
-                        conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                    ),
-                    iam.PolicyStatement(actions=["kms:DescribeKey"]),
-                )
-                for statement in self._volume_keys:
-                    function.add_to_role_policy(statement)
-            for key in kms_keys:
-                for statement in self._volume_keys:
-                    if key.key_arn not in statement.resources:
-                        statement.add_resources(key.key_arn)
+            self._passed_roles.add(execution_role.role_arn)
+        for key in kms_keys:
+            self._key_grants.add(key.key_arn)
+            self._key_reads.add(key.key_arn)
 
     def grant_common(self, ledger: dynamodb.ITable) -> None:
         """What the steps call whatever the endpoint (``rightsizing_runtime.apply_steps``)."""
@@ -216,15 +217,4 @@ class ApplyPermissions:
         ``UpdateEndpoint`` is the one write that changes what serves traffic, so its endpoints
         are listed one by one.
         """
-        if self._endpoints is None:
-            self._endpoints = iam.PolicyStatement(
-                actions=[
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:UpdateEndpoint",
-                    # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
-                    "sagemaker:UpdateEndpointWeightsAndCapacities",
-                ]
-            )
-            self._function.add_to_role_policy(self._endpoints)
-        if endpoint_arn not in self._endpoints.resources:
-            self._endpoints.add_resources(endpoint_arn)
+        self._endpoints.add(endpoint_arn)

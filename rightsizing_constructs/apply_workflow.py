@@ -280,23 +280,7 @@ class ApplyWorkflow(Construct):
             # The run it finishes becomes the state: settings, recommendation, snapshot...
             take_over=self._step("TakeOver", "take_over", "$"),
         )
-        for step in (
-            steps.acquire,
-            steps.snapshot,
-            steps.create_config,
-            steps.deregister,
-            steps.update,
-            steps.check,
-            steps.record,
-            steps.release,
-            steps.take_over,
-        ):
-            step.add_retry(
-                errors=["ThrottlingException", "ClientError", "Lambda.TooManyRequestsException"],
-                interval=Duration.seconds(5),
-                max_attempts=4,
-                backoff_rate=2,
-            )
+        # Every step retries throttling and 5xx (``_workflow.invoke``: the steps are idempotent).
         # The invariant keeper: wait out an update, then retry hard before giving up.
         steps.ensure.add_retry(
             errors=["EndpointBusyError"],

@@ -88,7 +88,7 @@ class UtilizationAudit(Construct):
             "endpoint_names": list(endpoint_names),
             "tags": dict(tags or {}),
             "lookback_days": lookback.value,
-            "percentile": percentile.value,
+            "percentile": percentile.value.lower(),  # CloudWatch's statistic: p99
             "band": {"low": band.low, "high": band.high},
             "slo": None
             if slo is None
@@ -209,4 +209,6 @@ def _validate(
         isinstance(compute_optimizer, bool),
         f"compute_optimizer must be True or False, got {compute_optimizer!r}",
     )
+    problems.include("band", band)
+    problems.include("slo", slo)
     problems.raise_if_any()

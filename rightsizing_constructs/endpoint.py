@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -54,7 +54,8 @@ _ADVANCED_TIMEOUT_MARGIN = Duration.hours(1)
 _SLOT_HOLD_MARGIN = Duration.hours(1)
 _NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _VERSIONED_PACKAGE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+$"
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"model-package/(?P<group>[^/]+)/\d+$"
 )
 
 
@@ -149,6 +150,7 @@ class EndpointRightsizing(Construct):
         guardrails = guardrails if guardrails is not None else Guardrails()
         timeout = timeout if timeout is not None else _default_timeout(job)
         _validate(
+            self,
             endpoint_name=endpoint_name,
             variant_name=variant_name,
             slo=slo,
@@ -361,6 +363,7 @@ def _render_job(job: RecommenderJob, slo: LatencySlo) -> dict[str, Any]:
 
 
 def _validate(
+    scope: Construct,
     *,
     endpoint_name: str,
     variant_name: str,
@@ -386,6 +389,11 @@ def _validate(
     problems.check(
         isinstance(apply_mode, ApplyMode),
         f"apply_mode must be ApplyMode.AUTO or ApplyMode.RECOMMEND_ONLY, got {apply_mode!r}",
+    )
+    problems.check(
+        deployment is None or apply_mode is not ApplyMode.RECOMMEND_ONLY,
+        "deployment applies to ApplyMode.AUTO only: in RECOMMEND_ONLY nothing is deployed; "
+        "drop deployment= or use ApplyMode.AUTO",
     )
     optional: tuple[tuple[str, object, type], ...] = (
         ("deployment", deployment, Deployment),
@@ -419,7 +427,20 @@ def _validate(
         f"target_utilization must be in (0, 1] (0.5 plans for bursts of twice the target), "
         f"got {target_utilization!r}",
     )
+    # What each settings object found wrong with itself, reported here with the rest.
+    for name, settings in (
+        ("slo", slo),
+        ("job", job),
+        ("guardrails", guardrails),
+        ("container_config", container_config),
+        ("deployment", deployment),
+        ("model_approval", model_approval),
+        ("latency_alarm", latency_alarm),
+        ("audit_finding", audit_finding),
+    ):
+        problems.include(name, settings)
     _check_model(problems, model_package_version_arn, model_name, container_config)
+    _check_package_matches(scope, problems, model_package_version_arn, model_approval)
     _check_job(problems, job, guardrails)
     _check_timeout(problems, timeout, poll_interval, job)
     problems.raise_if_any()
@@ -466,6 +487,48 @@ def _check_model(
             isinstance(container_config, ContainerConfig),
             "model_name needs container_config=ContainerConfig(...) (IR's ContainerConfig: "
             "sample payload, framework, domain, task)",
+        )
+
+
+def _check_package_matches(
+    scope: Construct,
+    problems: ValidationProblems,
+    model_package_version_arn: str | None,
+    model_approval: ModelApproval | None,
+) -> None:
+    """The package is where the stack is, and in the group whose approvals start runs.
+
+    Its Region must be the stack's (SageMaker resources are regional); another account's
+    package group needs a resource policy, so that is a warning.
+    """
+    if model_package_version_arn is None or is_token(model_package_version_arn):
+        return
+    match = _VERSIONED_PACKAGE_ARN.match(model_package_version_arn)
+    if match is None:
+        return  # reported by _check_model
+    region, account, group = match.group("region", "account", "group")
+    stack = Stack.of(scope)
+    if not is_token(stack.region):
+        problems.check(
+            region == stack.region,
+            f"model_package_version_arn is in {region}, the stack in {stack.region}: IR tests "
+            "a model package of its own Region; deploy this stack there or copy the package",
+        )
+    if not is_token(stack.account) and account != stack.account:
+        Annotations.of(scope).add_warning_v2(
+            "rightsizing-constructs:modelPackageOfAnotherAccount",
+            f"model_package_version_arn is in account {account}, the stack in {stack.account}: "
+            "its model package group needs a resource policy that lets this account's IR job "
+            "role describe it (SageMaker: cross-account model registry)",
+        )
+    if isinstance(model_approval, ModelApproval) and not is_token(
+        model_approval.model_package_group_name
+    ):
+        problems.check(
+            model_approval.model_package_group_name.lower() == group.lower(),
+            f"model_approval watches the group {model_approval.model_package_group_name!r}, but "
+            f"model_package_version_arn is a version of {group!r}: approvals would load-test a "
+            "model this endpoint is not set up with; use the same group",
         )
 
 

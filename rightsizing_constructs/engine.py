@@ -40,7 +40,13 @@ from .job_role import ModelReads, create_job_role
 from .ledger import create_ledger
 from .recommend_permissions import RecommendPermissions
 from .recommend_workflow import RecommendFunctions, RecommendWorkflow
-from .security import RuntimeFunctions, allow_service_use, create_dead_letter_queue
+from .security import (
+    RuntimeFunctions,
+    allow_alarms_to_publish,
+    allow_service_use,
+    create_dead_letter_queue,
+    create_topic_key,
+)
 from .settings import ValidationProblems, is_token
 from .triggers import ScheduleRules, stop_orphaned_job_rule
 
@@ -64,8 +70,12 @@ class RightsizingEngine(Construct):
         that can manage only the resources IR names after this library's jobs and read the
         endpoints' model packages; grant it read access to your model artifacts and sample
         payloads (``bucket.grant_read(engine.job_role)``).
-    :param topic: where failures and recommendations are notified. Default: a topic encrypted
-        with the AWS managed SNS key, TLS enforced.
+    :param topic: where failures and recommendations are notified; the engine's alarms publish
+        to it too, so its policy and its key's policy get the statements CloudWatch alarms need
+        (a topic or key not created in this app cannot be changed: ``cdk synth`` warns with the
+        statement to add), and the workflows' roles the use of its key. Default: a topic
+        encrypted with a customer managed key of its own (CloudWatch alarms cannot publish to a
+        topic under the AWS managed ``alias/aws/sns``), TLS enforced.
     :param event_bus: where recommendation events go and run requests are read from. Default:
         the account's default bus. (AWS's own events, model approvals and alarms, are always
         read from the default bus.)
@@ -83,8 +93,9 @@ class RightsizingEngine(Construct):
         table, the topic, the log groups and the functions' environment. The workflows' and
         functions' roles are granted its use; a key created in the same app also gets the key
         policy statements CloudWatch Logs and CloudWatch alarms need (for an imported key, add
-        them yourself: README, "Compliance"). Default: AWS managed keys (DynamoDB and SNS) and
-        the services' own encryption at rest (CloudWatch Logs, Lambda environment).
+        them yourself: README, "Compliance"). Default: the AWS managed DynamoDB key, a key of the
+        topic's own, and the services' own encryption at rest (CloudWatch Logs, Lambda
+        environment).
     :param reserved_concurrency: concurrency reserved for each of the engine's functions.
         Default: none reserved (the functions use the account's unreserved pool).
     :param vpc: run the engine's functions in this VPC; they need a route to the SageMaker,
@@ -111,6 +122,7 @@ class RightsizingEngine(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        _StackEngines.of(Stack.of(self)).add(self)
         poll_interval = poll_interval if poll_interval is not None else _DEFAULT_POLL_INTERVAL
         queue_timeout = queue_timeout if queue_timeout is not None else _DEFAULT_QUEUE_TIMEOUT
         _validate(
@@ -135,8 +147,9 @@ class RightsizingEngine(Construct):
         self.job_role: iam.IRole = job_role or create_job_role(self)
         # Reads of the endpoints' models are added only to a role the engine created.
         self._model_reads = ModelReads(self.job_role) if job_role is None else None
-        #: Where failures and recommendations are notified.
+        #: Where failures and recommendations are notified; the engine's alarms publish to it.
         self.topic: sns.ITopic = topic or self._create_topic()
+        allow_alarms_to_publish(self, self.topic)
         #: True when recommendations and run requests use the account's default bus.
         self.uses_default_bus = event_bus is None
         self.event_bus: events.IEventBus = event_bus or self.default_bus
@@ -170,7 +183,7 @@ class RightsizingEngine(Construct):
             max_concurrent_jobs=max_concurrent_jobs,
             dead_letter_queue=self.rule_dead_letter_queue,
         )
-        self._grant_key_use(own_topic=topic is None, own_ledger=ledger_table is None)
+        self._grant_key_use(own_ledger=ledger_table is None)
         #: Goes off when a Recommend run fails, times out or is aborted; notifies the topic.
         self.failed_runs_alarm = self._alarm_failed_runs()
 
@@ -180,8 +193,7 @@ class RightsizingEngine(Construct):
             "Topic",
             display_name="SageMaker rightsizing",
             enforce_ssl=True,
-            master_key=self.encryption_key
-            or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
+            master_key=self.encryption_key or create_topic_key(self),
         )
 
     def _create_apply_workflow(self) -> ApplyWorkflow:
@@ -279,17 +291,30 @@ class RightsizingEngine(Construct):
 
     @classmethod
     def of(cls, scope: Construct) -> RightsizingEngine:
-        """The engine of ``scope``'s stack: the one already there, or a new one with defaults."""
+        """The engine of ``scope``'s stack: its one engine, or a new one with the defaults.
+
+        A stack has one engine unless you create more yourself; with more than one, a construct
+        must be told which (``engine=``): this raises rather than guess.
+        """
         stack = Stack.of(scope)
+        engines = _StackEngines.of(stack).engines
+        if len(engines) == 1:
+            return engines[0]
+        if engines:
+            paths = ", ".join(engine.node.path for engine in engines)
+            raise ValueError(
+                f"stack {stack.node.path} has {len(engines)} rightsizing engines ({paths}): pass "
+                "engine= to say which one this construct uses"
+            )
         existing = stack.node.try_find_child(_ENGINE_ID)
-        if existing is None:
-            return cls(stack, _ENGINE_ID)
-        if not isinstance(existing, RightsizingEngine):
+        if existing is not None:
             raise ValueError(
                 f"{stack.node.path}/{_ENGINE_ID} is taken by a {type(existing).__name__}; "
                 "pass engine= explicitly"
             )
-        return existing
+        engine = cls(stack, _ENGINE_ID)
+        _StackEngines.of(stack).default = engine
+        return engine
 
     @property
     def endpoints(self) -> list[EndpointRightsizing]:
@@ -395,25 +420,63 @@ class RightsizingEngine(Construct):
             memory_size=memory_size,
         )
 
-    def _grant_key_use(self, *, own_topic: bool, own_ledger: bool) -> None:
-        """Let the roles that write the key's resources encrypt with it.
+    def _grant_key_use(self, *, own_ledger: bool) -> None:
+        """Let the roles that write encrypted resources encrypt with their keys.
 
-        KMS checks both the key policy and the caller's IAM policy.
+        KMS checks both the key policy and the caller's IAM policy. The topic's key is granted
+        whoever created the topic (the workflows publish to it); the engine's key only for the
+        ledger it created.
         """
-        if self.encryption_key is None:
-            return
-        users: list[iam.IGrantable] = []
-        if own_ledger:
+        uses: list[tuple[kms.IKey, iam.IGrantable]] = []
+        if self.encryption_key is not None and own_ledger:
             # The Recommend workflow records runs; JobSlots and ApplyStep keep their items.
-            users += [
-                self.state_machine,
-                self.job_slots_function,
-                self.apply_workflow.step_function,
+            uses += [
+                (self.encryption_key, user)
+                for user in (
+                    self.state_machine,
+                    self.job_slots_function,
+                    self.apply_workflow.step_function,
+                )
             ]
-        if own_topic:
-            users += [self.state_machine, self.apply_workflow.state_machine]
-        for user in dict.fromkeys(users):
-            self.encryption_key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
+        topic_key = self.topic.master_key
+        if topic_key is not None:
+            uses += [
+                (topic_key, self.state_machine),
+                (topic_key, self.apply_workflow.state_machine),
+            ]
+        for key, user in dict.fromkeys(uses):
+            key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
+
+
+class _StackEngines(Construct):
+    """The rightsizing engines of one stack, so that a construct without ``engine=`` finds its.
+
+    A construct of the stack's own tree (``RightsizingEngines``; it adds nothing to the
+    template), found in one lookup however many endpoints there are.
+    """
+
+    _ID = "RightsizingEngines"
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack, self._ID)
+        self.engines: list[RightsizingEngine] = []
+        #: The engine ``RightsizingEngine.of`` created with the defaults, if it did.
+        self.default: RightsizingEngine | None = None
+
+    @classmethod
+    def of(cls, stack: Stack) -> _StackEngines:
+        existing = stack.node.try_find_child(cls._ID)
+        return existing if isinstance(existing, _StackEngines) else cls(stack)
+
+    def add(self, engine: RightsizingEngine) -> None:
+        """Count ``engine``; refuse one created after the stack's default engine."""
+        if self.default is not None:
+            raise ValueError(
+                f"{engine.node.path}: this stack already has the default rightsizing engine "
+                f"({self.default.node.path}), created for a construct without engine=; create "
+                "your RightsizingEngine before the endpoints and audits, or pass it to them"
+            )
+        self.engines.append(engine)
 
 
 def _validate(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from functools import cache
 
-import botocore.session
+from ._runtime import import_runtime
 
 
 @cache
 def production_variant_instance_types() -> frozenset[str]:
     """Every real-time instance type of botocore's SageMaker model (``ml.c5.xlarge``...)."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    # Read without an AWS session: synthesis needs no AWS configuration (AWS_PROFILE...).
+    model = import_runtime("aws").service_model("sagemaker")
     return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
 
 

@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from ._arns import sagemaker_arn
+from ._grants import GrowingGrant
 from ._nag import CDK_GRANT_POLICY, acknowledge_wildcard
 from ._runtime import import_runtime
 
@@ -151,14 +152,14 @@ def _acknowledge_job_role_wildcards(
 
 
 class ModelReads:
-    """The job role's reads of the registered endpoints' models, one statement per kind.
+    """The job role's reads of the registered endpoints' models, statements per kind.
 
     Added only to a role the engine created: a role you bring is yours to grant.
     """
 
     def __init__(self, role: iam.IRole) -> None:
         self._role = role
-        self._statements: dict[str, iam.PolicyStatement] = {}
+        self._grants: dict[str, GrowingGrant] = {}
 
     def allow(
         self,
@@ -186,13 +187,11 @@ class ModelReads:
             )
 
     def _add(self, sid: str, action: str, resource: str) -> None:
-        statement = self._statements.get(sid)
-        if statement is None:
-            statement = iam.PolicyStatement(sid=sid, actions=[action], resources=[resource])
-            self._statements[sid] = statement
-            self._role.add_to_principal_policy(statement)
-        elif resource not in statement.resources:
-            statement.add_resources(resource)
+        grant = self._grants.get(sid)
+        if grant is None:
+            grant = GrowingGrant(self._role.add_to_principal_policy, [action], sid=sid)
+            self._grants[sid] = grant
+        grant.add(resource)
         if resource.endswith("/*"):
             acknowledge_wildcard(
                 self._role,

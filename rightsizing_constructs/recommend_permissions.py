@@ -10,6 +10,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 
 from ._arns import sagemaker_arn
+from ._grants import GrowingGrant
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from .job_role import JOB_NAMES_REASON, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
@@ -36,7 +37,9 @@ class RecommendPermissions:
                 resources=[jobs],
             )
         )
-        self._start_job_endpoints = iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"])
+        self._start_job_endpoints = GrowingGrant(
+            functions.start_job.add_to_role_policy, ["sagemaker:DescribeEndpoint"]
+        )
         # CreateInferenceRecommendationsJob passes the job role to SageMaker.
         functions.start_job.add_to_role_policy(pass_to_sagemaker(job_role.role_arn))
         functions.select.add_to_role_policy(
@@ -44,7 +47,9 @@ class RecommendPermissions:
                 actions=["sagemaker:DescribeInferenceRecommendationsJob"], resources=[jobs]
             )
         )
-        self._select_endpoints = iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"])
+        self._select_endpoints = GrowingGrant(
+            functions.select.add_to_role_policy, ["sagemaker:DescribeEndpoint"]
+        )
         functions.select.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeEndpointConfig"], resources=[configs])
         )
@@ -64,16 +69,8 @@ class RecommendPermissions:
 
     def allow_endpoint(self, endpoint_arn: str) -> None:
         """Prepare and Select describe this endpoint."""
-        for function, statement in (
-            (self._functions.start_job, self._start_job_endpoints),
-            (self._functions.select, self._select_endpoints),
-        ):
-            if not statement.resources:
-                # Attached with the first endpoint: IAM refuses a statement with no resource
-                # (an engine with no endpoint yet, say for an audit alone).
-                function.add_to_role_policy(statement)
-            if endpoint_arn not in statement.resources:
-                statement.add_resources(endpoint_arn)
+        self._start_job_endpoints.add(endpoint_arn)
+        self._select_endpoints.add(endpoint_arn)
 
     def allow_served_model_check(self) -> None:
         """Prepare reads which model (package version) an endpoint serves, for model approvals."""

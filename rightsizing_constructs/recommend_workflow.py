@@ -53,11 +53,10 @@ from .ledger import record_recommendation_run
 MAX_JOB_TIMEOUT = Duration.hours(24)
 # The state machine's own timeout is a backstop behind the workflow's poll budget.
 _STATE_MACHINE_TIMEOUT_MARGIN = Duration.hours(1)
-_SAGEMAKER_RETRYABLE = [
-    "SageMaker.ThrottlingException",
-    "SageMaker.InternalFailureException",
-    "SageMaker.ServiceUnavailableException",
-]
+# Step Functions names an SDK integration's error <Service>.<error shape>, with an "Exception"
+# suffix when the shape has none ("AWS SDK service integrations", Step Functions developer
+# guide): DescribeInferenceRecommendationsJob's one modeled error is ResourceNotFound.
+_JOB_NOT_FOUND = "SageMaker.ResourceNotFoundException"
 _RUNNING_JOB_STATUSES = ("PENDING", "IN_PROGRESS", "STOPPING")
 
 
@@ -325,11 +324,19 @@ class RecommendWorkflow:
             result_selector={"status": sfn.JsonPath.string_at("$.Status")},
             result_path="$.job_status",
         )
+        # A job that does not exist will not appear: fail at once (SageMaker models this error,
+        # so Step Functions names it SageMaker.ResourceNotFoundException).
+        describe.add_retry(errors=[_JOB_NOT_FOUND], max_attempts=0)
+        # Anything else is retried: the poll is an idempotent read, and throttling and 5xx are
+        # unmodeled in SageMaker's model, so Step Functions names them generically
+        # (SageMaker.SageMakerException). States.TaskFailed matches every error but a timeout
+        # ("Error names", Step Functions developer guide); retriers apply in order.
         describe.add_retry(
-            errors=_SAGEMAKER_RETRYABLE,
+            errors=["States.TaskFailed"],
             interval=Duration.seconds(10),
             max_attempts=6,
             backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
         )
         return describe
 

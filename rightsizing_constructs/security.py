@@ -1,4 +1,4 @@
-"""The engine's shared security settings: its customer managed key, dead-letter queue and VPC.
+"""The engine's shared security settings: keys, the topic's publishers, dead letters, VPC.
 
 Every function the library runs gets the same treatment (:class:`RuntimeFunctions`): its own
 role and log group, the engine's key for its environment and logs, reserved concurrency and a
@@ -7,9 +7,10 @@ VPC when asked for, X-Ray, a year of logs, and the dead-letter queue when a rule
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Annotations, ArnFormat, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -195,9 +196,9 @@ def create_dead_letter_queue(scope: Construct, topic: sns.ITopic) -> sqs.Queue:
 
 
 def allow_service_use(key: kms.Key) -> None:
-    """Key policy statements for the services that use ``key`` for the engine's resources.
+    """Key policy statement for CloudWatch Logs, which encrypts the log groups with ``key``.
 
-    CloudWatch Logs encrypts the log groups; CloudWatch alarms publish to the topic.
+    (CloudWatch alarms' statement comes with the topic: :func:`allow_alarms_to_publish`.)
     """
     stack = Stack.of(key)
     key.add_to_resource_policy(
@@ -218,12 +219,107 @@ def allow_service_use(key: kms.Key) -> None:
             },
         )
     )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="CloudWatchAlarmsOfThisAccount",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-        )
+
+
+# -- The notification topic ----------------------------------------------------------------------
+
+#: The principal that publishes a CloudWatch alarm's notification to an SNS topic.
+ALARMS_PRINCIPAL = "cloudwatch.amazonaws.com"
+#: Warning ids users can acknowledge (``Annotations.of(engine).acknowledge_warning(id)``) once
+#: they added the statement the warning shows to a topic or key the app cannot see.
+TOPIC_POLICY_WARNING = "rightsizing-constructs:topicPolicyNotVisible"
+TOPIC_KEY_WARNING = "rightsizing-constructs:topicKeyPolicyNotVisible"
+_AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+
+
+def create_topic_key(scope: Construct) -> kms.Key:
+    """A customer managed key for the engine's topic (``TopicKey`` in ``scope``).
+
+    CloudWatch alarms cannot publish to a topic under the AWS managed key ``alias/aws/sns``:
+    its key policy cannot be changed to let them (Knowledge Center
+    "cloudwatch-configure-alarm-sns"). The key only encrypts notifications, so it is deleted
+    with the stack (after KMS's waiting period).
+    """
+    return kms.Key(
+        scope,
+        "TopicKey",
+        description="rightsizing-constructs: the notification topic (CloudWatch alarms publish)",
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.DESTROY,
     )
+
+
+def allow_alarms_to_publish(scope: Construct, topic: sns.ITopic) -> None:
+    """Let the engine's CloudWatch alarms publish to ``topic``, through its policy and its key.
+
+    A topic policy (``AWS::SNS::TopicPolicy``, which CDK writes for ``enforce_ssl``) replaces
+    SNS's default policy, so CloudWatch needs its own statement (Knowledge Center
+    "cloudwatch-receive-sns-for-alarm-trigger", scoped to this account's alarms with
+    ``aws:SourceArn``); an encrypted topic's key must let CloudWatch use it ("...-configure-
+    alarm-sns"). A topic or key that this app does not create cannot be changed from here: a
+    warning says which statement to add.
+    """
+    stack = Stack.of(scope)
+    publish = iam.PolicyStatement(
+        sid="CloudWatchAlarmsPublish",
+        principals=[iam.ServicePrincipal(ALARMS_PRINCIPAL)],
+        actions=["sns:Publish"],
+        resources=[topic.topic_arn],
+        conditions={
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name="*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            }
+        },
+    )
+    if not topic.add_to_resource_policy(publish).statement_added:
+        Annotations.of(scope).add_warning_v2(
+            TOPIC_POLICY_WARNING,
+            "The topic is not created in this app, so its access policy cannot be checked: if "
+            "it has one, CloudWatch alarms (FailedRuns, FailedApplies, UndeliveredEvents) can "
+            f"publish only with this statement in it: {_rendered(stack, publish)}",
+        )
+    key = topic.master_key
+    if key is None:
+        return
+    if _is_aws_managed_sns_key(key):
+        raise ValueError(
+            "Invalid RightsizingEngine settings:\n  - the topic is encrypted with the AWS "
+            f"managed key {_AWS_MANAGED_SNS_KEY}, whose policy cannot let CloudWatch alarms "
+            "publish: encrypt it with a customer managed key (or let the engine create the "
+            "topic)"
+        )
+    use_key = alarms_key_statement()
+    if not key.add_to_resource_policy(use_key).statement_added:
+        Annotations.of(scope).add_warning_v2(
+            TOPIC_KEY_WARNING,
+            "The topic's key is not created in this app, so its key policy cannot be checked: "
+            "CloudWatch alarms can publish to the topic only with this statement in it: "
+            f"{_rendered(stack, use_key)}",
+        )
+
+
+def alarms_key_statement() -> iam.PolicyStatement:
+    """The key policy statement CloudWatch alarms need to publish to a topic under the key."""
+    return iam.PolicyStatement(
+        sid="CloudWatchAlarmsUseForTopic",
+        principals=[iam.ServicePrincipal(ALARMS_PRINCIPAL)],
+        actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources=["*"],  # in a key policy, "*" is this key
+    )
+
+
+def _is_aws_managed_sns_key(key: kms.IKey) -> bool:
+    arn = key.key_arn
+    if not Token.is_unresolved(arn):
+        return arn.endswith(_AWS_MANAGED_SNS_KEY)
+    alias = getattr(key, "alias_name", None)
+    return isinstance(alias, str) and alias == _AWS_MANAGED_SNS_KEY
+
+
+def _rendered(stack: Stack, statement: iam.PolicyStatement) -> str:
+    return json.dumps(stack.resolve(statement.to_statement_json()), sort_keys=True)

@@ -11,20 +11,22 @@ that was (invariants 1 and 5).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Duration, IResolveContext, IStableAnyProducer, Lazy
+from aws_cdk import Duration, IResolveContext, IStableAnyProducer, Lazy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from ._nag import ALARM_READ_BY_RULE
+from ._runtime import import_runtime
 from .event_types import (
     ALARM_STATE_CHANGE,
     EVENT_SOURCE,
@@ -35,11 +37,30 @@ from .event_types import (
 )
 from .settings import AuditFinding, LatencyAlarm, LatencySlo, ModelApproval
 
+_EVENTS_MODEL = import_runtime("aws").service_model("events")
+#: EventBridge's limit on a target's ``Input`` and ``InputTemplate`` (botocore's model of
+#: PutTargets; "Amazon EventBridge quotas").
+TARGET_INPUT_LIMIT: int = _EVENTS_MODEL.shape_for("Target").members["Input"].metadata["max"]
+#: EventBridge's limit on a rule's event pattern (botocore's model of PutRule).
+EVENT_PATTERN_LIMIT: int = (
+    _EVENTS_MODEL.operation_model("PutRule").input_shape.members["EventPattern"].metadata["max"]
+)
 #: EventBridge's limit on targets per rule.
 TARGETS_PER_RULE = 5
-#: Endpoints listed in one schedule target's input (worst case about 110 characters each,
-#: within EventBridge's 8192-character limit on a target's input).
-ENDPOINTS_PER_SCHEDULE_TARGET = 60
+#: The longest endpoint and variant names SageMaker allows (``EndpointName``, ``VariantName``).
+MAX_NAME_LENGTH = 63
+_WORST_ENTRY = json.dumps(
+    {"endpoint_name": "e" * MAX_NAME_LENGTH, "variant_name": "v" * MAX_NAME_LENGTH},
+    separators=(",", ":"),
+)
+_LIST_WRAPPER = len(json.dumps({"scheduled": []}, separators=(",", ":")))
+#: Endpoints listed in one schedule target's input: as many entries of the longest names as fit
+#: in a target's input (49: 16 characters of wrapper, 164 per entry and a comma between).
+ENDPOINTS_PER_SCHEDULE_TARGET = (TARGET_INPUT_LIMIT - _LIST_WRAPPER + 1) // (len(_WORST_ENTRY) + 1)
+# What an unresolved value can become at deploy time, at most: a partition, an account, a Region,
+# and anything else (an ARN of a role or queue the stack creates; 256 is generous for those).
+_PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::AccountId": 12, "AWS::Region": 16}
+_OTHER_TOKEN_LENGTH = 256
 #: How often a rule target retries delivery before the event goes to the dead-letter queue.
 RULE_RETRY_ATTEMPTS = 8
 _MICROSECONDS_PER_MILLISECOND = 1000
@@ -132,12 +153,12 @@ def trigger_rule(
     )
     cfn_rule = rule.node.default_child
     assert isinstance(cfn_rule, events.CfnRule)
-    if len(patterns) == 1:
-        cfn_rule.add_property_override("EventPattern", patterns[0])
-    else:
-        # Overrides merge into the placeholder: drop its source, or it would AND every branch.
-        cfn_rule.add_property_override("EventPattern", {"$or": list(patterns)})
+    # Overrides merge into the placeholder: drop its source, or it would AND every branch.
+    pattern = patterns[0] if len(patterns) == 1 else {"$or": list(patterns)}
+    cfn_rule.add_property_override("EventPattern", pattern)
+    if len(patterns) > 1:
         cfn_rule.add_property_deletion_override("EventPattern.source")
+    limit_sizes(rule, pattern)
     return rule
 
 
@@ -241,6 +262,7 @@ class ScheduleRules:
                     )
                 )
             lists.append([])
+            limit_sizes(rules[-1])
             rules[-1].add_target(
                 targets.SfnStateMachine(
                     self._state_machine,
@@ -252,6 +274,68 @@ class ScheduleRules:
                 )
             )
         lists[-1].append({"endpoint_name": endpoint_name, "variant_name": variant_name})
+
+
+def limit_sizes(rule: events.Rule, pattern: dict[str, Any] | None = None) -> None:
+    """Fail ``cdk synth`` before a rule would cross EventBridge's size limits at deploy time.
+
+    Checked once every endpoint was added: each target's ``Input``/``InputTemplate`` against
+    ``TARGET_INPUT_LIMIT`` and ``pattern`` (the rule's, as overridden) against
+    ``EVENT_PATTERN_LIMIT``, counting what a deploy-time value may become at most
+    (``_PSEUDO_LENGTHS``, ``_OTHER_TOKEN_LENGTH``). ``cdk synth`` runs the check
+    (``aws_cdk.assertions`` skips construct validations).
+    """
+    rule.node.add_validation(_RuleSizes(rule, pattern))
+
+
+@jsii.implements(IValidation)
+class _RuleSizes:
+    def __init__(self, rule: events.Rule, pattern: dict[str, Any] | None) -> None:
+        self._rule = rule
+        self._pattern = pattern
+
+    def validate(self) -> list[str]:
+        cfn_rule = self._rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        stack = Stack.of(self._rule)
+        problems = []
+        for target in stack.resolve(cfn_rule.targets) or []:
+            transformer = target.get("inputTransformer") or {}
+            for name, value in (
+                ("Input", target.get("input")),
+                ("InputTemplate", transformer.get("inputTemplate")),
+            ):
+                size = worst_case_length(value)
+                if size > TARGET_INPUT_LIMIT:
+                    problems.append(
+                        f"target {target['id']}'s {name} can reach {size} characters, over "
+                        f"EventBridge's {TARGET_INPUT_LIMIT}: shorten the endpoint's settings "
+                        "(container config, names) or split the endpoints over more constructs"
+                    )
+        pattern = stack.resolve(self._pattern)
+        size = worst_case_length(None if pattern is None else json.dumps(pattern))
+        if size > EVENT_PATTERN_LIMIT:
+            problems.append(
+                f"the event pattern can reach {size} characters, over EventBridge's "
+                f"{EVENT_PATTERN_LIMIT}"
+            )
+        return problems
+
+
+def worst_case_length(value: Any) -> int:
+    """The most characters a resolved template value can have once deployed."""
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return len(separator) * max(len(parts) - 1, 0) + sum(worst_case_length(p) for p in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return _PSEUDO_LENGTHS.get(value["Ref"], _OTHER_TOKEN_LENGTH)
+    if isinstance(value, dict):
+        return _OTHER_TOKEN_LENGTH
+    return len(json.dumps(value))
 
 
 @jsii.implements(IStableAnyProducer)

@@ -10,9 +10,8 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from rightsizing_constructs import EndpointRightsizing, LatencySlo, RightsizingEngine
+from tools.cfn import ACCOUNT, REGION, resolve_tokens
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/fraud-scoring/3"
 
 
@@ -52,39 +51,6 @@ def rightsizing(scope: cdk.Stack | None = None, **overrides: Any) -> EndpointRig
     settings.update(overrides)
     construct_id = settings.pop("construct_id", "Rightsizing")
     return EndpointRightsizing(scope, construct_id, **settings)
-
-
-_ARN_FORMS = {
-    "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{{}}",
-    "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{{}}",
-}
-
-
-def resolve_tokens(value: Any, resources: dict[str, Any] | None = None) -> Any:
-    """Replace CloudFormation intrinsics with plain strings, as deployment would.
-
-    ``Ref`` of a pseudo parameter becomes its test value, other ``Ref``s ``<LogicalId>``;
-    ``GetAtt Arn`` of a role or function (given the template's ``resources``) becomes an ARN
-    of the right form named after the logical ID, other ``GetAtt``s ``<LogicalId.Attribute>``.
-    """
-    if isinstance(value, dict):
-        if "Fn::Join" in value:
-            separator, parts = value["Fn::Join"]
-            return separator.join(str(resolve_tokens(p, resources)) for p in parts)
-        if "Ref" in value:
-            return {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}.get(
-                value["Ref"], f"<{value['Ref']}>"
-            )
-        if "Fn::GetAtt" in value:
-            logical_id, attribute = value["Fn::GetAtt"]
-            kind = (resources or {}).get(logical_id, {}).get("Type")
-            if attribute == "Arn" and kind in _ARN_FORMS:
-                return _ARN_FORMS[kind].format(logical_id)
-            return f"<{logical_id}.{attribute}>"
-        return {k: resolve_tokens(v, resources) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_tokens(v, resources) for v in value]
-    return value
 
 
 def definition(template: Template, workflow: str = "recommend") -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
 
@@ -272,7 +273,21 @@ def test_default_deployment_is_sagemakers() -> None:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: Deployment.canary(percent=0, wait=cdk.Duration.minutes(1)), "step_percent"),
+        (lambda: Deployment.canary(percent=0, wait=cdk.Duration.minutes(1)), "percent must be"),
+        # SageMaker's limits (TrafficRoutingConfig): a canary at most 50 %, a linear step 10-50 %.
+        (
+            lambda: Deployment.canary(percent=51, wait=cdk.Duration.minutes(1)),
+            r"^Invalid EndpointRightsizing settings:\n  - deployment: percent must be a whole "
+            r"number from 1 to 50 for a canary",
+        ),
+        (
+            lambda: Deployment.linear(step_percent=9, wait=cdk.Duration.minutes(1)),
+            "step_percent must be a whole number from 10 to 50 for a linear",
+        ),
+        (
+            lambda: Deployment.linear(step_percent=51, wait=cdk.Duration.minutes(1)),
+            "step_percent must be a whole number from 10 to 50",
+        ),
         (lambda: Deployment.linear(step_percent=10, wait=cdk.Duration.hours(2)), "wait must be"),
         (
             lambda: Deployment.all_at_once(rollback_alarms=[f"a{i}" for i in range(11)]),
@@ -284,7 +299,51 @@ def test_default_deployment_is_sagemakers() -> None:
 )
 def test_apply_settings_are_validated(build: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        build()
+        built = build()
+        if isinstance(built, Deployment):  # its problems are reported by the construct
+            rightsizing(deployment=built)
+
+
+def test_recommend_only_refuses_a_deployment_it_would_never_use() -> None:
+    with pytest.raises(ValueError, match=r"deployment applies to ApplyMode\.AUTO only"):
+        rightsizing(
+            apply_mode=ApplyMode.RECOMMEND_ONLY,
+            deployment=Deployment.linear(step_percent=20, wait=cdk.Duration.minutes(5)),
+        )
+
+
+def test_rollback_alarms_may_be_alarms_or_names() -> None:
+    scope = stack()
+    alarm = cloudwatch.Alarm(
+        scope,
+        "Errors",
+        metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+    construct = rightsizing(
+        scope, deployment=Deployment.all_at_once(rollback_alarms=[alarm, "team-alarm"])
+    )
+    assert construct.apply_settings is not None
+    alarms = construct.apply_settings["deployment_config"]["AutoRollbackConfiguration"]["Alarms"]
+    assert scope.resolve(alarms) == [
+        {"AlarmName": {"Ref": scope.get_logical_id(alarm.node.default_child)}},
+        {"AlarmName": "team-alarm"},
+    ]
+    Template.from_stack(scope)  # the alarm's name is a token in the rule input: synthesizes
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Deployment.canary(percent=1, wait=cdk.Duration.minutes(1)),
+        lambda: Deployment.canary(percent=50, wait=cdk.Duration.minutes(1)),
+        lambda: Deployment.linear(step_percent=10, wait=cdk.Duration.minutes(1)),
+        lambda: Deployment.linear(step_percent=50, wait=cdk.Duration.minutes(1)),
+    ],
+)
+def test_traffic_shifts_at_sagemakers_limits_are_accepted(build: Any) -> None:
+    assert build().render() is not None
 
 
 def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
-from rightsizing_runtime import audit
+from rightsizing_runtime import audit, audit_queries
 from rightsizing_runtime.utilization import (
     IDLE,
     INSUFFICIENT_DATA,
@@ -277,26 +277,19 @@ def test_named_endpoint_audited_recorded_and_published(
             "Limit": 10,
         },
     )
-    queries = audit.variant_queries(
-        0,
-        audit.Variant(
-            endpoint_name="fraud-scoring",
-            variant_name="AllTraffic",
-            instance_type="ml.c5.xlarge",
-            instance_count=2,
-        ),
-        Shape(vcpus=4),
-        SLO,
-        "p99",
-        14 * 86400,
+    variant = audit_queries.Variant(
+        endpoint_name="fraud-scoring",
+        variant_name="AllTraffic",
+        instance_type="ml.c5.xlarge",
+        instance_count=2,
     )
+    queries = audit_queries.variant_queries(0, variant, Shape(vcpus=4), SLO, "p99", 14 * 86400)
     stubs["cloudwatch"].add_response(
         "get_metric_data",
         {
             "MetricDataResults": [
                 metric_result("v0_hours", [60.0] * 336),
                 metric_result("v0_invocations", [2_000_000.0]),
-                metric_result("v0_peak", [300.0]),
                 metric_result("v0_cpu", [100.0]),
                 metric_result("v0_memory", [35.0]),
                 metric_result("v0_latency", [90_000.0]),
@@ -305,6 +298,34 @@ def test_named_endpoint_audited_recorded_and_published(
         {
             "MetricDataQueries": queries,
             "StartTime": START,
+            "EndTime": END,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    # The peak: InvocationsPerInstance, Sum per minute, over the last 14 days.
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {"MetricDataResults": [metric_result("v0_peak", [120.5, 300.0, 0.0, 299.5])]},
+        {
+            "MetricDataQueries": [
+                {
+                    "Id": "v0_peak",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/SageMaker",
+                            "MetricName": "InvocationsPerInstance",
+                            "Dimensions": [
+                                {"Name": "EndpointName", "Value": "fraud-scoring"},
+                                {"Name": "VariantName", "Value": "AllTraffic"},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                    "ReturnData": True,
+                }
+            ],
+            "StartTime": END - timedelta(days=14),
             "EndTime": END,
             "ScanBy": "TimestampDescending",
         },
@@ -358,6 +379,8 @@ def test_named_endpoint_audited_recorded_and_published(
     assert finding["cost_per_hour"] == 0.408  # IR's 0.204 per hour, 2 instances
     assert finding["evidence"]["cpu_per_core_percent"] == 25
     assert finding["evidence"]["measured_capacity_per_instance"] == 648
+    # The largest per-minute Sum of InvocationsPerInstance (not its Maximum, about 1/N).
+    assert finding["evidence"]["invocations_per_instance_peak"] == 300.0
     assert finding["evidence"]["slo"] == {"percentile": "p99", "max_latency_ms": 300}
     assert finding["window"] == {"start": START.isoformat(), "end": END.isoformat()}
     assert_documented(finding)
@@ -432,7 +455,7 @@ def test_without_names_or_tags_every_endpoint_in_service_is_watched(
     )
     stub_endpoint(stubs, "a", "ml.m5.large", 1)
     stub_endpoint(stubs, "b", "ml.g5.12xlarge", 2)
-    variants = audit.watched_variants(audit.parse_settings(settings()))
+    variants = audit.watched_variants(audit_queries.parse_settings(settings()))
     assert [(v.endpoint_name, v.instance_type, v.instance_count) for v in variants] == [
         ("a", "ml.m5.large", 1),
         ("b", "ml.g5.12xlarge", 2),
@@ -536,7 +559,7 @@ def test_compute_optimizer_findings_carry_its_verdict_and_savings(
     assert finding["finding_reason_codes"] == ["GPUOverprovisioned", "CPUOverprovisioned"]
     assert finding["top_option"]["instance_type"] == "p3.2xlarge"
     assert finding["estimated_monthly_savings"] == {"currency": "USD", "value": 6700.5}
-    assert audit.ledger_key(finding) == f"instance#{arn}"
+    assert audit_queries.ledger_key(finding) == f"instance#{arn}"
     assert_documented(finding)
 
 
@@ -552,7 +575,7 @@ def test_compute_optimizer_not_opted_in_is_a_finding_not_a_crash(
     [finding] = audit.compute_optimizer_findings(END)
     assert finding["classification"] == "OptInRequired"
     assert "update-enrollment-status" in finding["reasons"][0]
-    assert audit.ledger_key(finding) == "account#compute-optimizer"
+    assert audit_queries.ledger_key(finding) == "account#compute-optimizer"
     assert_documented(finding)
 
 
@@ -569,11 +592,11 @@ def test_a_failed_event_entry_fails_the_invocation(stubs: dict[str, Stubber]) ->
 # -- GetMetricData at fleet scale ----------------------------------------------------------------
 
 
-def fleet(size: int) -> list[tuple[audit.Variant, Shape, Slo]]:
+def fleet(size: int) -> list[tuple[audit_queries.Variant, Shape, Slo]]:
     """``size`` endpoints, one in four on a GPU instance (which adds two queries)."""
     return [
         (
-            audit.Variant(
+            audit_queries.Variant(
                 endpoint_name=f"endpoint-{i}",
                 variant_name="AllTraffic",
                 instance_type="ml.g5.xlarge" if i % 4 == 0 else "ml.c5.xlarge",
@@ -586,11 +609,8 @@ def fleet(size: int) -> list[tuple[audit.Variant, Shape, Slo]]:
     ]
 
 
-@pytest.mark.parametrize("lookback_days", [14, 32, 93])
-def test_get_metric_data_calls_grow_with_the_fleet_in_bounded_steps(lookback_days: int) -> None:
-    """Measured against moto's CloudWatch: the calls made for 1 to 500 endpoints."""
-    end = END
-    start = end - timedelta(days=lookback_days)
+def count_get_metric_data(read: Any, sizes: tuple[int, ...]) -> dict[int, int]:
+    """The GetMetricData calls ``read(fleet, readings)`` makes, against moto's CloudWatch."""
     calls: dict[int, int] = {}
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="us-east-1")
@@ -602,18 +622,89 @@ def test_get_metric_data_calls_grow_with_the_fleet_in_bounded_steps(lookback_day
         saved = audit.cloudwatch
         audit.cloudwatch = client
         try:
-            for size in (1, 10, 100, 250, 500):
+            for size in sizes:
                 counted.clear()
-                histories = audit.metric_histories(fleet(size), "p99", start, end)
-                assert len(histories) == size
-                assert all(q <= audit.MAX_QUERIES_PER_CALL for q in counted)
+                readings = audit_queries.Readings()
+                read(fleet(size), readings)
+                assert all(q <= audit_queries.MAX_QUERIES_PER_CALL for q in counted)
                 calls[size] = len(counted)
         finally:
             audit.cloudwatch = saved
-    print(f"lookback {lookback_days} days: GetMetricData calls by endpoints {calls}")
+    return calls
+
+
+@pytest.mark.parametrize("lookback_days", [14, 32, 93])
+def test_window_calls_grow_with_the_fleet_in_bounded_steps(lookback_days: int) -> None:
+    """Measured against moto's CloudWatch: the window's calls for 1 to 500 endpoints (up to 8
+    queries per variant, the hourly counts filling the datapoint budget)."""
+    start = END - timedelta(days=lookback_days)
+    calls = count_get_metric_data(
+        lambda variants, readings: audit.read_window(variants, "p99", start, END, readings),
+        (1, 10, 100, 250, 500),
+    )
+    print(f"lookback {lookback_days} days: window GetMetricData calls by endpoints {calls}")
     hours = lookback_days * 24
-    per_call = min(audit.MAX_QUERIES_PER_CALL // 8, audit.MAX_DATAPOINTS_PER_CALL // (hours + 7))
+    per_call = min(
+        audit_queries.MAX_QUERIES_PER_CALL // 8,
+        audit_queries.MAX_DATAPOINTS_PER_CALL // (hours + 6),
+    )
     for size, made in calls.items():
         assert made <= -(-size // per_call) + 1, (size, made)
     assert calls[1] == 1
     assert calls[500] <= 12  # not one call per endpoint: 500 endpoints in about a dozen
+
+
+def test_peak_calls_hold_five_variants_each() -> None:
+    """The per-minute peak over 14 days is 20,160 datapoints a variant: 5 fit in a call's
+    100,800, whatever the lookback (measured against moto up to 100 endpoints; 500 counted
+    from the same packing)."""
+    start = END - timedelta(days=93)
+    calls = count_get_metric_data(
+        lambda variants, readings: audit.read_peaks(
+            [v for v, _, _ in variants], start, END, readings
+        ),
+        (1, 10, 100),
+    )
+    assert calls == {1: 1, 10: 2, 100: 20}
+    per_variant = audit_queries.peak_datapoints(14 * 86400)
+    assert per_variant == 20_160
+    packed = list(audit_queries.batches([[{}]] * 500, per_variant))
+    assert len(packed) == 100
+
+
+def test_the_peak_is_read_per_minute_over_the_last_14_days_whatever_the_lookback() -> None:
+    """One-minute data is kept 15 days; a 93-day lookback still reads the peak per minute."""
+    variant = fleet(1)[0][0]
+    query = audit_queries.peak_query(3, variant)
+    assert query["Id"] == "v3_peak"
+    assert query["MetricStat"]["Period"] == 60
+    assert query["MetricStat"]["Stat"] == "Sum"
+    assert query["MetricStat"]["Metric"]["MetricName"] == "InvocationsPerInstance"
+    window = audit_queries.variant_queries(3, variant, Shape(vcpus=4), SLO, "p99", 93 * 86400)
+    metrics = {(q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"]) for q in window}
+    assert ("InvocationsPerInstance", "Maximum") not in metrics
+    assert all(q["MetricStat"]["Metric"]["MetricName"] != "InvocationsPerInstance" for q in window)
+
+
+def test_readings_keep_the_largest_minute_across_pages() -> None:
+    readings = audit_queries.Readings()
+    readings.add("v0_peak", [10.0, 250.25])
+    readings.add("v0_peak", [249.0, 251.5, 0.0])
+    readings.add("v0_hours", [60.0, 0.0, 59.0])
+    readings.add("v0_hours", [60.0])
+    readings.add("v0_cpu", [120.0])
+    history = readings.history(0)
+    assert history.invocations_per_instance_peak == 251.5
+    assert history.hours_with_data == 3
+    assert history.cpu == 120.0
+    assert history.memory is None
+    assert readings.history(1).invocations_per_instance_peak is None
+
+
+def test_latency_the_cloudwatch_percentile_does_not_return_is_said_not_judged() -> None:
+    verdict = judge(history(model_latency_us=None))
+    assert verdict.classification == OPTIMIZED
+    assert verdict.reasons == (
+        "utilization within 60-80% and no SLO judged",
+        "ModelLatency p99 not returned by CloudWatch: latency not judged",
+    )

@@ -151,8 +151,8 @@ def test_bad_settings_are_rejected_with_what_was_received(
 
 @pytest.mark.parametrize(("low", "high"), [(80, 60), (0, 50), (50, 101)])
 def test_the_band_must_be_ordered_percentages(low: float, high: float) -> None:
-    with pytest.raises(ValueError, match="need 0 < low < high <= 100"):
-        UtilizationBand(low=low, high=high)
+    with pytest.raises(ValueError, match="  - band: need 0 < low < high <= 100"):
+        UtilizationAudit(stack(), "Audit", band=UtilizationBand(low=low, high=high))
 
 
 def test_audit_finding_adds_a_branch_to_the_endpoint_rule() -> None:
@@ -177,7 +177,7 @@ def test_audit_finding_adds_a_branch_to_the_endpoint_rule() -> None:
 
 
 def test_audit_finding_classifications_are_checked() -> None:
-    with pytest.raises(ValueError, match="classifications must be among"):
-        AuditFinding(classifications=["Overprovisoned"])
-    with pytest.raises(ValueError, match="must not be empty"):
-        AuditFinding(classifications=[])
+    with pytest.raises(ValueError, match="  - audit_finding: classifications must be among"):
+        rightsizing(audit_finding=AuditFinding(classifications=["Overprovisoned"]))
+    with pytest.raises(ValueError, match="  - audit_finding: classifications must not be empty"):
+        rightsizing(audit_finding=AuditFinding(classifications=[]))

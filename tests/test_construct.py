@@ -18,6 +18,7 @@ from rightsizing_constructs import (
     RECOMMENDATION_DETAIL_TYPE,
     RECOMMENDATION_EVENT_SOURCE,
     ContainerConfig,
+    Deployment,
     Guardrails,
     LatencyPercentile,
     LatencySlo,
@@ -28,6 +29,7 @@ from rightsizing_constructs import (
     StoppingConditions,
     TrafficPattern,
 )
+from rightsizing_constructs.settings import problems_of
 from tests.infra import (
     ACCOUNT,
     PACKAGE_ARN,
@@ -35,7 +37,6 @@ from tests.infra import (
     as_list,
     definition,
     endpoint_input,
-    resolve_tokens,
     rightsizing,
     stack,
     statements_of,
@@ -114,10 +115,63 @@ def test_poll_loop(states: dict[str, Any]) -> None:
     assert states["PollBudgetSpent"]["Default"] == "WaitForJob"
 
 
-def test_sagemaker_throttling_is_retried(states: dict[str, Any]) -> None:
-    [retry] = states["DescribeJob"]["Retry"]
-    assert "SageMaker.ThrottlingException" in retry["ErrorEquals"]
-    assert retry["MaxAttempts"] >= 3
+def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) -> None:
+    """SageMaker models no throttling or 5xx error: Step Functions names those generically
+    (SageMaker.SageMakerException), so only a wildcard can retry them; the one modeled error
+    of DescribeInferenceRecommendationsJob, ResourceNotFound, fails at once."""
+    not_found, everything_else = states["DescribeJob"]["Retry"]
+    assert not_found == {"ErrorEquals": ["SageMaker.ResourceNotFoundException"], "MaxAttempts": 0}
+    assert everything_else["ErrorEquals"] == ["States.TaskFailed"]
+    assert everything_else["MaxAttempts"] == 6
+    assert everything_else["JitterStrategy"] == "FULL"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "expected"),
+    [
+        (
+            "recommend",
+            {
+                "Prepare",
+                "AcquireJobSlot",
+                "StartJob",
+                "ReleaseJobSlot",
+                "SelectRecommendation",
+                "StopJob",
+                "ReleaseSlotAfterFailure",
+            },
+        ),
+        (
+            "apply",
+            {
+                "AcquireLock",
+                "Snapshot",
+                "CreateConfig",
+                "Deregister",
+                "UpdateEndpoint",
+                "CheckUpdate",
+                "EnsureAutoscaling",
+                "Record",
+                "ReleaseLock",
+            },
+        ),
+    ],
+)
+def test_every_lambda_task_retries_transient_aws_errors_and_throttled_invokes(
+    template: Template, workflow: str, expected: set[str]
+) -> None:
+    """Handlers raise TransientAwsError for throttling and 5xx (a plain ClientError otherwise):
+    the one name a Retry can match for them."""
+    states = definition(template, workflow)["States"]
+    lambda_states = {
+        name: state
+        for name, state in states.items()
+        if state.get("Resource", "").startswith("arn:aws:lambda:")
+    }
+    assert set(lambda_states) == expected
+    for name, state in lambda_states.items():
+        names = [r["ErrorEquals"] for r in state["Retry"]]
+        assert ["TransientAwsError", "Lambda.TooManyRequestsException"] in names, name
 
 
 def test_timeout_stops_the_job_then_fails(states: dict[str, Any], template: Template) -> None:
@@ -436,9 +490,8 @@ def test_logs_are_retained_for_a_year(template: Template) -> None:
 
 def test_created_topic_is_encrypted_and_tls_only(template: Template) -> None:
     [topic] = template.find_resources("AWS::SNS::Topic").values()
-    assert resolve_tokens(topic["Properties"]["KmsMasterKeyId"]) == (
-        f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/sns"
-    )
+    [key_id] = template.find_resources("AWS::KMS::Key")
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
@@ -660,9 +713,64 @@ def test_related_problems_are_raised_together() -> None:
         (lambda: ContainerConfig(sample_payload_url="ftp://x"), "s3:// or https://"),
     ],
 )
-def test_settings_types_validate_themselves(build: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build()
+def test_settings_types_find_their_own_problems_and_the_construct_reports_them(
+    build: Any, message: str
+) -> None:
+    """A settings object keeps what is wrong with it (as a jsii struct would not throw); the
+    construct it is given to reports it, named after the field, with every other problem."""
+    settings = build()
+    assert any(re.search(message, problem) for problem in problems_of(settings)), problems_of(
+        settings
+    )
+    field = {
+        Guardrails: "guardrails",
+        RecommenderJob: "job",
+        LatencySlo: "slo",
+        ContainerConfig: "container_config",
+    }.get(type(settings))
+    if field is None:  # a part of a job: reported inside the job's problems
+        return
+    overrides: dict[str, Any] = {field: settings}
+    if field == "container_config":
+        overrides.update(model_package_version_arn=None, model_name="m")
+    with pytest.raises(ValueError, match=rf"  - {field}: .*{message}"):
+        rightsizing(**overrides)
+
+
+def test_every_problem_of_every_setting_is_in_one_message() -> None:
+    """README: invalid settings fail synth with one message listing every problem."""
+    with pytest.raises(ValueError) as error:
+        rightsizing(
+            endpoint_name="-bad",
+            slo=LatencySlo.p99(cdk.Duration.millis(150.5)),
+            guardrails=Guardrails(min_instances=0),
+            deployment=Deployment.canary(percent=150, wait=cdk.Duration.minutes(1)),
+            job=RecommenderJob.advanced(
+                instance_types=["ml.c5.xlarge"],
+                traffic_pattern=TrafficPattern(
+                    phases=[
+                        Phase(
+                            initial_number_of_users=0,
+                            spawn_rate=1,
+                            duration=cdk.Duration.minutes(1),
+                        )
+                    ]
+                ),
+            ),
+        )
+    message = str(error.value)
+    assert message.startswith("Invalid EndpointRightsizing settings:\n")
+    lines = message.splitlines()[1:]
+    assert len(lines) == 5, lines
+    assert "  - endpoint_name must be 1-63 letters" in lines[0]
+    assert "  - slo: max_latency must be a whole number of milliseconds, got 150.5 millis" in lines
+    assert "  - guardrails: min_instances must be a whole number >= 1, got 0" in lines
+    assert any(line.startswith("  - deployment: percent must be a whole number") for line in lines)
+    assert (
+        "  - job: traffic_pattern: phases[0]: initial_number_of_users must be >= 1, got 0" in lines
+    )
+    # No jsii error code leaks into the message (it used to say CannotConvertedIntoWhole).
+    assert "Cannot" not in message and "MustBeWholeNumber" not in message
 
 
 def test_settings_are_value_equal_and_immutable() -> None:

@@ -15,10 +15,15 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from rightsizing_runtime import select_recommendation, start_job, stop_job
 from rightsizing_runtime.decision import InvalidJobResultError
-from rightsizing_runtime.errors import EndpointNotFoundError, UnsupportedEndpointError
+from rightsizing_runtime.errors import (
+    EndpointNotFoundError,
+    TransientAwsError,
+    UnsupportedEndpointError,
+)
 from rightsizing_runtime.job_request import job_name
 from rightsizing_runtime.settings import InvalidSettingsError
 
@@ -456,7 +461,7 @@ class TestStopJob:
         result = stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "JobTimedOut"})
         assert result["stopped"] is False
 
-    def test_other_errors_propagate(self, sagemaker_stub: Stubber) -> None:
+    def test_throttling_is_raised_for_the_workflow_to_retry(self, sagemaker_stub: Stubber) -> None:
         client_error(
             sagemaker_stub,
             "stop_inference_recommendations_job",
@@ -464,5 +469,16 @@ class TestStopJob:
             "Rate exceeded",
             JobName=JOB_NAME,
         )
-        with pytest.raises(Exception, match="ThrottlingException"):
+        with pytest.raises(TransientAwsError, match="ThrottlingException"):
+            stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "TIMED_OUT"})
+
+    def test_other_errors_propagate(self, sagemaker_stub: Stubber) -> None:
+        client_error(
+            sagemaker_stub,
+            "stop_inference_recommendations_job",
+            "AccessDeniedException",
+            "not authorized",
+            JobName=JOB_NAME,
+        )
+        with pytest.raises(ClientError, match="AccessDeniedException"):
             stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "TIMED_OUT"})

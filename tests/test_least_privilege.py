@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -31,8 +30,8 @@ from aws_cdk.assertions import Template
 
 from tests.apps.every_option import build
 from tests.infra import as_list, resolve_tokens, rightsizing, stack
+from tools.runtime_source import module_clients, module_tree
 
-RUNTIME = Path(__file__).resolve().parents[1] / "lambda" / "rightsizing_runtime"
 _SESSION = botocore.session.get_session()
 
 # Optimized Step Functions integrations: the IAM action each one needs (Step Functions
@@ -132,25 +131,6 @@ _KMS_USE = {"kms:Decrypt", "kms:GenerateDataKey"}
 # -- What the code calls ---------------------------------------------------------------------
 
 
-def _client_service(value: ast.expr) -> str | None:
-    """The service of ``boto3.client("svc", ...)`` or ``sagemaker_client()``, else None."""
-    if not isinstance(value, ast.Call):
-        return None
-    func = value.func
-    if isinstance(func, ast.Name) and func.id == "sagemaker_client":
-        return "sagemaker"
-    if (
-        isinstance(func, ast.Attribute)
-        and func.attr == "client"
-        and isinstance(func.value, ast.Name)
-        and func.value.id == "boto3"
-        and value.args
-        and isinstance(value.args[0], ast.Constant)
-    ):
-        return str(value.args[0].value)
-    return None
-
-
 def handler_calls(module: str) -> set[str]:
     """The IAM actions of the AWS calls ``rightsizing_runtime.<module>`` makes.
 
@@ -159,15 +139,9 @@ def handler_calls(module: str) -> set[str]:
     ``client.get_paginator("method")``) is named with botocore's operation name and the
     service's IAM prefix.
     """
-    tree = ast.parse((RUNTIME / f"{module}.py").read_text())
-    clients: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and (service := _client_service(node.value)):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    clients[target.id] = service
+    clients = module_clients(module)
     actions: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(module_tree(module)):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 APP = """
 import aws_cdk as cdk
-from rightsizing_constructs import EndpointRightsizing, LatencySlo
+from rightsizing_constructs import EndpointRightsizing, Guardrails, LatencySlo
 
 app = cdk.App()
 stack = cdk.Stack(app, "OtherTeam")
@@ -28,6 +28,8 @@ EndpointRightsizing(
     model_package_version_arn="arn:aws:sagemaker:eu-west-1:111122223333:model-package/ranker/7",
     slo=LatencySlo.p99(cdk.Duration.millis(250)),
     peak_requests_per_minute=1200,
+    # Checked against botocore's instance types at synth time.
+    guardrails=Guardrails(allowed_instance_types=["ml.c5", "ml.m5.xlarge"]),
 )
 app.synth()
 """
@@ -62,7 +64,8 @@ def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -
     elsewhere.mkdir()
     (elsewhere / "app.py").write_text(APP)
     out = elsewhere / "cdk.out"
-    env = {**os.environ, "CDK_OUTDIR": str(out)}
+    # A pipeline's AWS_PROFILE may name a profile this machine lacks: synth must not care.
+    env = {**os.environ, "CDK_OUTDIR": str(out), "AWS_PROFILE": "no-such-profile"}
     env.pop("PYTHONPATH", None)  # nothing from this checkout may leak in
     run(python, "app.py", cwd=elsewhere, env=env)
 
@@ -78,3 +81,18 @@ def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -
     for asset in staged:
         assert (asset / "rightsizing_runtime" / "start_job.py").is_file()
         assert not list(asset.rglob("__pycache__"))
+
+
+def test_synth_time_code_reads_no_aws_configuration(tmp_path: Path) -> None:
+    """Validation reads botocore's models without a session: a missing profile is no error."""
+    code = (
+        "from rightsizing_constructs import Guardrails, RecommenderJob\n"
+        "Guardrails(allowed_instance_types=['ml.c5', 'ml.g5.xlarge'])\n"
+        "RecommenderJob.advanced(instance_types=['ml.c5.xlarge'])\n"
+        "import rightsizing_constructs.engine, rightsizing_constructs.endpoint\n"
+        "print('synth-time imports ok')\n"
+    )
+    config = tmp_path / "config"
+    config.write_text("[profile someone-else]\nregion = eu-west-1\n")
+    env = {**os.environ, "AWS_PROFILE": "no-such-profile", "AWS_CONFIG_FILE": str(config)}
+    assert "synth-time imports ok" in run(sys.executable, "-c", code, cwd=ROOT, env=env)

@@ -9,10 +9,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Match, Template
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Annotations, Match, Template
 
 from rightsizing_constructs import EndpointRightsizing, LatencySlo, RightsizingEngine
-from tests.infra import definition, rightsizing, stack
+from tests.infra import resolve_tokens, rightsizing, stack
 
 
 def engine_template(**settings: Any) -> Template:
@@ -30,14 +31,135 @@ def key_and_template() -> tuple[str, Template]:
     return key_id, template
 
 
-def test_by_default_aws_managed_keys_encrypt_table_and_topic() -> None:
+def test_by_default_the_table_uses_an_aws_managed_key_and_the_topic_its_own_key() -> None:
+    """CloudWatch alarms cannot publish to a topic under alias/aws/sns (its key policy cannot
+    let them): the engine gives its topic a customer managed key they may use."""
     template = engine_template()
     template.has_resource_properties(
         "AWS::DynamoDB::Table", {"SSESpecification": {"SSEEnabled": True}}
     )
-    [topic] = template.find_resources("AWS::SNS::Topic").values()
-    assert "alias/aws/sns" in json.dumps(topic["Properties"]["KmsMasterKeyId"])
+    [(key_id, key)] = template.find_resources("AWS::KMS::Key").items()
+    assert key_id.startswith("RightsizingEngineTopicKey")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    template.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+    )
+    assert "alias/aws/sns" not in json.dumps(template.to_json())
     template.resource_properties_count_is("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()}, 0)
+
+
+def alarms_may_publish(template: Template, topic_ref: dict[str, Any]) -> None:
+    """The topic's policy lets this account's CloudWatch alarms publish (the TLS Deny stays)."""
+    [policy] = [
+        p
+        for p in template.find_resources("AWS::SNS::TopicPolicy").values()
+        if topic_ref in p["Properties"]["Topics"]
+    ]
+    by_sid = {s.get("Sid"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    publish = by_sid["CloudWatchAlarmsPublish"]
+    assert publish["Effect"] == "Allow"
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Action"] == "sns:Publish"
+    assert publish["Resource"] == topic_ref
+    assert resolve_tokens(publish["Condition"]) == {
+        "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"}
+    }
+
+
+def key_lets_alarms_publish(template: Template, key_id: str) -> None:
+    statements = template.find_resources("AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"][
+        "Statement"
+    ]
+    [alarms] = [s for s in statements if s.get("Sid") == "CloudWatchAlarmsUseForTopic"]
+    assert alarms == {
+        "Sid": "CloudWatchAlarmsUseForTopic",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+
+
+def test_the_engines_alarms_can_reach_the_topic_it_creates() -> None:
+    template = engine_template()
+    [topic_id] = template.find_resources("AWS::SNS::Topic")
+    [key_id] = template.find_resources("AWS::KMS::Key")
+    alarms_may_publish(template, {"Ref": topic_id})
+    key_lets_alarms_publish(template, key_id)
+
+
+def test_a_topic_the_app_creates_gets_the_same_statements_and_grants() -> None:
+    scope = stack()
+    key = kms.Key(scope, "TeamKey", enable_key_rotation=True)
+    topic = sns.Topic(scope, "TeamTopic", master_key=key, enforce_ssl=True)
+    rightsizing(scope, engine=RightsizingEngine(scope, "RightsizingEngine", topic=topic))
+    template = Template.from_stack(scope)
+    [topic_id] = template.find_resources("AWS::SNS::Topic")
+    [key_id] = template.find_resources("AWS::KMS::Key")
+    alarms_may_publish(template, {"Ref": topic_id})
+    key_lets_alarms_publish(template, key_id)
+    # Both workflows publish to it: each role may use its key (KMS checks IAM and key policy).
+    assert kms_users(template, key_id) == {
+        "RightsizingEngineStateMachineRole",
+        "RightsizingEngineApplyStateMachineRole",
+    }
+
+
+def test_an_imported_topic_and_key_get_the_grants_and_a_warning_naming_the_statements() -> None:
+    scope = stack()
+    topic = sns.Topic.from_topic_attributes(
+        scope,
+        "Alerts",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:platform-alerts",
+        key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    rightsizing(scope, engine=RightsizingEngine(scope, "RightsizingEngine", topic=topic))
+    warnings = Annotations.from_stack(scope).find_warning("*", Match.any_value())
+    texts = [str(w.entry.data) for w in warnings]
+    [policy_warning] = [t for t in texts if "rightsizing-constructs:topicPolicyNotVisible" in t]
+    assert '"Principal": {"Service": "cloudwatch.amazonaws.com"}' in policy_warning
+    assert "arn:aws:sns:us-east-1:123456789012:platform-alerts" in policy_warning
+    [key_warning] = [t for t in texts if "rightsizing-constructs:topicKeyPolicyNotVisible" in t]
+    assert '"Action": ["kms:Decrypt", "kms:GenerateDataKey*"]' in key_warning
+    template = Template.from_stack(scope)
+    granted = {
+        (r["Ref"].rstrip("0123456789ABCDEF"), json.dumps(s["Resource"]))
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+        for r in policy["Properties"]["Roles"]
+    }
+    key_arn = json.dumps(
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
+    assert granted == {
+        ("RightsizingEngineStateMachineRole", key_arn),
+        ("RightsizingEngineApplyStateMachineRole", key_arn),
+    }
+
+
+def test_a_topic_under_the_aws_managed_sns_key_is_refused() -> None:
+    scope = stack()
+    topic = sns.Topic.from_topic_attributes(
+        scope,
+        "Alerts",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:platform-alerts",
+        key_arn="arn:aws:kms:us-east-1:123456789012:alias/aws/sns",
+    )
+    with pytest.raises(ValueError, match="AWS managed key alias/aws/sns"):
+        RightsizingEngine(scope, "RightsizingEngine", topic=topic)
+
+
+def kms_users(template: Template, key_id: str) -> set[str]:
+    users = set()
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}:
+                assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+                users |= {
+                    r["Ref"].rstrip("0123456789ABCDEF") for r in policy["Properties"]["Roles"]
+                }
+    return users
 
 
 def test_a_customer_managed_key_encrypts_everything_the_engine_creates() -> None:
@@ -54,7 +176,7 @@ def test_a_customer_managed_key_encrypts_everything_the_engine_creates() -> None
     template.resource_properties_count_is("AWS::Lambda::Function", {"KmsKeyArn": key_arn}, 2)
 
 
-def test_the_key_policy_lets_logs_and_alarms_use_the_key_of_this_account_only() -> None:
+def test_the_key_policy_lets_logs_of_this_account_and_alarms_use_the_key() -> None:
     key_id, template = key_and_template()
     statements = template.find_resources("AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"][
         "Statement"
@@ -62,20 +184,13 @@ def test_the_key_policy_lets_logs_and_alarms_use_the_key_of_this_account_only() 
     by_sid = {s.get("Sid"): s for s in statements}
     logs = by_sid["CloudWatchLogsOfThisAccount"]
     assert "kms:EncryptionContext:aws:logs:arn" in json.dumps(logs["Condition"])
-    alarms = by_sid["CloudWatchAlarmsOfThisAccount"]
-    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert "aws:SourceAccount" in alarms["Condition"]["StringEquals"]
+    # The key encrypts the topic too: the alarms' statement, as the Knowledge Center gives it.
+    key_lets_alarms_publish(template, key_id)
 
 
 def test_the_roles_that_write_encrypted_resources_may_use_the_key() -> None:
     key_id, template = key_and_template()
-    users = set()
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}:
-                assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-                users |= {r["Ref"] for r in policy["Properties"]["Roles"]}
-    assert {u.rstrip("0123456789ABCDEF") for u in users} == {
+    assert kms_users(template, key_id) == {
         "RightsizingEngineStateMachineRole",
         "RightsizingEngineApplyStateMachineRole",
         "RightsizingEngineJobSlotsRole",
@@ -196,16 +311,3 @@ def test_the_dead_letter_queue_alarms_on_its_first_message() -> None:
             "AlarmActions": [Match.any_value()],
         },
     )
-
-
-def test_lambda_tasks_retry_throttling() -> None:
-    template = engine_template()
-    for workflow in ("recommend", "apply"):
-        states = definition(template, workflow)["States"]
-        tasks = [s for s in states.values() if s.get("Resource", "").endswith("lambda:invoke")]
-        tasks += [s for s in states.values() if s.get("Resource", "").startswith("arn:aws:lambda")]
-        assert tasks, workflow
-        for task in tasks:
-            assert any(
-                r["ErrorEquals"] == ["Lambda.TooManyRequestsException"] for r in task["Retry"]
-            ), task

@@ -44,7 +44,7 @@ def _shape(name: str) -> Callable[[int], dict[str, Any]]:
             extra["model_approval"] = ModelApproval(model_package_group_name=f"model-{i}")
             extra["schedule"] = events.Schedule.rate(cdk.Duration.days(7))
         if name == "every-trigger":
-            extra["latency_alarm"] = LatencyAlarm(minutes=5)
+            extra["latency_alarm"] = LatencyAlarm(breaching_for=cdk.Duration.minutes(5))
         return extra
 
     return settings

@@ -1,6 +1,6 @@
 """Judge synthesized templates as the industry's checkers do; print the counts, fail on findings.
 
-Usage: ``python tools/compliance.py --checkov <checkov executable> <cloud assembly dir>...``
+Usage: ``python -m tools.compliance --checkov <checkov executable> <cloud assembly dir>...``
 (``make compliance`` synthesizes both apps with the real ``cdk synth`` first). Per app:
 
 - cdk-nag: the packs ran as policy-validation plugins during ``cdk synth``, which fails on any
@@ -21,21 +21,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tools.cfn import templates
+
 #: cfn-lint rules ignored, with the reason. W3005 flags a DependsOn that a Ref or GetAtt already
 #: implies; CDK writes those itself (a Lambda function DependsOn its role's default policy,
 #: whose Ref it also holds), so it is in CDK's output, not in the library's choices.
 CFN_LINT_IGNORED = {"W3005": "redundant DependsOn written by CDK itself"}
 NAG_PACKS = ("AwsSolutions", "Serverless", "NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321")
-
-
-def templates(assembly: Path) -> list[Path]:
-    """The stack templates of a cloud assembly, in manifest order."""
-    manifest = json.loads((assembly / "manifest.json").read_text())
-    return [
-        assembly / artifact["properties"]["templateFile"]
-        for artifact in manifest["artifacts"].values()
-        if artifact["type"] == "aws:cloudformation:stack"
-    ]
 
 
 def nag_acknowledgments(assembly: Path) -> Counter[str]:

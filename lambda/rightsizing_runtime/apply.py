@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-import botocore.session
+from .aws import service_model
 
 #: Tag that marks endpoint configs this library created (only those may ever be cleaned up).
 MANAGED_TAG_KEY = "rightsizing-constructs:created-by"
@@ -27,7 +27,7 @@ HOURS_PER_MONTH = 730
 #: be changed until they end.
 BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
-_SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
+_SAGEMAKER = service_model("sagemaker")
 # Every field of a DescribeEndpointConfig response that CreateEndpointConfig accepts, read from
 # botocore's model so that a field SageMaker adds later is copied too.
 COPIED_CONFIG_FIELDS = tuple(

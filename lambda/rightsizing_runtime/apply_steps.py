@@ -31,7 +31,13 @@ import boto3
 from botocore.exceptions import ClientError
 
 from . import apply
-from .aws import CLIENT_CONFIG, endpoint_not_found, error_code, sagemaker_client
+from .aws import (
+    CLIENT_CONFIG,
+    endpoint_not_found,
+    error_code,
+    retryable_errors_typed,
+    sagemaker_client,
+)
 from .errors import EndpointNotFoundError, UnsupportedEndpointError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +57,7 @@ class EndpointBusyError(RuntimeError):
     """The endpoint is updating; the state machine retries the step later."""
 
 
+@retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> Any:
     """Run the step named in the event."""
     step = STEPS[event["step"]]

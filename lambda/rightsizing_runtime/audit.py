@@ -11,6 +11,9 @@ audit"), which an endpoint's rule can turn into a recommend run (``AuditFinding`
 With ``compute_optimizer`` it also publishes Compute Optimizer's EC2 instance findings (the
 training side: GPU families included) in the same event; an account that has not opted in gets
 one ``OptInRequired`` finding, not an error.
+
+The AWS calls are here; the queries (which statistic of which metric, and why), their packing
+into calls and the findings' shape are in ``audit_queries``, the judgement in ``utilization``.
 """
 
 from __future__ import annotations
@@ -19,17 +22,33 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from .audit_queries import (
+    PEAK_DAYS,
+    Readings,
+    Settings,
+    Variant,
+    batches,
+    compute_optimizer_finding,
+    endpoint_finding,
+    from_recommendation,
+    ledger_key,
+    opt_in_required_finding,
+    parse_settings,
+    peak_datapoints,
+    peak_query,
+    variant_queries,
+    window_datapoints,
+)
 from .aws import CLIENT_CONFIG, endpoint_not_found, error_code, sagemaker_client
 from .triggers import EVENT_SOURCE, FINDING
-from .utilization import Band, Capacity, History, Shape, Slo, classify
+from .utilization import History, Shape, Slo, classify
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -42,40 +61,10 @@ dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
 events = boto3.client("events", config=CLIENT_CONFIG)
 compute_optimizer = boto3.client("compute-optimizer", config=CLIENT_CONFIG)
 
-SCHEMA_VERSION = 1
-#: GetMetricData's limits per call (CloudWatch API reference): queries and returned datapoints.
-MAX_QUERIES_PER_CALL = 500
-MAX_DATAPOINTS_PER_CALL = 100_800
 #: PutEvents takes at most 10 entries, DescribeInstanceTypes 100 types, BatchWriteItem 25 items.
 _EVENTS_PER_CALL = 10
 _TYPES_PER_CALL = 100
 _ITEMS_PER_WRITE = 25
-_HOUR = 3600
-_INVOCATION_NAMESPACE = "AWS/SageMaker"
-_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """What the construct asks the audit to do (its rule's input)."""
-
-    endpoint_names: tuple[str, ...]
-    tags: Mapping[str, str]
-    lookback_days: int
-    percentile: str
-    band: Band
-    slo: Slo | None
-    compute_optimizer: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class Variant:
-    """An instance variant being audited, as it runs now."""
-
-    endpoint_name: str
-    variant_name: str
-    instance_type: str
-    instance_count: int
 
 
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
@@ -92,22 +81,6 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     counts = Counter(f["classification"] for f in findings)
     logger.info("audited %d variants: %s", len(variants), dict(counts))
     return {"variants": len(variants), "findings": len(findings), "by_classification": counts}
-
-
-def parse_settings(raw: Mapping[str, Any]) -> Settings:
-    """The rule input's ``settings`` object."""
-    slo = raw.get("slo")
-    return Settings(
-        endpoint_names=tuple(raw.get("endpoint_names") or ()),
-        tags=dict(raw.get("tags") or {}),
-        lookback_days=int(raw["lookback_days"]),
-        percentile=str(raw["percentile"]),
-        band=Band(low=float(raw["band"]["low"]), high=float(raw["band"]["high"])),
-        slo=None
-        if not slo
-        else Slo(percentile=str(slo["percentile"]).lower(), max_latency_ms=slo["max_latency_ms"]),
-        compute_optimizer=bool(raw.get("compute_optimizer")),
-    )
 
 
 # -- Which variants ------------------------------------------------------------------------------
@@ -192,7 +165,7 @@ def audit(
     }
     judged = []
     for variant in variants:
-        slo, capacity = _from_recommendation(last[variant.endpoint_name], variant, settings.slo)
+        slo, capacity = from_recommendation(last[variant.endpoint_name], variant, settings.slo)
         judged.append((variant, shapes.get(variant.instance_type), slo, capacity))
     histories = metric_histories(
         [(v, shape, slo) for v, shape, slo, _ in judged], settings.percentile, start, end
@@ -207,25 +180,7 @@ def audit(
             slo=slo,
             capacity=capacity,
         )
-        findings.append(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "source": "cloudwatch",
-                "resource_type": "sagemaker-endpoint-variant",
-                "endpoint_name": variant.endpoint_name,
-                "variant_name": variant.variant_name,
-                "instance_type": variant.instance_type,
-                "instance_count": variant.instance_count,
-                "classification": verdict.classification,
-                "reasons": list(verdict.reasons),
-                "evidence": dict(verdict.evidence),
-                "cost_per_hour": verdict.cost_per_hour,
-                "lookback_days": settings.lookback_days,
-                "percentile": settings.percentile,
-                "band": {"low": settings.band.low, "high": settings.band.high},
-                "window": {"start": start.isoformat(), "end": end.isoformat()},
-            }
-        )
+        findings.append(endpoint_finding(variant, verdict, settings, start, end))
     return findings
 
 
@@ -283,106 +238,7 @@ def last_recommendation(endpoint_name: str) -> dict[str, Any] | None:
     return None
 
 
-def _from_recommendation(
-    record: Mapping[str, Any] | None, variant: Variant, default_slo: Slo | None
-) -> tuple[Slo | None, Capacity]:
-    """The SLO the endpoint is held to and what IR measured for the type it runs on."""
-    if record is None or record.get("variant_name") != variant.variant_name:
-        return default_slo, Capacity()
-    slo_input = record.get("inputs", {}).get("slo") or {}
-    slo = (
-        Slo(
-            percentile=str(slo_input["percentile"]).lower(),
-            max_latency_ms=slo_input["max_latency_ms"],
-        )
-        if slo_input.get("percentile") and slo_input.get("max_latency_ms")
-        else default_slo
-    )
-    measured: Mapping[str, Any] = next(
-        (c for c in record["candidates"] if c.get("instance_type") == variant.instance_type), {}
-    )
-    return slo, Capacity(
-        max_invocations_per_instance_per_minute=measured.get(
-            "max_invocations_per_instance_per_minute"
-        ),
-        cost_per_hour=measured.get("cost_per_hour"),
-    )
-
-
 # -- CloudWatch, batched -------------------------------------------------------------------------
-
-
-def variant_queries(
-    index: int,
-    variant: Variant,
-    shape: Shape | None,
-    slo: Slo | None,
-    percentile: str,
-    window_seconds: int,
-) -> list[dict[str, Any]]:
-    """The MetricDataQueries of one variant (ids ``v<index>_<what>``).
-
-    Each asks for one statistic over the whole window (one datapoint), except ``hours``: the
-    sample count per hour of ``CPUUtilization``, which SageMaker publishes every minute while
-    the instances run, counts the hours with data.
-    """
-    dimensions = [
-        {"Name": "EndpointName", "Value": variant.endpoint_name},
-        {"Name": "VariantName", "Value": variant.variant_name},
-    ]
-
-    def query(key: str, namespace: str, metric: str, stat: str, period: int) -> dict[str, Any]:
-        return {
-            "Id": f"v{index}_{key}",
-            "MetricStat": {
-                "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
-                "Period": period,
-                "Stat": stat,
-            },
-            "ReturnData": True,
-        }
-
-    queries = [
-        query("hours", _INSTANCE_NAMESPACE, "CPUUtilization", "SampleCount", _HOUR),
-        query("invocations", _INVOCATION_NAMESPACE, "Invocations", "Sum", window_seconds),
-        # The largest per-minute value in the window: the datapoints are per-minute sums.
-        query("peak", _INVOCATION_NAMESPACE, "InvocationsPerInstance", "Maximum", window_seconds),
-        query("cpu", _INSTANCE_NAMESPACE, "CPUUtilization", percentile, window_seconds),
-        query("memory", _INSTANCE_NAMESPACE, "MemoryUtilization", percentile, window_seconds),
-    ]
-    if slo is not None:
-        queries.append(
-            query("latency", _INVOCATION_NAMESPACE, "ModelLatency", slo.percentile, window_seconds)
-        )
-    if shape is not None and shape.gpus:
-        queries.append(
-            query("gpu", _INSTANCE_NAMESPACE, "GPUUtilization", percentile, window_seconds)
-        )
-        queries.append(
-            query(
-                "gpumemory", _INSTANCE_NAMESPACE, "GPUMemoryUtilization", percentile, window_seconds
-            )
-        )
-    return queries
-
-
-def batches(
-    per_variant: Sequence[list[dict[str, Any]]], datapoints_per_variant: int
-) -> Iterator[list[dict[str, Any]]]:
-    """Whole variants' queries packed into calls within GetMetricData's limits."""
-    batch: list[dict[str, Any]] = []
-    points = 0
-    for queries in per_variant:
-        if batch and (
-            len(batch) + len(queries) > MAX_QUERIES_PER_CALL
-            or points + datapoints_per_variant > MAX_DATAPOINTS_PER_CALL
-        ):
-            yield batch
-            batch, points = [], 0
-        batch += queries
-        points += datapoints_per_variant
-    if batch:
-        yield batch
 
 
 def metric_histories(
@@ -391,15 +247,51 @@ def metric_histories(
     start: datetime,
     end: datetime,
 ) -> list[History]:
-    """Each variant's history, fetched with as few GetMetricData calls as the limits allow."""
+    """Each variant's history, fetched with as few GetMetricData calls as the limits allow.
+
+    Two sets of calls: the window's statistics (one datapoint each, and the hourly counts), and
+    the per-minute invocation peak over the last ``PEAK_DAYS`` days (one-minute data is kept
+    15 days), each reduced as its pages arrive (``Readings``).
+    """
+    readings = Readings()
+    read_window(variants, percentile, start, end, readings)
+    read_peaks([variant for variant, _, _ in variants], start, end, readings)
+    return [readings.history(i) for i in range(len(variants))]
+
+
+def read_window(
+    variants: Sequence[tuple[Variant, Shape | None, Slo | None]],
+    percentile: str,
+    start: datetime,
+    end: datetime,
+    readings: Readings,
+) -> None:
+    """The window's statistics of every variant (``v<index>_<what>``) into ``readings``."""
     window_seconds = int((end - start).total_seconds())
-    per_variant = [
+    queries = [
         variant_queries(i, variant, shape, slo, percentile, window_seconds)
         for i, (variant, shape, slo) in enumerate(variants)
     ]
-    # The hourly sample counts, plus one datapoint for each other query (at most 7).
-    datapoints_per_variant = window_seconds // _HOUR + 7
-    values: dict[str, list[float]] = {}
+    _read(queries, window_datapoints(window_seconds), start, end, readings)
+
+
+def read_peaks(
+    variants: Sequence[Variant], start: datetime, end: datetime, readings: Readings
+) -> None:
+    """Every variant's per-minute invocations per instance, over the last ``PEAK_DAYS`` days."""
+    peak_start = max(start, end - timedelta(days=PEAK_DAYS))
+    queries = [[peak_query(i, variant)] for i, variant in enumerate(variants)]
+    peak_seconds = int((end - peak_start).total_seconds())
+    _read(queries, peak_datapoints(peak_seconds), peak_start, end, readings)
+
+
+def _read(
+    per_variant: Sequence[list[dict[str, Any]]],
+    datapoints_per_variant: int,
+    start: datetime,
+    end: datetime,
+    readings: Readings,
+) -> None:
     paginator = cloudwatch.get_paginator("get_metric_data")
     for batch in batches(per_variant, datapoints_per_variant):
         pages = paginator.paginate(
@@ -407,25 +299,7 @@ def metric_histories(
         )
         for page in pages:
             for result in page["MetricDataResults"]:
-                values.setdefault(result["Id"], []).extend(result["Values"])
-
-    def first(index: int, key: str) -> float | None:
-        found = values.get(f"v{index}_{key}")
-        return float(found[0]) if found else None
-
-    return [
-        History(
-            hours_with_data=sum(1 for v in values.get(f"v{i}_hours", []) if v > 0),
-            invocations=first(i, "invocations"),
-            invocations_per_instance_peak=first(i, "peak"),
-            model_latency_us=first(i, "latency"),
-            cpu=first(i, "cpu"),
-            memory=first(i, "memory"),
-            gpu=first(i, "gpu"),
-            gpu_memory=first(i, "gpumemory"),
-        )
-        for i in range(len(variants))
-    ]
+                readings.add(result["Id"], result["Values"])
 
 
 # -- Compute Optimizer (EC2) ---------------------------------------------------------------------
@@ -445,61 +319,11 @@ def compute_optimizer_findings(now: datetime) -> list[dict[str, Any]]:
     except ClientError as error:
         if error_code(error) != "OptInRequiredException":
             raise
-        return [
-            {
-                "schema_version": SCHEMA_VERSION,
-                "source": "compute-optimizer",
-                "resource_type": "account",
-                "classification": "OptInRequired",
-                "reasons": [
-                    "this account has not opted in to AWS Compute Optimizer, so it has no EC2 "
-                    "findings: opt in (aws compute-optimizer update-enrollment-status --status "
-                    "Active) and allow 30 hours of metrics"
-                ],
-                "window": {"end": now.isoformat()},
-            }
-        ]
-    return [_compute_optimizer_finding(r, now) for r in recommendations]
-
-
-def _compute_optimizer_finding(recommendation: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    options = sorted(recommendation.get("recommendationOptions", []), key=lambda o: o["rank"])
-    top = options[0] if options else None
-    savings = (top or {}).get("savingsOpportunity") or {}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "source": "compute-optimizer",
-        "resource_type": "ec2-instance",
-        "instance_arn": recommendation["instanceArn"],
-        "instance_name": recommendation.get("instanceName"),
-        "instance_type": recommendation.get("currentInstanceType"),
-        "classification": recommendation["finding"],
-        "reasons": list(recommendation.get("findingReasonCodes", [])),
-        "finding_reason_codes": list(recommendation.get("findingReasonCodes", [])),
-        "idle": recommendation.get("idle"),
-        "top_option": None
-        if top is None
-        else {
-            "instance_type": top["instanceType"],
-            "performance_risk": top.get("performanceRisk"),
-            "savings_opportunity_percentage": savings.get("savingsOpportunityPercentage"),
-        },
-        "estimated_monthly_savings": savings.get("estimatedMonthlySavings"),
-        "lookback_days": recommendation.get("lookBackPeriodInDays"),
-        "window": {"end": now.isoformat()},
-    }
+        return [opt_in_required_finding(now)]
+    return [compute_optimizer_finding(r, now) for r in recommendations]
 
 
 # -- Recording and publishing --------------------------------------------------------------------
-
-
-def ledger_key(finding: Mapping[str, Any]) -> str:
-    """The ledger partition of a finding: the endpoint's, the instance's or the account's."""
-    if finding["resource_type"] == "sagemaker-endpoint-variant":
-        return f"endpoint#{finding['endpoint_name']}"
-    if finding["resource_type"] == "ec2-instance":
-        return f"instance#{finding['instance_arn']}"
-    return "account#compute-optimizer"
 
 
 def record(findings: Sequence[Mapping[str, Any]]) -> None:

@@ -17,3 +17,13 @@ class ModelMismatchError(ValueError):
 
 class NoJobSlotError(RuntimeError):
     """All of the engine's IR job slots are taken; the run waits and asks again."""
+
+
+class TransientAwsError(RuntimeError):
+    """An AWS call still failed with a retryable error after botocore's own retries.
+
+    Throttling, 5xx and connection errors (what botocore's standard retry mode retries). A
+    ``ClientError`` reaches Step Functions under its class name, ``ClientError`` for every
+    unmodeled code and the shape's name for a modeled one, so no Retry could tell a throttled
+    call from a final error: the handlers raise this instead, and the workflows retry it.
+    """

@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from .aws import CLIENT_CONFIG, error_code
+from .aws import CLIENT_CONFIG, error_code, retryable_errors_typed
 from .errors import NoJobSlotError
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
 _TAKEN = "ConditionalCheckFailedException"
 
 
+@retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """``{"action": "acquire" | "release", "execution_arn", "max_concurrent_jobs", ...}``."""
     if event["action"] == "acquire":

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import endpoint_not_found, sagemaker_client
+from .aws import endpoint_not_found, retryable_errors_typed, sagemaker_client
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
 from .recommendation import recommend
@@ -24,6 +24,7 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 
 
+@retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """Decide on the completed job of this execution."""
     settings = parse_settings(event["settings"])

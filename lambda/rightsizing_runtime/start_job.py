@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import endpoint_not_found, error_code, sagemaker_client
+from .aws import endpoint_not_found, error_code, retryable_errors_typed, sagemaker_client
 from .errors import EndpointNotFoundError, ModelMismatchError, UnsupportedEndpointError
 from .job_request import create_job_request, job_name
 from .settings import EndpointSettings, parse_settings
@@ -29,6 +29,7 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 
 
+@retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """Run the ``prepare`` or ``start`` step."""
     if event.get("step") == "prepare":

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import error_code, sagemaker_client
+from .aws import error_code, retryable_errors_typed, sagemaker_client
 from .job_request import job_name
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ sagemaker = sagemaker_client()
 _NOTHING_TO_STOP = frozenset({"ResourceNotFound", "ValidationException"})
 
 
+@retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """Stop the job of ``execution_arn``; report whether there was one to stop."""
     execution_arn = event["execution_arn"]

@@ -154,9 +154,16 @@ def classify(
             ["no utilization metric (instance type unknown or metrics missing): no judgement"],
         )
 
+    # SageMaker does not document percentiles for ModelLatency: when CloudWatch returns none,
+    # say so rather than judge latency from another statistic.
+    unjudged = (
+        [f"ModelLatency {slo.percentile} not returned by CloudWatch: latency not judged"]
+        if slo is not None and history.model_latency_us is None
+        else []
+    )
     under = _underprovisioned(history, measured, band, slo, capacity)
     if under:
-        return finding(UNDERPROVISIONED, under)
+        return finding(UNDERPROVISIONED, under + unjudged)
     over = [f"{name} {value:.1f}% below {band.low:g}%" for name, value in measured.items()]
     if len(over) == len(measured) and not any(value >= band.low for value in measured.values()):
         peak = history.invocations_per_instance_peak
@@ -167,8 +174,11 @@ def classify(
                     f"invocations per instance peak {peak:g}/min below {band.low:g}% of the "
                     f"measured {limit:g}/min"
                 )
-            return finding(OVERPROVISIONED, over)
-    return finding(OPTIMIZED, [f"utilization within {band.low:g}-{band.high:g}% and the SLO met"])
+            return finding(OVERPROVISIONED, over + unjudged)
+    held = "the SLO met" if slo is not None and not unjudged else "no SLO judged"
+    return finding(
+        OPTIMIZED, [f"utilization within {band.low:g}-{band.high:g}% and {held}", *unjudged]
+    )
 
 
 def _normalized(history: History, shape: Shape | None) -> dict[str, float | None]:

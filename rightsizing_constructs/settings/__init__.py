@@ -14,7 +14,7 @@ Values that are unresolved CDK tokens are not checked: they are only known at de
 
 from __future__ import annotations
 
-from ._validation import ValidationProblems, is_number, is_token
+from ._validation import ValidationProblems, is_number, is_token, problems_of
 from .audit import LookbackPeriod, UtilizationBand, UtilizationPercentile
 from .deployment import ApplyMode, Deployment, TrafficShift
 from .job import (
@@ -59,4 +59,5 @@ __all__ = [
     "ValidationProblems",
     "is_number",
     "is_token",
+    "problems_of",
 ]

@@ -1,6 +1,9 @@
-"""Checks every settings type makes the same way: problems raised at once, tokens, numbers.
+"""Checks every settings type makes the same way: problems collected, tokens, numbers.
 
-Values that are unresolved CDK tokens are not checked: they are only known at deploy time.
+A settings object checks its own fields when created and keeps what is wrong
+(:func:`problems_of`); the construct it is given to reports those problems together with its
+own, in one ``ValueError`` (README: "one message listing every problem"). Values that are
+unresolved CDK tokens are not checked: they are only known at deploy time.
 """
 
 from __future__ import annotations
@@ -27,11 +30,32 @@ class ValidationProblems:
         """Record problems found elsewhere."""
         self.problems.extend(problems)
 
+    def include(self, name: str, settings: object) -> None:
+        """The problems a settings object found in itself, named after the field holding it."""
+        self.problems.extend(f"{name}: {problem}" for problem in problems_of(settings))
+
+    def keep_on(self, settings: object) -> None:
+        """Keep the recorded problems on ``settings`` (a frozen dataclass), for its construct."""
+        object.__setattr__(settings, "_problems", tuple(self.problems))
+
     def raise_if_any(self) -> None:
         """Raise one ``ValueError`` listing every recorded problem."""
         if self.problems:
             lines = "\n".join(f"  - {problem}" for problem in self.problems)
             raise ValueError(f"Invalid {self.subject}:\n{lines}")
+
+
+def problems_of(settings: object) -> tuple[str, ...]:
+    """What a settings object found wrong with itself when it was created (empty: nothing)."""
+    return tuple(getattr(settings, "_problems", ()))
+
+
+def human(duration: Duration) -> str:
+    """A duration as people write it (``150.5 millis``), for messages."""
+    try:
+        return str(duration.to_human_string())
+    except Exception:  # jsii raises a plain Error for some values
+        return str(duration.to_string())
 
 
 def is_token(value: Any) -> bool:
@@ -51,8 +75,8 @@ def millisecond_problems(name: str, duration: Any) -> list[str]:
         return []
     try:
         millis = duration.to_milliseconds()
-    except Exception as error:  # jsii raises a plain Error for fractional values
-        return [f"{name} must be a whole number of milliseconds: {error}"]
+    except Exception:  # jsii raises a plain Error for fractional values
+        return [f"{name} must be a whole number of milliseconds, got {human(duration)}"]
     return [] if millis > 0 else [f"{name} must be more than 0 ms, got {millis} ms"]
 
 
@@ -63,6 +87,6 @@ def seconds_problems(name: str, duration: Any) -> list[str]:
         return []
     try:
         seconds = duration.to_seconds()
-    except Exception as error:  # jsii raises a plain Error for fractional values
-        return [f"{name} must be a whole number of seconds: {error}"]
+    except Exception:  # jsii raises a plain Error for fractional values
+        return [f"{name} must be a whole number of seconds, got {human(duration)}"]
     return [] if seconds >= 1 else [f"{name} must be at least 1 second, got {seconds} s"]

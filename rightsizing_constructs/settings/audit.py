@@ -17,11 +17,14 @@ class LookbackPeriod(enum.Enum):
 
 
 class UtilizationPercentile(enum.Enum):
-    """The statistic of the utilization metrics the audit compares with the band."""
+    """The statistic of the utilization metrics the audit compares with the band.
 
-    P90 = "p90"
-    P95 = "p95"
-    P99 = "p99"
+    Named like :class:`LatencyPercentile`; CloudWatch's statistic is the lower-case value.
+    """
+
+    P90 = "P90"
+    P95 = "P95"
+    P99 = "P99"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,4 +46,4 @@ class UtilizationBand:
             and 0 < self.low < self.high <= 100,
             f"need 0 < low < high <= 100 (percent), got low={self.low!r}, high={self.high!r}",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)

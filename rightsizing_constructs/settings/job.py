@@ -11,7 +11,7 @@ from aws_cdk import Duration
 
 from ..instance_types import is_instance_type
 from ._validation import ValidationProblems, is_token, seconds_problems
-from .slo import LatencyPercentile, raise_latency_problems
+from .slo import LatencyPercentile, latency_problems
 
 #: IR accepts at most this many endpoint configurations (instance types) per Advanced job.
 MAX_INSTANCE_TYPES_PER_JOB = 10
@@ -38,7 +38,7 @@ class Phase:
             f"spawn_rate must be >= 0, got {self.spawn_rate!r}",
         )
         problems.extend(seconds_problems("duration", self.duration))
-        problems.raise_if_any()
+        problems.keep_on(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +61,7 @@ class Stairs:
             isinstance(self.users_per_step, int) and 1 <= self.users_per_step <= 3,
             f"users_per_step must be 1, 2 or 3 (IR's limit), got {self.users_per_step!r}",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +86,10 @@ class TrafficPattern:
         problems.check(
             self.stairs is None or isinstance(self.stairs, Stairs), "stairs must be a Stairs"
         )
-        problems.raise_if_any()
+        for i, phase in enumerate(self.phases):
+            problems.include(f"phases[{i}]", phase)
+        problems.include("stairs", self.stairs)
+        problems.keep_on(self)
 
     def render(self) -> dict[str, Any]:
         """The settings-document form (snake_case) read by the StartJob handler."""
@@ -118,7 +121,19 @@ class LatencyThreshold:
     value: Duration
 
     def __post_init__(self) -> None:
-        raise_latency_problems("LatencyThreshold", self.percentile, "value", self.value)
+        problems = ValidationProblems("LatencyThreshold")
+        problems.extend(latency_problems(self.percentile, "value", self.value))
+        problems.keep_on(self)
+
+    @classmethod
+    def p95(cls, value: Duration) -> LatencyThreshold:
+        """Stop raising the load once the 95th percentile latency passes ``value``."""
+        return cls(percentile=LatencyPercentile.P95, value=value)
+
+    @classmethod
+    def p99(cls, value: Duration) -> LatencyThreshold:
+        """Stop raising the load once the 99th percentile latency passes ``value``."""
+        return cls(percentile=LatencyPercentile.P99, value=value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +161,8 @@ class StoppingConditions:
             or isinstance(self.model_latency_threshold, LatencyThreshold),
             "model_latency_threshold must be a LatencyThreshold",
         )
-        problems.raise_if_any()
+        problems.include("model_latency_threshold", self.model_latency_threshold)
+        problems.keep_on(self)
 
 
 class JobType(enum.Enum):
@@ -196,7 +212,7 @@ class RecommenderJob:
         :param max_parallel_of_tests: most load tests at once (1-10), each a real endpoint
             that counts against the account's quotas. Default: IR's default.
         """
-        job = cls(
+        return cls(
             job_type=JobType.ADVANCED,
             instance_types=tuple(instance_types),
             traffic_pattern=traffic_pattern,
@@ -205,11 +221,19 @@ class RecommenderJob:
             max_number_of_tests=max_number_of_tests,
             max_parallel_of_tests=max_parallel_of_tests,
         )
-        job._validate_advanced()
-        return job
 
-    def _validate_advanced(self) -> None:
-        problems = ValidationProblems("RecommenderJob.advanced")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "instance_types", tuple(self.instance_types))
+        problems = ValidationProblems("RecommenderJob")
+        problems.check(
+            isinstance(self.job_type, JobType),
+            f"job_type must be JobType.DEFAULT or JobType.ADVANCED, got {self.job_type!r}",
+        )
+        if self.job_type is JobType.ADVANCED:
+            self._check_advanced(problems)
+        problems.keep_on(self)
+
+    def _check_advanced(self, problems: ValidationProblems) -> None:
         count = len(self.instance_types)
         problems.check(
             1 <= count <= MAX_INSTANCE_TYPES_PER_JOB,
@@ -253,7 +277,8 @@ class RecommenderJob:
                     isinstance(value, int) and 1 <= value <= 10,
                     f"{name} must be a whole number from 1 to 10, got {value!r}",
                 )
-        problems.raise_if_any()
+        problems.include("traffic_pattern", self.traffic_pattern)
+        problems.include("stopping_conditions", self.stopping_conditions)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,7 +332,7 @@ class ContainerConfig:
             f"supported_instance_types has {', '.join(map(repr, unknown))}, not a SageMaker "
             "real-time instance type",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)
 
     def render(self) -> dict[str, Any]:
         """The settings-document form (snake_case) read by the StartJob handler."""

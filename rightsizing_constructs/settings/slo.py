@@ -35,7 +35,9 @@ class LatencySlo:
     max_latency: Duration
 
     def __post_init__(self) -> None:
-        raise_latency_problems("LatencySlo", self.percentile, "max_latency", self.max_latency)
+        problems = ValidationProblems("LatencySlo")
+        problems.extend(latency_problems(self.percentile, "max_latency", self.max_latency))
+        problems.keep_on(self)
 
     @classmethod
     def p95(cls, max_latency: Duration) -> LatencySlo:
@@ -53,15 +55,14 @@ class LatencySlo:
         return int(self.max_latency.to_milliseconds())
 
 
-def raise_latency_problems(subject: str, percentile: Any, name: str, duration: Any) -> None:
-    """Check a percentile and a latency in whole milliseconds; raise once if either is wrong."""
-    problems = ValidationProblems(subject)
-    problems.check(
-        isinstance(percentile, LatencyPercentile),
-        f"percentile must be LatencyPercentile.P95 or .P99, got {percentile!r}",
+def latency_problems(percentile: Any, name: str, duration: Any) -> list[str]:
+    """What is wrong with a percentile and a latency in whole milliseconds."""
+    found = (
+        []
+        if isinstance(percentile, LatencyPercentile)
+        else [f"percentile must be LatencyPercentile.P95 or .P99, got {percentile!r}"]
     )
-    problems.extend(millisecond_problems(name, duration))
-    problems.raise_if_any()
+    return found + millisecond_problems(name, duration)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +128,7 @@ class Guardrails:
             f"min_saving_per_month must be a number of dollars >= 0, "
             f"got {self.min_saving_per_month!r}",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)
 
     def render(self) -> dict[str, Any]:
         """The ``guardrails`` object of the settings document."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration
 
 from .._runtime import import_runtime
-from ._validation import ValidationProblems, is_token
+from ._validation import ValidationProblems, human, is_token
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -39,28 +41,54 @@ class ModelApproval:
             "model_package_group_name must be a Model Package Group name (1-63 letters, digits "
             f"and hyphens), got {self.model_package_group_name!r}",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)
 
 
 @dataclass(frozen=True, kw_only=True)
 class LatencyAlarm:
-    """Trigger: ``ModelLatency`` above the SLO for ``minutes`` consecutive minutes re-runs the loop.
+    """Trigger: ``ModelLatency`` above the SLO for ``breaching_for`` re-runs the loop.
 
     A CloudWatch alarm on the variant's ``AWS/SageMaker`` ``ModelLatency`` (microseconds) at
-    the SLO's percentile, one-minute periods, threshold the SLO; the run starts when it goes
-    into ALARM (missing data is not breaching: an idle endpoint does not alarm).
+    the SLO's percentile, one-minute periods, threshold the SLO, that goes into ALARM when every
+    minute of ``breaching_for`` breaches; the run starts then (missing data is not breaching: an
+    idle endpoint does not alarm).
     """
 
-    #: Consecutive breaching minutes before the run starts. Default: 5.
-    minutes: int = 5
+    #: How long, in whole minutes (1 minute to 1 day), the latency must stay above the SLO
+    #: before a run starts. Default: 5 minutes.
+    breaching_for: Duration = field(default_factory=lambda: Duration.minutes(5))
 
     def __post_init__(self) -> None:
         problems = ValidationProblems("LatencyAlarm")
+        minutes = _whole_minutes(self.breaching_for)
+        given = self.breaching_for
         problems.check(
-            isinstance(self.minutes, int) and 1 <= self.minutes <= 1440,
-            f"minutes must be a whole number of minutes from 1 to 1440, got {self.minutes!r}",
+            minutes is not None and 1 <= minutes <= _MAX_EVALUATED_MINUTES,
+            "breaching_for must be a whole number of minutes from 1 minute to 1 day (CloudWatch "
+            "evaluates at most a day of one-minute periods), got "
+            f"{human(given) if isinstance(given, Duration) else repr(given)}",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)
+
+    @property
+    def minutes(self) -> int:
+        """``breaching_for`` in minutes: the alarm's evaluation periods."""
+        minutes = _whole_minutes(self.breaching_for)
+        assert minutes is not None, "an invalid LatencyAlarm reached the construct"
+        return minutes
+
+
+# EvaluationPeriods x Period must not exceed one day (PutMetricAlarm, "EvaluationPeriods").
+_MAX_EVALUATED_MINUTES = 1440
+
+
+def _whole_minutes(duration: object) -> int | None:
+    if not isinstance(duration, Duration) or is_token(duration.to_string()):
+        return None
+    try:
+        return int(duration.to_minutes())
+    except Exception:  # jsii raises a plain Error for a fractional number of minutes
+        return None
 
 
 #: What the utilization audit can find about a variant (README, "Utilization audit"); the
@@ -89,4 +117,4 @@ class AuditFinding:
             not unknown,
             f"classifications must be among {', '.join(AUDIT_CLASSIFICATIONS)}, got {unknown}",
         )
-        problems.raise_if_any()
+        problems.keep_on(self)

@@ -35,7 +35,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 import botocore.session
 from botocore.awsrequest import AWSPreparedRequest
-from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from jsonpath_ng.ext import parse as jsonpath_parse
 from moto import mock_aws
@@ -464,15 +463,6 @@ def _transform_input(
     return dict(json.loads(rendered))
 
 
-def _sdk_error_name(norm_service_name: str, ex: Exception) -> str:
-    """Step Functions' name for an SDK integration's error: ``SageMaker.<ErrorCode>``, with an
-    ``Exception`` suffix even when the code has none (AWS_NOTES.md). moto names unmodeled errors
-    after the exception class (``ClientError``) instead; this restores AWS's behaviour."""
-    code = ex.response["Error"]["Code"] if isinstance(ex, ClientError) else type(ex).__name__
-    name = f"{norm_service_name}.{code}"
-    return name if name.endswith("Exception") else name + "Exception"
-
-
 def _drain_executions(limit: float) -> None:
     """Wait up to ``limit`` seconds for every running execution to end; stop those that do not."""
     sfn = boto3.client("stepfunctions")
@@ -508,13 +498,13 @@ def local_aws(
     ):
         boto3.setup_default_session(region_name=REGION)
         assert boto3.DEFAULT_SESSION is not None
-        sdk_task = aws_sdk_task.StateTaskServiceAwsSdk
-        sdk_error_name = sdk_task._normalise_exception_name
-        sdk_task._normalise_exception_name = staticmethod(_sdk_error_name)  # type: ignore[method-assign]
         sfn_normalise = sfn_task.StateTaskServiceSfn._normalise_parameters
         sfn_task.StateTaskServiceSfn._normalise_parameters = _sfn_parameters(sfn_normalise)  # type: ignore[method-assign]
         moto_transform = EventTemplateParser.parse
         EventTemplateParser.parse = staticmethod(_transform_input)  # type: ignore[method-assign]
+        # Step Functions' exception prefix for SageMaker SDK integrations ("AWS SDK service
+        # integrations", its table): errors are SageMaker.<Shape>Exception when SageMaker models
+        # them, SageMaker.SageMakerException otherwise (throttling, 5xx), as moto names them.
         aws_sdk_task._SERVICE_ERROR_NAMES.setdefault("sagemaker", "SageMaker")
         # moto answers every mocked HTTP request in one place; answer first, then defer to it.
         moto_answer = botocore_stubber.process_request
@@ -539,7 +529,6 @@ def local_aws(
             del botocore_stubber.process_request  # back to the class's method
             EventTemplateParser.parse = moto_transform  # type: ignore[method-assign]
             sfn_task.StateTaskServiceSfn._normalise_parameters = sfn_normalise  # type: ignore[method-assign]
-            sdk_task._normalise_exception_name = sdk_error_name  # type: ignore[method-assign]
             for module, attribute, client in saved:
                 setattr(module, attribute, client)
             boto3.DEFAULT_SESSION = None

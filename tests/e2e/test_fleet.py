@@ -43,7 +43,7 @@ def fleet_template() -> dict[str, Any]:
         if i == 0:
             extra = {
                 "model_approval": ModelApproval(model_package_group_name=GROUP),
-                "latency_alarm": LatencyAlarm(minutes=3),
+                "latency_alarm": LatencyAlarm(breaching_for=cdk.Duration.minutes(3)),
             }
         if i == 1:
             extra = {"audit_finding": AuditFinding()}

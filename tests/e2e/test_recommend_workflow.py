@@ -198,8 +198,10 @@ def test_throttling_is_absorbed_by_retries(
 ) -> None:
     create_endpoint()
     events = stack.route_events("recommendations", RECOMMENDATIONS_PATTERN)
-    # The state machine's SDK task and each handler's own calls are throttled once.
-    aws.fail_next("sagemaker", "DescribeInferenceRecommendationsJob", "ThrottlingException")
+    # The state machine's SDK task and each handler's own calls are throttled. Step Functions
+    # makes one call per attempt and names unmodeled errors SageMaker.SageMakerException: only
+    # the workflow's own Retry can absorb these three.
+    aws.fail_next("sagemaker", "DescribeInferenceRecommendationsJob", "ThrottlingException", 3)
     aws.fail_next("sagemaker", "DescribeEndpoint", "ThrottlingException")
     aws.fail_next("sagemaker", "CreateInferenceRecommendationsJob", "ThrottlingException")
 
@@ -209,6 +211,27 @@ def test_throttling_is_absorbed_by_retries(
     assert all(injected.times == 0 for injected in aws.injected)
     assert len(ir.jobs) == 1
     assert len(stack.messages(events)) == 1
+
+
+def test_a_job_that_does_not_exist_fails_at_once(
+    stack: LocalStack, aws: LocalAws, ir: InferenceRecommenderStandIn
+) -> None:
+    """The poll's one modeled error is not retried (its name is SageMaker's modeled one)."""
+    create_endpoint()
+    aws.fail_next("sagemaker", "DescribeInferenceRecommendationsJob", "ResourceNotFound")
+
+    execution = stack.run("vanished")
+
+    assert execution.status == "FAILED"
+    assert execution.error == "SageMaker.ResourceNotFoundException"
+    assert execution.states.count("DescribeJob") == 1
+    assert execution.states[-5:] == [
+        "StopJob",
+        "ReleaseSlotAfterFailure",
+        "RecordFailure",
+        "NotifyFailure",
+        "Failed",
+    ]
 
 
 def test_abort_rule_matches_aborted_and_timed_out_executions(stack: LocalStack) -> None:

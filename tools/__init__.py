@@ -1,0 +1,1 @@
+"""Developer tools: synth summary, compliance and fidelity checkers, benchmarks (not shipped)."""
