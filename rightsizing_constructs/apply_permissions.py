@@ -9,6 +9,7 @@ the execution role and KMS keys its configs pass to SageMaker.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -19,6 +20,7 @@ from constructs import Construct
 
 from ._grants import GrowingGrant
 from ._nag import acknowledge_wildcard
+from .settings import ApplyMode, ValidationProblems
 
 
 class ApplyPermissions:
@@ -218,3 +220,31 @@ class ApplyPermissions:
         are listed one by one.
         """
         self._endpoints.add(endpoint_arn)
+
+
+def check_endpoint_config_use(
+    apply_mode: ApplyMode, execution_role: Any, kms_keys: Sequence[Any] | None
+) -> None:
+    """``execution_role`` an IRole, ``kms_keys`` IKeys, and only where something is applied.
+
+    ``EndpointRightsizing``'s check of those two settings (raises ``ValueError``).
+    """
+    problems = ValidationProblems("EndpointRightsizing settings")
+    problems.check(
+        # jsii interfaces cannot be checked with isinstance: what the grants use.
+        execution_role is None or hasattr(execution_role, "role_arn"),
+        "execution_role must be an iam.IRole (iam.Role.from_role_arn(...)), got "
+        f"{execution_role!r}",
+    )
+    keys = list(kms_keys or [])
+    problems.check(
+        kms_keys is None
+        or (not isinstance(kms_keys, str) and all(hasattr(key, "key_arn") for key in keys)),
+        f"kms_keys must be a list of kms.IKey (kms.Key.from_key_arn(...)), got {kms_keys!r}",
+    )
+    problems.check(
+        apply_mode is not ApplyMode.RECOMMEND_ONLY or (execution_role is None and not keys),
+        "execution_role and kms_keys are what the Apply workflow passes to SageMaker; with "
+        "apply_mode=ApplyMode.RECOMMEND_ONLY nothing is applied: remove them",
+    )
+    problems.raise_if_any()

@@ -23,6 +23,7 @@ from constructs import Construct
 from . import triggers
 from ._runtime import import_runtime
 from ._workflow import max_polls
+from .apply_permissions import check_endpoint_config_use
 from .engine import RightsizingEngine
 from .recommend_workflow import MAX_JOB_TIMEOUT
 from .settings import (
@@ -170,7 +171,7 @@ class EndpointRightsizing(Construct):
             latency_alarm=latency_alarm,
             audit_finding=audit_finding,
         )
-        _check_apply_grants(apply_mode, execution_role, kms_keys)
+        check_endpoint_config_use(apply_mode, execution_role, kms_keys)
         #: The config's execution role and KMS keys the Apply workflow may pass and use.
         self.execution_role, self.kms_keys = execution_role, list(kms_keys or [])
         #: The engine that runs this endpoint's rightsizing.
@@ -267,31 +268,6 @@ class EndpointRightsizing(Construct):
                 dead_letter_queue=self.engine.rule_dead_letter_queue,
             ),
         )
-
-
-def _check_apply_grants(
-    apply_mode: ApplyMode, execution_role: Any, kms_keys: Sequence[Any] | None
-) -> None:
-    """``execution_role`` an IRole, ``kms_keys`` IKeys, and only where something is applied."""
-    problems = ValidationProblems("EndpointRightsizing settings")
-    problems.check(
-        # jsii interfaces cannot be checked with isinstance: what the grants use.
-        execution_role is None or hasattr(execution_role, "role_arn"),
-        "execution_role must be an iam.IRole (iam.Role.from_role_arn(...)), got "
-        f"{execution_role!r}",
-    )
-    keys = list(kms_keys or [])
-    problems.check(
-        kms_keys is None
-        or (not isinstance(kms_keys, str) and all(hasattr(key, "key_arn") for key in keys)),
-        f"kms_keys must be a list of kms.IKey (kms.Key.from_key_arn(...)), got {kms_keys!r}",
-    )
-    problems.check(
-        apply_mode is not ApplyMode.RECOMMEND_ONLY or (execution_role is None and not keys),
-        "execution_role and kms_keys are what the Apply workflow passes to SageMaker; with "
-        "apply_mode=ApplyMode.RECOMMEND_ONLY nothing is applied: remove them",
-    )
-    problems.raise_if_any()
 
 
 def _engine_of(scope: Construct, engine: Any) -> RightsizingEngine:

@@ -67,9 +67,11 @@ def _stop_mid_update(stack: LocalStack, updates: EndpointUpdateStandIn) -> dict[
         ),
     )
     deadline = time.monotonic() + 30
-    while updates.describes < 2:  # CheckUpdate polled the updating endpoint
+    # Stop it while it waits between two polls of the updating endpoint (moto's interpreter,
+    # unlike AWS, can end a run FAILED when the stop lands in the middle of a Choice state).
+    while not (updates.describes >= 2 and _waiting(sfn, arn)):
         assert time.monotonic() < deadline, "the run never reached the update"
-        time.sleep(0.1)
+        time.sleep(0.05)
     sfn.stop_execution(executionArn=arn, cause="an operator stopped it")
     description = stack._wait(arn, 30)
     assert description.status == "ABORTED"
@@ -78,6 +80,12 @@ def _stop_mid_update(stack: LocalStack, updates: EndpointUpdateStandIn) -> dict[
     assert endpoint_state()["autoscaling"] is None
     assert lock_of(stack)["holder"]["S"] == arn  # type: ignore[index]
     return dict(sfn.describe_execution(executionArn=arn))
+
+
+def _waiting(sfn: Any, arn: str) -> bool:
+    """The execution's last event: it entered a Wait state."""
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    return bool(events) and events[-1]["type"] == "WaitStateEntered"
 
 
 def _status_change(execution: dict[str, Any]) -> dict[str, Any]:
