@@ -10,7 +10,8 @@ limits allow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from aws_cdk import aws_iam as iam
 
@@ -21,8 +22,8 @@ CHUNK = 20
 class GrowingGrant:
     """``actions`` on a list of resources that grows as endpoints register.
 
-    Attached with its first resource (IAM refuses a statement with none), then one more
-    statement every ``CHUNK`` resources.
+    Every statement carries ``conditions``, if given. Attached with its first resource (IAM
+    refuses a statement with none), then one more statement every ``CHUNK`` resources.
     """
 
     def __init__(
@@ -31,10 +32,12 @@ class GrowingGrant:
         actions: Sequence[str],
         *,
         sid: str | None = None,
+        conditions: Mapping[str, Any] | None = None,
     ) -> None:
         self._attach = attach
         self._actions = list(actions)
         self._sid = sid
+        self._conditions = dict(conditions) if conditions else None
         self._statements: list[iam.PolicyStatement] = []
         self._resources: set[str] = set()
 
@@ -47,6 +50,7 @@ class GrowingGrant:
             statement = iam.PolicyStatement(
                 sid=None if self._sid is None else f"{self._sid}{len(self._statements) or ''}",
                 actions=self._actions,
+                conditions=self._conditions,
             )
             self._statements.append(statement)
             statement.add_resources(resource)

@@ -9,6 +9,11 @@ A Standard state machine (an endpoint update takes minutes to tens of minutes; n
          the previous one) -> Record -> Notify -> ReleaseLock -> Done | Failed
     any error after the snapshot -> EnsureAutoscaling ... (the compensation is the same step)
     lock held by another run -> Record ("rejected") -> Notify -> ReleaseLock -> Done
+    a run ABORTED or TIMED_OUT -> (the FinishInterruptedApply rule starts this machine with
+      {"interrupted": ...}) TakeOver -> Repair? -> EnsureAutoscaling -> Record ("failed") ...
+
+The machine's ``TimeoutSeconds`` outlives its own longest path (:mod:`._duration`, from the
+definition's waits, poll budget and retries), and the lock outlives the machine.
 
 Every step is one invocation of the ApplyStep function (``rightsizing_runtime.apply_steps``).
 The previous endpoint config is never modified or deleted: it is the rollback target
@@ -17,23 +22,26 @@ The previous endpoint config is never modified or deleted: it is the rollback ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from . import _workflow
-from ._grants import GrowingGrant
-from ._nag import acknowledge_wildcard
+from ._duration import worst_case_seconds
 from ._runtime import import_runtime
 from ._workflow import (
     PollNames,
@@ -43,15 +51,24 @@ from ._workflow import (
     max_polls,
     standard_state_machine,
 )
+from .apply_permissions import ApplyPermissions
+from .triggers import finish_interrupted_apply_rule
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
 BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
 #: How long the workflow waits for an endpoint update before giving up on it.
 UPDATE_TIMEOUT = Duration.hours(2)
-# The lock outlives any run: a run that died leaves a lock that expires after this.
+# The machine's time-out is its longest path (computed from the definition) plus this.
+_TIMEOUT_MARGIN = Duration.hours(1)
+# The lock outlives the machine by this much: a run that died without a cleanup leaves a lock
+# that expires after the machine's time-out and this.
 _LOCK_MARGIN = Duration.hours(1)
-# EnsureAutoscaling waits this long at most for an endpoint that is still updating.
+# EnsureAutoscaling waits this many poll intervals at most for an endpoint still updating.
 _BUSY_RETRIES = 120
+# A Standard workflow runs for at most a year (Step Functions quotas).
+_MAX_EXECUTION = Duration.days(365)
+# The state the update watch loops through (its poll budget bounds the loop).
+_UPDATE_LOOP = "WaitForUpdate"
 
 
 class ApplyWorkflow(Construct):
@@ -75,37 +92,52 @@ class ApplyWorkflow(Construct):
         poll_interval: Duration,
         endpoint_config_arn: Callable[[str], str],
         encryption_key: kms.IKey | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.step_function = step_function
-        #: How long a run may hold an endpoint's lock (a dead run's lock expires after it).
-        self.lock = UPDATE_TIMEOUT.plus(_LOCK_MARGIN)
-        self._endpoint_config_arn = endpoint_config_arn
-        self._endpoints = GrowingGrant(
-            step_function.add_to_role_policy,
-            [
-                "sagemaker:DescribeEndpoint",
-                "sagemaker:UpdateEndpoint",
-                # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
-                "sagemaker:UpdateEndpointWeightsAndCapacities",
-            ],
-        )
         self._encryption_key = encryption_key
-        self._grant_common(ledger)
+        self._permissions = ApplyPermissions(self, step_function, endpoint_config_arn)
+        self._permissions.grant_common(ledger)
         self.state_machine = self._state_machine(topic, poll_interval)
-        #: Goes off when an apply run fails or rolls back (rejections and no-change succeed).
+        #: Goes off when an apply run fails, rolls back, times out or is aborted (rejections
+        #: and no-change succeed).
         self.failed_applies_alarm = alarm_on_first(
             self,
             "FailedApplies",
-            description="A rightsizing apply failed or was rolled back",
-            metric=self.state_machine.metric_failed(period=Duration.minutes(5)),
+            description="A rightsizing apply failed, was rolled back, timed out or was aborted",
+            metric=cloudwatch.MathExpression(
+                expression="failed + timedout + aborted",
+                using_metrics={
+                    "failed": self.state_machine.metric_failed(),
+                    "timedout": self.state_machine.metric_timed_out(),
+                    "aborted": self.state_machine.metric_aborted(),
+                },
+                period=Duration.minutes(5),
+            ),
             topic=topic,
+        )
+        #: Starts this machine to finish a run that was aborted or timed out: its record, the
+        #: autoscaling that matches what the endpoint serves, the lock's release.
+        self.finish_interrupted_rule: events.Rule = finish_interrupted_apply_rule(
+            self, state_machine=self.state_machine, dead_letter_queue=dead_letter_queue
         )
 
     def settings(
-        self, endpoint_name: str, variant_name: str, deployment_config: dict[str, Any] | None
+        self,
+        endpoint_name: str,
+        variant_name: str,
+        deployment_config: dict[str, Any] | None,
+        *,
+        execution_role: iam.IRole | None = None,
+        kms_keys: Sequence[kms.IKey] = (),
     ) -> dict[str, Any]:
-        """The apply settings of one endpoint, carried in its rule's target input."""
+        """The apply settings of one endpoint, carried in its rule's target input.
+
+        ``execution_role`` and ``kms_keys`` are what its endpoint configs may pass to SageMaker
+        (:meth:`allow_endpoint_config_use` grants them); the Snapshot step checks the config
+        against them before anything changes.
+        """
         settings: dict[str, Any] = {
             "endpoint_name": endpoint_name,
             "variant_name": variant_name,
@@ -113,144 +145,26 @@ class ApplyWorkflow(Construct):
         }
         if deployment_config is not None:
             settings["deployment_config"] = deployment_config
+        if execution_role is not None:
+            settings["execution_role_arn"] = execution_role.role_arn
+        if kms_keys:
+            settings["kms_key_arns"] = [key.key_arn for key in kms_keys]
         return settings
 
-    def _grant_common(self, ledger: dynamodb.ITable) -> None:
-        """What the steps call whatever the endpoint (``rightsizing_runtime.apply_steps``)."""
-        function = self.step_function
-        ledger.grant(function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
-        self._grant_configs()
-        self._grant_autoscaling()
+    def allow_endpoint_config_use(
+        self, *, execution_role: iam.IRole | None, kms_keys: Sequence[kms.IKey]
+    ) -> None:
+        """Let the steps pass ``execution_role`` and use ``kms_keys`` in the configs they copy.
 
-    def _grant_configs(self) -> None:
-        """Read any endpoint config; create (and tag) the library's new configs."""
-        function = self.step_function
-        role = function.role
-        assert role is not None
-        stack = Stack.of(self)
-        any_config = self._endpoint_config_arn("*")
-        # Every config the library creates is named <endpoint>-rs-<hash> (apply.new_config_name).
-        new_configs = self._endpoint_config_arn("*-rs-*")
-        target_tracking_alarms = stack.format_arn(
-            service="cloudwatch",
-            resource="alarm",
-            resource_name="TargetTracking-endpoint/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                # UpdateEndpoint is authorized on the config it moves to as well.
-                actions=[
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:AddTags",
-                    "sagemaker:UpdateEndpoint",
-                ],
-                resources=[new_configs],
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                # Target tracking manages its alarms as the caller of PutScalingPolicy.
-                actions=[
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:DeleteAlarms",
-                ],
-                resources=[target_tracking_alarms],
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"],
-                resources=[any_config],
-            )
-        )
-        acknowledge_wildcard(
-            role, any_config, "The endpoint's current config name is only known at run time."
-        )
-        acknowledge_wildcard(
-            role,
-            new_configs,
-            "New endpoint config names are generated per run (<endpoint>-rs-<hash>); creating "
-            "a config changes nothing until UpdateEndpoint, which is granted per endpoint.",
-        )
-        acknowledge_wildcard(
-            role,
-            target_tracking_alarms,
-            "Target tracking names its alarms after the endpoint and policy at run time "
-            "(TargetTracking-endpoint/<endpoint>/...).",
-        )
-
-    def _grant_autoscaling(self) -> None:
-        """Application Auto Scaling on SageMaker variants, and its service-linked role."""
-        function = self.step_function
-        role = function.role
-        assert role is not None
-        stack = Stack.of(self)
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
-                ],
-                resources=["*"],
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                ],
-                # Scalable-target ARNs are opaque: scope by namespace and dimension instead.
-                resources=["*"],
-                conditions={
-                    "StringEquals": {
-                        "application-autoscaling:service-namespace": "sagemaker",
-                        "application-autoscaling:scalable-dimension": (
-                            "sagemaker:variant:DesiredInstanceCount"
-                        ),
-                    }
-                },
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=[
-                    stack.format_arn(
-                        service="iam",
-                        region="",
-                        resource="role",
-                        resource_name=(
-                            "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-                            "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
-                        ),
-                    )
-                ],
-                conditions={
-                    "StringLike": {
-                        "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"
-                    }
-                },
-            )
-        )
-        acknowledge_wildcard(
-            role,
-            "*",
-            "Application Auto Scaling's Describe calls have no resource-level permissions; its "
-            "writes have no resource ARNs and are scoped with the service-namespace and "
-            "scalable-dimension condition keys; X-Ray has no resource-level permissions.",
+        See :meth:`.apply_permissions.ApplyPermissions.allow_endpoint_config_use`.
+        """
+        self._permissions.allow_endpoint_config_use(
+            execution_role=execution_role, kms_keys=kms_keys
         )
 
     def grant_endpoint(self, endpoint_arn: str) -> None:
-        """Let the steps update one more endpoint.
-
-        ``UpdateEndpoint`` is the one write that changes what serves traffic, so its endpoints
-        are listed one by one.
-        """
-        self._endpoints.add(endpoint_arn)
+        """Let the steps update one more endpoint (its ARN listed on ``UpdateEndpoint``)."""
+        self._permissions.grant_endpoint(endpoint_arn)
 
     def _step(self, state_name: str, step: str, result_path: str) -> tasks.LambdaInvoke:
         """A state that runs one ``apply_steps`` step on the whole workflow state."""
@@ -272,7 +186,7 @@ class ApplyWorkflow(Construct):
         steps = self._steps(poll_interval)
         self._finish(steps, topic)
         # Before anything changed: record the failure (or the rejection) and stop.
-        for step in (steps.acquire, steps.snapshot, steps.create_config):
+        for step in (steps.acquire, steps.snapshot, steps.create_config, steps.take_over):
             step.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
         # After the scalable target may be gone: make autoscaling match what the endpoint serves.
         for step in (steps.deregister, steps.update, steps.check):
@@ -290,17 +204,66 @@ class ApplyWorkflow(Construct):
         )
         already_applied = (
             sfn.Choice(self, "AlreadyApplied")
+            .when(
+                # A dead run left the endpoint without its autoscaling: restore it first.
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals("$.snapshot.already_applied", True),
+                    sfn.Condition.boolean_equals("$.snapshot.repair_autoscaling", True),
+                ),
+                steps.ensure,
+            )
             .when(sfn.Condition.boolean_equals("$.snapshot.already_applied", True), steps.record)
             .otherwise(steps.create_config.next(deregister_first))
         )
+        repair = (
+            sfn.Choice(self, "Repair")
+            .when(sfn.Condition.boolean_equals("$.repair", True), steps.ensure)
+            .otherwise(steps.record)
+        )
+        definition = self._check_input(
+            steps.acquire.next(steps.snapshot).next(already_applied),
+            steps.take_over.next(repair),
+        )
+        timeout = self._timeout(definition, poll_interval)
+        #: How long a run may hold an endpoint's lock: longer than the machine may run (a run
+        #: whose cleanup never came leaves a lock that expires after it).
+        self.lock = timeout.plus(_LOCK_MARGIN)
         return standard_state_machine(
             self,
             comment="Applies rightsizing recommendations to SageMaker endpoints",
-            definition=self._check_input(steps.acquire.next(steps.snapshot).next(already_applied)),
-            timeout=self.lock,
+            definition=definition,
+            timeout=timeout,
             invoked=(self.step_function,),
             encryption_key=self._encryption_key,
         )
+
+    def _timeout(self, definition: sfn.IChainable, poll_interval: Duration) -> Duration:
+        """The longest path through ``definition`` (:mod:`._duration`) plus a margin."""
+        reachable = sfn.State.find_reachable_states(
+            definition.start_state, include_error_handlers=True
+        )
+        states = {state.state_id: state.to_state_json() for state in reachable}
+        function_timeout = self.step_function.timeout or Duration.seconds(3)
+        #: The longest an apply execution can take, from its definition's own numbers.
+        self.worst_case = Duration.seconds(
+            math.ceil(
+                worst_case_seconds(
+                    states,
+                    definition.start_state.state_id,
+                    task_seconds=function_timeout.to_seconds(),
+                    loop_bounds={_UPDATE_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval)},
+                )
+            )
+        )
+        minutes = math.ceil(self.worst_case.to_seconds() / 60)
+        timeout = Duration.minutes(minutes).plus(_TIMEOUT_MARGIN)
+        if timeout.to_seconds() > _MAX_EXECUTION.to_seconds():
+            raise ValueError(
+                f"an apply run could take up to {self.worst_case.to_human_string()} with "
+                f"poll_interval {poll_interval.to_human_string()}, over Step Functions' "
+                f"{_MAX_EXECUTION.to_human_string()} limit: raise the engine's poll_interval"
+            )
+        return timeout
 
     def _steps(self, poll_interval: Duration) -> _Steps:
         """One state per ``apply_steps`` step, with their retries."""
@@ -314,6 +277,8 @@ class ApplyWorkflow(Construct):
             ensure=self._step("EnsureAutoscaling", "ensure_autoscaling", "$.autoscaling"),
             record=self._step("Record", "record", "$.outcome"),
             release=self._step("ReleaseLock", "release_lock", sfn.JsonPath.DISCARD),
+            # The run it finishes becomes the state: settings, recommendation, snapshot...
+            take_over=self._step("TakeOver", "take_over", "$"),
         )
         # Every step retries throttling and 5xx (``_workflow.invoke``: the steps are idempotent).
         # The invariant keeper: wait out an update, then retry hard before giving up.
@@ -409,8 +374,11 @@ class ApplyWorkflow(Construct):
             on_done=steps.ensure,
         )
 
-    def _check_input(self, run: sfn.IChainable) -> sfn.Choice:
-        """Start ``run`` only on the input an endpoint's rule delivers."""
+    def _check_input(self, run: sfn.IChainable, finish: sfn.IChainable) -> sfn.Choice:
+        """Start ``run`` on an endpoint rule's input, ``finish`` on the cleanup rule's.
+
+        The cleanup rule's input is ``{"interrupted": ...}``: a run that was aborted or timed out.
+        """
         return (
             sfn.Choice(self, "CheckApplyInput")
             .when(
@@ -421,6 +389,7 @@ class ApplyWorkflow(Construct):
                 ),
                 run,
             )
+            .when(sfn.Condition.is_present("$.interrupted.execution_arn"), finish)
             .otherwise(
                 sfn.Fail(
                     self,
@@ -446,3 +415,4 @@ class _Steps:
     ensure: tasks.LambdaInvoke
     record: tasks.LambdaInvoke
     release: tasks.LambdaInvoke
+    take_over: tasks.LambdaInvoke

@@ -10,11 +10,14 @@ README, "Triggers", lists each trigger's event.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from . import triggers
@@ -26,6 +29,7 @@ from ._rules import (
 )
 from ._runtime import import_runtime
 from ._workflow import max_polls
+from .apply_permissions import check_endpoint_config_use
 from .engine import RightsizingEngine
 from .recommend_workflow import MAX_JOB_TIMEOUT
 from .settings import (
@@ -94,6 +98,18 @@ class EndpointRightsizing(Construct):
         only. Default: ``AUTO``.
     :param deployment: how the endpoint update rolls out (:class:`Deployment`). Default:
         blue/green, all traffic at once, no rollback alarms (SageMaker's default).
+    :param execution_role: the ``ExecutionRoleArn`` of the endpoint's config, which the Apply
+        workflow passes to SageMaker in the config it copies (``iam:PassRole`` on this role
+        only, to ``sagemaker.amazonaws.com`` only). An apply whose config names a role that is
+        not this one fails before anything changes, saying to add it. Default: none (configs
+        with an execution role are not applied).
+    :param kms_keys: every KMS key the endpoint's config names (``KmsKeyId`` of the volume,
+        and of ``DataCaptureConfig``, ``AsyncInferenceConfig.OutputConfig``, a variant's
+        ``CoreDumpConfig``...), which SageMaker uses as the Apply workflow's caller
+        (``kms:CreateGrant`` for AWS resources and ``kms:DescribeKey``, on these keys only). An
+        apply whose config names another key fails before anything changes, saying to add it.
+        The key policy must allow this account's IAM policies (the default key policy does).
+        Default: none (configs with a KMS key are not applied).
     :param schedule: trigger: run on this schedule (``events.Schedule.rate(Duration.days(7))``
         or a cron). Endpoints on the same schedule share the engine's rules. Default: none.
     :param model_approval: trigger: run IR on each version approved in a Model Package Group
@@ -125,6 +141,8 @@ class EndpointRightsizing(Construct):
         timeout: Duration | None = None,
         apply_mode: ApplyMode = ApplyMode.AUTO,
         deployment: Deployment | None = None,
+        execution_role: iam.IRole | None = None,
+        kms_keys: Sequence[kms.IKey] | None = None,
         schedule: events.Schedule | None = None,
         model_approval: ModelApproval | None = None,
         latency_alarm: LatencyAlarm | None = None,
@@ -157,6 +175,9 @@ class EndpointRightsizing(Construct):
             latency_alarm=latency_alarm,
             audit_finding=audit_finding,
         )
+        check_endpoint_config_use(apply_mode, execution_role, kms_keys)
+        #: The config's execution role and KMS keys the Apply workflow may pass and use.
+        self.execution_role, self.kms_keys = execution_role, list(kms_keys or [])
         #: The engine that runs this endpoint's rightsizing.
         self.engine = engine
         self.endpoint_name = endpoint_name
@@ -186,12 +207,20 @@ class EndpointRightsizing(Construct):
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = (
             engine.apply_workflow.settings(
-                endpoint_name, variant_name, deployment.render() if deployment else None
+                endpoint_name,
+                variant_name,
+                deployment.render() if deployment else None,
+                execution_role=execution_role,
+                kms_keys=self.kms_keys,
             )
             if self.applies
             else None
         )
         engine.register(self)
+        if self.applies:
+            engine.apply_workflow.allow_endpoint_config_use(
+                execution_role=execution_role, kms_keys=self.kms_keys
+            )
         #: The latency alarm that starts runs (None without ``latency_alarm``).
         self.latency_alarm: cloudwatch.Alarm | None = (
             None

@@ -208,6 +208,7 @@ class RightsizingEngine(Construct):
             poll_interval=self.poll_interval,
             endpoint_config_arn=lambda name: self.sagemaker_arn("endpoint-config", name),
             encryption_key=self.encryption_key,
+            dead_letter_queue=self.rule_dead_letter_queue,
         )
 
     def _create_recommend_workflow(

@@ -5,7 +5,8 @@ run for it (or applies a recommendation to it) and whose target input carries it
 document (README, "Triggers"); with a custom bus, AWS's own events (model approvals, alarms)
 need a second rule on the default bus. Endpoints on the same schedule share the engine's
 schedule rules. The ``StopOrphanedJob`` rule stops the IR job of an execution that was aborted
-or timed out (DESIGN.md invariant 6).
+or timed out (DESIGN.md invariant 6); the ``FinishInterruptedApply`` rule finishes an Apply run
+that was (invariants 1 and 5).
 """
 
 from __future__ import annotations
@@ -398,5 +399,50 @@ def stop_orphaned_job_rule(
                 retry_attempts=RULE_RETRY_ATTEMPTS,
                 dead_letter_queue=dead_letter_queue,
             ),
+        ],
+    )
+
+
+def finish_interrupted_apply_rule(
+    scope: Construct,
+    *,
+    state_machine: sfn.IStateMachine,
+    dead_letter_queue: sqs.IQueue | None,
+) -> events.Rule:
+    """Start the Apply workflow to finish a run of it that was aborted or timed out.
+
+    The new execution gets ``{"interrupted": {"execution_arn", "status", "input"}}``: it takes
+    over the run's lock, makes autoscaling match what the endpoint serves, records ``failed``
+    with the reason and releases the lock (``rightsizing_runtime.apply_steps.take_over``).
+    Status-change events are best effort: without one, the lock expires and the next run that
+    takes it restores the autoscaling stored with it (README, "Applying a recommendation").
+    """
+    return events.Rule(
+        scope,
+        "FinishInterruptedApply",
+        description="Finishes a rightsizing apply run that was aborted or timed out",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={
+                "status": ["ABORTED", "TIMED_OUT"],
+                "stateMachineArn": [state_machine.state_machine_arn],
+            },
+        ),
+        targets=[
+            targets.SfnStateMachine(
+                state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "interrupted": {
+                            "execution_arn": events.EventField.from_path("$.detail.executionArn"),
+                            "status": events.EventField.from_path("$.detail.status"),
+                            "input": events.EventField.from_path("$.detail.input"),
+                        }
+                    }
+                ),
+                retry_attempts=RULE_RETRY_ATTEMPTS,
+                dead_letter_queue=dead_letter_queue,
+            )
         ],
     )

@@ -73,10 +73,12 @@ def test_apply_recommendations_for_this_endpoint_reach_the_apply_workflow(
         "settings.$": "$.apply_settings",
     }
     assert "RightsizingEngineApplyStateMachine" in start["Parameters"]["StateMachineArn"]
+    # The lock outlives the machine by an hour (tests/test_apply_duration.py).
+    timeout = definition(template, "apply")["TimeoutSeconds"]
     assert endpoint_input(template)["apply_settings"] == {
         "endpoint_name": "fraud-scoring",
         "variant_name": "AllTraffic",
-        "lock_seconds": 3 * 3600,
+        "lock_seconds": timeout + 3600,
     }
 
 
@@ -102,7 +104,11 @@ def test_order_of_the_apply_steps(states: dict[str, Any], template: Template) ->
     assert states["CheckApplyInput"]["Default"] == "InvalidApplyInput"
     assert states["AcquireLock"]["Next"] == "Snapshot"
     assert states["Snapshot"]["Next"] == "AlreadyApplied"
-    assert states["AlreadyApplied"]["Choices"][0]["Next"] == "Record"
+    # Already applied: only a dead run's missing autoscaling to restore (EnsureAutoscaling).
+    assert [c["Next"] for c in states["AlreadyApplied"]["Choices"]] == [
+        "EnsureAutoscaling",
+        "Record",
+    ]
     assert states["AlreadyApplied"]["Default"] == "CreateConfig"
     assert states["CreateConfig"]["Next"] == "DeregisterFirst"
     assert states["DeregisterFirst"]["Choices"] == [
@@ -168,6 +174,7 @@ def test_every_step_runs_in_the_apply_step_function(states: dict[str, Any]) -> N
         "EnsureAutoscaling": "ensure_autoscaling",
         "Record": "record",
         "ReleaseLock": "release_lock",
+        "TakeOver": "take_over",
     }
     from rightsizing_runtime.apply_steps import STEPS
 
@@ -340,14 +347,32 @@ def test_traffic_shifts_at_sagemakers_limits_are_accepted(build: Any) -> None:
 
 
 def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:
+    # Failed, timed-out and aborted executions all count (tests/test_apply_interrupted.py).
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "MetricName": "ExecutionsFailed",
-            "Namespace": "AWS/States",
-            "Dimensions": [
-                {"Name": "StateMachineArn", "Value": {"Ref": Match.string_like_regexp("Apply")}}
-            ],
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "MetricStat": Match.object_like(
+                                {
+                                    "Metric": {
+                                        "MetricName": "ExecutionsFailed",
+                                        "Namespace": "AWS/States",
+                                        "Dimensions": [
+                                            {
+                                                "Name": "StateMachineArn",
+                                                "Value": {"Ref": Match.string_like_regexp("Apply")},
+                                            }
+                                        ],
+                                    }
+                                }
+                            )
+                        }
+                    )
+                ]
+            ),
             "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingEngineTopic")}],
         },
     )

@@ -238,26 +238,27 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Stubber]]:
 
 def test_acquire_lock_is_a_conditional_write(stubs: dict[str, Stubber]) -> None:
     stubs["dynamodb"].add_response(
-        "put_item",
+        "update_item",
         {},
         {
             "TableName": "ledger",
-            "Item": {
-                "pk": {"S": "endpoint#fraud-scoring"},
-                "sk": {"S": "lock"},
-                "holder": {"S": EXECUTION},
-                "expires_at": {"N": ANY},
-            },
+            "Key": {"pk": {"S": "endpoint#fraud-scoring"}, "sk": {"S": "lock"}},
+            "UpdateExpression": "SET holder = :me, expires_at = :expires",
             "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
-            "ExpressionAttributeValues": {":now": {"N": ANY}, ":me": {"S": EXECUTION}},
+            "ExpressionAttributeValues": {
+                ":now": {"N": ANY},
+                ":me": {"S": EXECUTION},
+                ":expires": {"N": ANY},
+            },
+            "ReturnValues": "ALL_OLD",
         },
     )
     lock = apply_steps.acquire_lock(state(), EXECUTION)
-    assert lock["holder"] == EXECUTION
+    assert lock == {"holder": EXECUTION, "expires_at": lock["expires_at"]}  # nothing inherited
 
 
 def test_a_held_lock_rejects_the_run(stubs: dict[str, Stubber]) -> None:
-    stubs["dynamodb"].add_client_error("put_item", "ConditionalCheckFailedException")
+    stubs["dynamodb"].add_client_error("update_item", "ConditionalCheckFailedException")
     stubs["dynamodb"].add_response(
         "get_item",
         {"Item": {"holder": {"S": "arn:...:execution:Apply:run-0"}}},
@@ -338,7 +339,21 @@ def test_snapshot(stubs: dict[str, Stubber]) -> None:
             "ScalableDimension": DIMENSION,
         },
     )
-    snapshot = apply_steps.snapshot(state(), EXECUTION)
+    # The snapshot is kept with the lock, for a cleanup or the next run (apply_steps.take_over).
+    stubs["dynamodb"].add_response(
+        "update_item",
+        {},
+        {
+            "TableName": "ledger",
+            "Key": {"pk": {"S": "endpoint#fraud-scoring"}, "sk": {"S": "lock"}},
+            "UpdateExpression": "SET run_snapshot = :snapshot",
+            "ConditionExpression": "holder = :me",
+            "ExpressionAttributeValues": {":me": {"S": EXECUTION}, ":snapshot": {"S": ANY}},
+        },
+    )
+    # CONFIG's volume key is one the endpoint's settings allow.
+    allowed = {**SETTINGS, "kms_key_arns": [CONFIG["KmsKeyId"]]}
+    snapshot = apply_steps.snapshot(state(settings=allowed), EXECUTION)
     assert snapshot["autoscaling"] == SNAPSHOT_AUTOSCALING
     assert snapshot["deregister_first"] is True and snapshot["already_applied"] is False
     assert snapshot["config"] == apply.config_fields(CONFIG)

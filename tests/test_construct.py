@@ -153,6 +153,7 @@ def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) 
                 "EnsureAutoscaling",
                 "Record",
                 "ReleaseLock",
+                "TakeOver",
             },
         ),
     ],

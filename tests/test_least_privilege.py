@@ -77,8 +77,14 @@ _FUNCTION_VPC = {
 _DEPENDENT = {
     # It passes RoleArn (the job role) to SageMaker.
     "sagemaker:CreateInferenceRecommendationsJob": {"iam:PassRole"},
-    # With Tags, SageMaker authorizes AddTags on the new config too.
-    "sagemaker:CreateEndpointConfig": {"sagemaker:AddTags"},
+    # With Tags, SageMaker authorizes AddTags on the new config too; with ExecutionRoleArn it
+    # checks that the caller may pass the role (the Service Authorization Reference lists both
+    # as CreateEndpointConfig's dependent actions).
+    "sagemaker:CreateEndpointConfig": {"sagemaker:AddTags", "iam:PassRole"},
+    # A config with a KmsKeyId: SageMaker creates a grant on the key as the caller (SageMaker
+    # Developer Guide, "API Permissions: Actions, Permissions, and Resources Reference":
+    # kms:CreateGrant for CreateEndpoint and UpdateEndpoint when the config has a KmsKeyId).
+    "sagemaker:UpdateEndpoint": {"kms:CreateGrant"},
     # Application Auto Scaling creates its SageMaker service-linked role on first use, and
     # checks that the caller may change the variant's capacity itself.
     "application-autoscaling:RegisterScalableTarget": {
@@ -99,12 +105,24 @@ _DEPENDENT = {
 _IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
 # Calls a handler makes only with some settings: a role may lack them (never hold them unused).
 # The audit finds its endpoints by name, by tags or by listing; Compute Optimizer is optional.
+# The Apply steps pass an execution role and use KMS keys only for endpoints that allow them.
 _BY_SETTINGS = {
     "audit": {
         "sagemaker:ListEndpoints",
         "tag:GetResources",
         "compute-optimizer:GetEC2InstanceRecommendations",
         "ec2:DescribeInstances",
+    },
+}
+# Calls made only for endpoints with a setting, by the key it has in their rule's apply
+# settings: required as soon as one endpoint of the stack has it, absent otherwise. The config's
+# execution role is passed, and its keys used (DescribeKey resolves a key alias), only when the
+# endpoint allows them (EndpointRightsizing execution_role=, kms_keys=).
+_BY_ENDPOINT_SETTING = {
+    "apply_steps": {
+        "iam:PassRole": "execution_role_arn",
+        "kms:CreateGrant": "kms_key_arns",
+        "kms:DescribeKey": "kms_key_arns",
     }
 }
 _KMS_USE = {"kms:Decrypt", "kms:GenerateDataKey"}
@@ -260,6 +278,12 @@ def _by_settings(template: dict[str, Any]) -> dict[str, set[str]]:
     for properties in _properties(template["Resources"], "AWS::Lambda::Function"):
         module = properties["Handler"].removeprefix("rightsizing_runtime.").split(".")[0]
         optional[properties["Role"]["Fn::GetAtt"][0]] |= _BY_SETTINGS.get(module, set())
+        rule_inputs = json.dumps(_properties(template["Resources"], "AWS::Events::Rule"))
+        optional[properties["Role"]["Fn::GetAtt"][0]] |= {
+            action
+            for action, setting in _BY_ENDPOINT_SETTING.get(module, {}).items()
+            if f'\\"{setting}\\"' not in rule_inputs
+        }
     return optional
 
 

@@ -265,7 +265,8 @@ def test_every_rule_target_and_asynchronous_function_has_the_dead_letter_queue()
         for r in template.find_resources("AWS::Events::Rule").values()
         for t in r["Properties"]["Targets"]
     ]
-    assert len(targets) == 4  # the endpoint's trigger, the schedule, the orphaned-job pair
+    # The endpoint's trigger, the schedule, the orphaned-job pair, the interrupted-apply one.
+    assert len(targets) == 5
     assert all(t["DeadLetterConfig"] == {"Arn": queue_arn} for t in targets)
     assert all(t["RetryPolicy"]["MaximumRetryAttempts"] == 8 for t in targets)
     with_dead_letters = template.find_resources(

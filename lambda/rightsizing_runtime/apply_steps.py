@@ -6,7 +6,15 @@ compensation are the state machine's (``rightsizing_constructs.apply``); each st
 idempotent, so a retried invocation does no harm. The ledger table is ``LEDGER_TABLE_NAME``.
 
 State keys: ``recommendation`` (the event detail), ``settings`` (endpoint, variant, deployment,
-lock duration), ``snapshot``, ``new_config``, ``update``, ``autoscaling``, ``error``.
+lock duration, the execution role and keys it may pass), ``lock``, ``snapshot``, ``new_config``,
+``update``, ``autoscaling``, ``error``.
+
+The lock item (``pk=endpoint#<name>``, ``sk=lock``) also keeps the run's snapshot
+(``run_snapshot``: "snapshot" is a DynamoDB reserved word; what
+autoscaling the endpoint must keep) until the run releases it: a run that was aborted or timed
+out is finished by :func:`take_over` (started by the Apply rule on the execution's status
+change), and one whose cleanup never came leaves it for the next run that takes the expired
+lock (:func:`acquire_lock`, :func:`snapshot`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 autoscaling = boto3.client("application-autoscaling", config=CLIENT_CONFIG)
 dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+kms = boto3.client("kms", config=CLIENT_CONFIG)
 
 
 class EndpointLockedError(RuntimeError):
@@ -70,58 +79,170 @@ def acquire_lock(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]
     """Take the endpoint's lock for this run, or raise :class:`EndpointLockedError`.
 
     A conditional write: free, expired (a run that died), or already ours (a retried step).
+    Taking over an expired lock keeps the snapshot the dead run stored with it: when that run
+    may have left the endpoint without its autoscaling, this run restores it (``inherited``).
     """
     now = int(time.time())
     expires = now + int(state["settings"]["lock_seconds"])
     try:
-        dynamodb.put_item(
+        previous = dynamodb.update_item(
             TableName=_table(),
-            Item={
-                **_endpoint_key(state),
-                "sk": {"S": "lock"},
-                "holder": {"S": execution_arn},
-                "expires_at": {"N": str(expires)},
-            },
+            Key=_lock_key(state),
+            UpdateExpression="SET holder = :me, expires_at = :expires",
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
-            ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": execution_arn}},
-        )
+            ExpressionAttributeValues={
+                ":now": {"N": str(now)},
+                ":me": {"S": execution_arn},
+                ":expires": {"N": str(expires)},
+            },
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
     except ClientError as error:
         if error_code(error) != "ConditionalCheckFailedException":
             raise
         holder = dynamodb.get_item(
-            TableName=_table(),
-            Key={**_endpoint_key(state), "sk": {"S": "lock"}},
-            ConsistentRead=True,
+            TableName=_table(), Key=_lock_key(state), ConsistentRead=True
         ).get("Item", {})
         raise EndpointLockedError(
             f"{state['settings']['endpoint_name']} is being changed by "
             f"{holder.get('holder', {}).get('S', 'another run')}; "
             "this recommendation is not applied"
         ) from error
-    return {"holder": execution_arn, "expires_at": expires}
+    lock: dict[str, Any] = {"holder": execution_arn, "expires_at": expires}
+    stored = _stored_snapshot(previous)
+    dead = previous.get("holder", {}).get("S")
+    if dead and dead != execution_arn and stored and stored.get("autoscaling"):
+        lock["inherited"] = {"from": dead, "autoscaling": stored["autoscaling"]}
+    return lock
+
+
+def _lock_key(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_endpoint_key(state), "sk": {"S": "lock"}}
+
+
+def _stored_snapshot(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The snapshot a run stored with its lock (:func:`snapshot`), if any."""
+    text = item.get("run_snapshot", {}).get("S")
+    return json.loads(text) if text else None
+
+
+def _may_lack_autoscaling(state: Mapping[str, Any]) -> bool:
+    """Whether the run may leave the endpoint without the autoscaling it must have.
+
+    It deregistered the scalable target (or inherited a dead run's snapshot) and
+    EnsureAutoscaling never finished: the lock keeps the snapshot for the next run.
+    """
+    if state.get("autoscaling"):
+        return False
+    snapshot_ = state.get("snapshot") or {}
+    inherited = (state.get("lock") or {}).get("inherited")
+    deregistered = bool(state.get("new_config")) and bool(snapshot_.get("deregister_first"))
+    return deregistered or (inherited is not None and not snapshot_)
 
 
 def release_lock(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
-    """Release the lock if this run holds it (never another run's)."""
+    """Release the lock if this run holds it (never another run's).
+
+    A run that may have left the endpoint without its autoscaling (:func:`_may_lack_autoscaling`)
+    expires its lock instead of deleting it: the snapshot stays, and the next run restores it.
+    """
+    keep = _may_lack_autoscaling(state)
     try:
-        dynamodb.delete_item(
-            TableName=_table(),
-            Key={**_endpoint_key(state), "sk": {"S": "lock"}},
-            ConditionExpression="holder = :me",
-            ExpressionAttributeValues={":me": {"S": execution_arn}},
-        )
+        if keep:
+            dynamodb.update_item(
+                TableName=_table(),
+                Key=_lock_key(state),
+                UpdateExpression="SET expires_at = :expired",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": execution_arn}, ":expired": {"N": "0"}},
+            )
+        else:
+            dynamodb.delete_item(
+                TableName=_table(),
+                Key=_lock_key(state),
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": execution_arn}},
+            )
     except ClientError as error:
         if error_code(error) != "ConditionalCheckFailedException":
             raise
         return {"released": False}
-    return {"released": True}
+    return {"released": True, "snapshot_kept": keep}
+
+
+def take_over(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
+    """Finish an apply run that was aborted or timed out: the cleanup execution's first step.
+
+    ``state["interrupted"]`` is what the Apply rule passes from the "Step Functions Execution
+    Status Change" event: the execution's ARN, its status and its input (recommendation and
+    settings). If that run still holds the endpoint's lock, this execution takes it over and
+    returns the run's state (the snapshot stored with the lock, the config it may have
+    created) with ``repair`` true: the workflow then makes autoscaling match what the endpoint
+    serves (EnsureAutoscaling waits out an update still under way), records ``failed`` and
+    releases the lock. Otherwise the run changed nothing that needs repair (it held no lock,
+    or had released it), and the record says so.
+    """
+    interrupted = state["interrupted"]
+    dead, status = interrupted["execution_arn"], interrupted.get("status") or "ABORTED"
+    original = json.loads(interrupted.get("input") or "{}")
+    settings = original.get("settings") or {}
+    if "endpoint_name" not in settings:
+        # A cleanup of a cleanup: the run it finished carried the original's input.
+        inner = json.loads((original.get("interrupted") or {}).get("input") or "{}")
+        settings, original = inner.get("settings") or {}, inner
+    reason = f"the apply execution {dead} was {status}"
+    result: dict[str, Any] = {
+        "settings": settings,
+        "recommendation": original.get("recommendation") or {},
+        "interrupted": {"execution_arn": dead, "status": status},
+        "error": {"Error": apply.INTERRUPTED_ERROR, "Cause": reason},
+        "repair": False,
+    }
+    if "endpoint_name" not in settings:
+        result["error"]["Cause"] = reason + "; its input named no endpoint, nothing to repair"
+        result["settings"] = {"endpoint_name": "unknown", "variant_name": "unknown"}
+        return result
+    try:
+        previous = dynamodb.update_item(
+            TableName=_table(),
+            Key=_lock_key(result),
+            # The lock now lasts as long as this execution may run.
+            UpdateExpression="SET holder = :me, expires_at = :expires",
+            ConditionExpression="holder = :dead",
+            ExpressionAttributeValues={
+                ":me": {"S": execution_arn},
+                ":dead": {"S": dead},
+                ":expires": {"N": str(int(time.time()) + int(settings.get("lock_seconds", 0)))},
+            },
+            ReturnValues="ALL_OLD",
+        )["Attributes"]
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+        result["error"]["Cause"] = reason + "; it held no lock, so it left nothing to repair"
+        return result
+    result["lock"] = {"holder": execution_arn, "taken_from": dead}
+    stored = _stored_snapshot(previous)
+    if stored is None:
+        result["error"]["Cause"] = reason + " before it changed anything"
+        return result
+    result["snapshot"] = stored
+    result["new_config"] = {"name": stored["new_config_name"]}
+    result["repair"] = True
+    return result
 
 
 # -- Snapshot and new config ----------------------------------------------------------------------
 
 
-def snapshot(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
-    """Everything needed to copy the endpoint config and to restore autoscaling."""
+def snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
+    """Everything needed to copy the endpoint config and to restore autoscaling.
+
+    Refuses, before anything changes, a config this run could not copy: a variant field that
+    cannot move to the recommended type (``apply.VARIANT_FIELDS_ON_TYPE_CHANGE``), or an
+    execution role or KMS key the endpoint's settings do not allow (``apply.missing_permissions``).
+    The snapshot is stored with the lock, where a cleanup or the next run finds it.
+    """
     settings = state["settings"]
     endpoint_name, variant_name = settings["endpoint_name"], settings["variant_name"]
     try:
@@ -140,6 +261,16 @@ def snapshot(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
     )
     fields = apply.config_fields(description)
     variant = apply.variant_of(fields, variant_name)
+    recommendation = state["recommendation"]
+    already = (
+        variant.get("InstanceType") == recommendation["instance_type"]
+        and variant.get("InitialInstanceCount") == recommendation["instance_count"]
+    )
+    if not already:
+        problems = apply.type_change_refusals(fields, variant_name, recommendation["instance_type"])
+        problems += apply.missing_permissions(fields, settings, _resolve_aliases(fields, settings))
+        if problems:
+            raise UnsupportedEndpointError("; ".join(problems) + "; nothing was changed")
     tags = sagemaker.list_tags(ResourceArn=description["EndpointConfigArn"]).get("Tags", [])
     resource = apply.resource_id(endpoint_name, variant_name)
     targets = autoscaling.describe_scalable_targets(
@@ -152,13 +283,13 @@ def snapshot(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
         ResourceId=resource,
         ScalableDimension=apply.SCALABLE_DIMENSION,
     )["ScalingPolicies"]
-    recommendation = state["recommendation"]
-    already = (
-        variant.get("InstanceType") == recommendation["instance_type"]
-        and variant.get("InitialInstanceCount") == recommendation["instance_count"]
-    )
     snapshot_autoscaling = apply.autoscaling_snapshot(targets, policies)
-    return {
+    inherited = (state.get("lock") or {}).get("inherited")
+    # A dead run deregistered the target and never restored it: this run restores it.
+    repair = snapshot_autoscaling is None and inherited is not None
+    if snapshot_autoscaling is None and inherited is not None:
+        snapshot_autoscaling = inherited["autoscaling"]
+    result = {
         "endpoint_config_name": endpoint["EndpointConfigName"],
         "config": fields,
         "tags": tags,
@@ -166,10 +297,69 @@ def snapshot(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
         "instance_count": variant.get("InitialInstanceCount"),
         "autoscaling": snapshot_autoscaling,
         "already_applied": already,
+        "repair_autoscaling": repair,
         # UpdateEndpoint fails when it changes the instance type of an autoscaled variant.
         "deregister_first": snapshot_autoscaling is not None
         and variant.get("InstanceType") != recommendation["instance_type"],
     }
+    _store_with_lock(state, execution_arn, result)
+    return result
+
+
+def _resolve_aliases(fields: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The key ARN of each key alias the config names (None if it cannot be read).
+
+    Only with ``kms_keys`` given: DescribeKey is granted on those keys alone, so an alias of
+    another key cannot be read, and it is not allowed either way.
+    """
+    resolved: dict[str, Any] = {}
+    if not settings.get("kms_key_arns"):
+        return resolved
+    for _where, key_id in apply.kms_key_ids(fields):
+        if apply.is_key_alias(key_id) and key_id not in resolved:
+            try:
+                resolved[key_id] = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+            except ClientError as error:
+                logger.info("cannot read %s: %s", key_id, error_code(error))
+                resolved[key_id] = None
+    return resolved
+
+
+def _store_with_lock(
+    state: Mapping[str, Any], execution_arn: str, snapshot_: Mapping[str, Any]
+) -> None:
+    """Keep what a repair needs with this run's lock (raises if the lock is no longer ours)."""
+    stored = {
+        key: snapshot_[key]
+        for key in (
+            "endpoint_config_name",
+            "instance_type",
+            "instance_count",
+            "autoscaling",
+            "deregister_first",
+        )
+    }
+    stored["new_config_name"] = apply.new_config_name(
+        state["settings"]["endpoint_name"], execution_arn
+    )
+    try:
+        dynamodb.update_item(
+            TableName=_table(),
+            Key=_lock_key(state),
+            UpdateExpression="SET run_snapshot = :snapshot",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={
+                ":me": {"S": execution_arn},
+                ":snapshot": {"S": _json(stored)},
+            },
+        )
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+        raise EndpointLockedError(
+            f"this run's lock on {state['settings']['endpoint_name']} expired and was taken; "
+            "nothing was changed"
+        ) from error
 
 
 def create_config(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
@@ -308,6 +498,10 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
             "cost_per_hour": after_cost,
         },
         "estimated_monthly_savings": apply.monthly_savings(before_cost, after_cost),
+        # A cleanup's record names the run it finished; a run that restored a dead run's
+        # autoscaling names that run.
+        "interrupted": state.get("interrupted"),
+        "inherited_from": ((state.get("lock") or {}).get("inherited") or {}).get("from"),
     }
     recorded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     dynamodb.put_item(
@@ -342,4 +536,5 @@ STEPS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "ensure_autoscaling": ensure_autoscaling,
     "record": record,
     "release_lock": release_lock,
+    "take_over": take_over,
 }

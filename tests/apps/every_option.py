@@ -173,6 +173,17 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         slo=LatencySlo.p99(cdk.Duration.millis(150)),
         peak_requests_per_minute=3000,
         deployment=Deployment.linear(step_percent=25, wait=cdk.Duration.minutes(5)),
+        # Its endpoint config has an execution role and an encrypted volume.
+        execution_role=iam.Role.from_role_arn(
+            stack, "FraudExecutionRole", f"arn:aws:iam::{ACCOUNT}:role/fraud-scoring-endpoint"
+        ),
+        kms_keys=[
+            kms.Key.from_key_arn(
+                stack,
+                "FraudVolumeKey",
+                f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0a1b2c3d-4e5f-6789-0abc-def012345678",
+            )
+        ],
         schedule=events.Schedule.cron(minute="0", hour="3", week_day="SUN"),
     )
     EndpointRightsizing(

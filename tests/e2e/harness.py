@@ -677,6 +677,8 @@ class LocalStack:
         inputs = []
         for template in self.rule_inputs.values():
             document = read_input_template(template)
+            if "settings" not in document:  # the rule that finishes interrupted Apply runs
+                continue
             if endpoint_name in (None, document["settings"]["endpoint_name"]):
                 inputs.append({k: v for k, v in document.items() if k != "trigger"})
         [found] = inputs

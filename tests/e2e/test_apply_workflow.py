@@ -308,7 +308,7 @@ def test_an_expired_lock_is_taken_over(stack: LocalStack) -> None:
 # retry cures) or transiently (throttling, absorbed by retries).
 PERMANENT = "ValidationException"
 FAILURES = [
-    ("dynamodb", "PutItem", PERMANENT, 99, "old"),  # neither lock nor record can be written
+    ("dynamodb", "UpdateItem", PERMANENT, 99, "old"),  # the lock cannot be taken
     ("sagemaker", "DescribeEndpointConfig", PERMANENT, 99, "old"),
     ("sagemaker", "ListTags", PERMANENT, 99, "old"),
     ("application-autoscaling", "DescribeScalableTargets", PERMANENT, 99, "old"),
@@ -360,6 +360,7 @@ def test_a_failing_call_never_leaves_the_endpoint_half_applied(
 
 EVERY_CALL = [
     ("dynamodb", "PutItem"),
+    ("dynamodb", "UpdateItem"),
     ("dynamodb", "DeleteItem"),
     ("sagemaker", "DescribeEndpoint"),
     ("sagemaker", "DescribeEndpointConfig"),
