@@ -42,6 +42,10 @@ def fleet_template() -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if i == 0:
             extra = {
+                # A version of the group whose approvals it hears (synth refuses another).
+                "model_package_version_arn": (
+                    f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
+                ),
                 "model_approval": ModelApproval(model_package_group_name=GROUP),
                 "latency_alarm": LatencyAlarm(breaching_for=cdk.Duration.minutes(3)),
             }
