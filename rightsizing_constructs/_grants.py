@@ -6,6 +6,9 @@ overflow managed policies, but a single statement is never split: one statement 
 of hundreds of endpoints would make a policy IAM rejects at deploy time. So a growing list of
 resources is granted in statements of ``CHUNK`` resources each, which CDK merges as far as the
 limits allow.
+
+With ``EndpointAccess.tagged`` the endpoints are granted by tag instead, and the models by
+pattern: one statement each, whatever the fleet (:func:`endpoint_grant`, :func:`model_grant`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import aws_iam as iam
+from constructs import IConstruct
+
+from ._arns import sagemaker_arn
+from ._nag import acknowledge_wildcard
+from .settings import EndpointAccess
 
 #: Resources per statement: an endpoint ARN is about 100 characters, so 20 are about 2 KB.
 CHUNK = 20
@@ -57,3 +65,80 @@ class GrowingGrant:
             self._attach(statement)
             return
         self._statements[-1].add_resources(resource)
+
+
+class PatternGrant:
+    """``actions`` on one resource pattern, whatever resources are added.
+
+    The statement (``conditions`` included) is attached with the first resource added, so a
+    grant no endpoint needs is not made.
+    """
+
+    def __init__(
+        self,
+        attach: Callable[[iam.PolicyStatement], object],
+        actions: Sequence[str],
+        pattern: str,
+        *,
+        sid: str | None = None,
+        conditions: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._statement = iam.PolicyStatement(
+            sid=sid, actions=list(actions), resources=[pattern], conditions=conditions
+        )
+        self._attach = attach
+        self._attached = False
+
+    def add(self, resource: str) -> None:
+        """Count one more resource: covered by the pattern."""
+        del resource
+        if not self._attached:
+            self._attached = True
+            self._attach(self._statement)
+
+
+#: Why a role may act on every endpoint that carries the engine's tag (cdk-nag).
+TAGGED_REASON = (
+    "EndpointAccess.tagged: the endpoints are granted by their tag (aws:ResourceTag "
+    "condition), so that the policy does not grow with the fleet."
+)
+#: Why IR's role reads every model of the account and Region (cdk-nag).
+MODELS_REASON = (
+    "EndpointAccess.tagged: IR reads (Describe only) the models and model packages of the "
+    "account and Region, so that the policy does not grow with the fleet."
+)
+
+
+def endpoint_grant(
+    role: IConstruct,
+    attach: Callable[[iam.PolicyStatement], object],
+    actions: Sequence[str],
+    access: EndpointAccess,
+) -> GrowingGrant | PatternGrant:
+    """``actions`` on the endpoints added: listed, or every endpoint carrying the tag."""
+    if not access.is_tagged:
+        return GrowingGrant(attach, actions)
+    endpoints = sagemaker_arn(role, "endpoint", "*")
+    acknowledge_wildcard(role, endpoints, TAGGED_REASON)
+    condition = {"StringEquals": {f"aws:ResourceTag/{access.tag_key}": access.tag_value}}
+    return PatternGrant(attach, actions, endpoints, conditions=condition)
+
+
+def model_grant(
+    role: IConstruct,
+    attach: Callable[[iam.PolicyStatement], object],
+    action: str,
+    resource_type: str,
+    access: EndpointAccess,
+    *,
+    sid: str,
+) -> GrowingGrant | PatternGrant:
+    """``action`` on the models added: listed, or every one of the account and Region.
+
+    ``resource_type`` is ``model`` or ``model-package``.
+    """
+    if not access.is_tagged:
+        return GrowingGrant(attach, [action], sid=sid)
+    models = sagemaker_arn(role, resource_type, "*")
+    acknowledge_wildcard(role, models, MODELS_REASON)
+    return PatternGrant(attach, [action], models, sid=sid)

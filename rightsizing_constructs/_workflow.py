@@ -37,14 +37,16 @@ def invoke(
     function: lambda_.IFunction,
     payload: Mapping[str, Any],
     result_path: str,
+    calls_aws: bool = True,
 ) -> tasks.LambdaInvoke:
     """A task that invokes ``function`` with ``payload`` and keeps only its return value.
 
     Besides CDK's retries of Lambda service errors (``Lambda.ServiceException``...), two
     errors are retried with backoff: a throttled invocation (the function's reserved concurrency
-    or the account's limit, when a schedule starts a fleet at once), and an AWS call the
-    handler could not make for throttling or a 5xx (``TransientAwsError``: every step is
-    idempotent). Any other error reaches the state's Catch at once.
+    or the account's limit, when a schedule starts a fleet at once), and, when the handler
+    ``calls_aws``, an AWS call it could not make for throttling or a 5xx
+    (``TransientAwsError``: every step is idempotent). Any other error reaches the state's
+    Catch at once.
     """
     task = tasks.LambdaInvoke(
         scope,
@@ -56,7 +58,7 @@ def invoke(
         result_path=result_path,
     )
     task.add_retry(
-        errors=[TRANSIENT_AWS_ERROR, LAMBDA_THROTTLED],
+        errors=[TRANSIENT_AWS_ERROR, LAMBDA_THROTTLED] if calls_aws else [LAMBDA_THROTTLED],
         interval=Duration.seconds(2),
         backoff_rate=2,
         max_attempts=8,

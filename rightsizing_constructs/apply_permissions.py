@@ -18,9 +18,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from ._grants import GrowingGrant
+from ._grants import GrowingGrant, endpoint_grant
 from ._nag import acknowledge_wildcard
-from .settings import ApplyMode, ValidationProblems
+from .settings import ApplyMode, EndpointAccess, ValidationProblems
 
 
 class ApplyPermissions:
@@ -31,12 +31,14 @@ class ApplyPermissions:
         scope: Construct,
         function: lambda_.Function,
         endpoint_config_arn: Callable[[str], str],
+        access: EndpointAccess,
     ) -> None:
         self._scope = scope
         self._function = function
         self._config_arn = endpoint_config_arn
         attach = function.add_to_role_policy
-        self._endpoints = GrowingGrant(
+        self._endpoints = endpoint_grant(
+            function.role,  # type: ignore[arg-type]
             attach,
             [
                 "sagemaker:DescribeEndpoint",
@@ -44,6 +46,7 @@ class ApplyPermissions:
                 # Application Auto Scaling calls this as the caller of RegisterScalableTarget.
                 "sagemaker:UpdateEndpointWeightsAndCapacities",
             ],
+            access,
         )
         # Each endpoint's execution role and keys (EndpointRightsizing execution_role=,
         # kms_keys=), attached with the first one.

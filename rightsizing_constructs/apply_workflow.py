@@ -52,6 +52,7 @@ from ._workflow import (
     standard_state_machine,
 )
 from .apply_permissions import ApplyPermissions
+from .settings import EndpointAccess
 from .triggers import finish_interrupted_apply_rule
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
@@ -76,9 +77,10 @@ class ApplyWorkflow(Construct):
 
     Created by :class:`~rightsizing_constructs.RightsizingEngine`. Its input is
     ``{"recommendation": <the event's detail>, "settings": <the endpoint's apply settings>}``;
-    the Recommend state machine starts it when an endpoint's rule delivers an ``apply``
-    recommendation. Each endpoint in ``ApplyMode.AUTO`` adds its ARNs to the step function's
-    policy (:meth:`grant_endpoint`); in a stack without one, the function can change nothing.
+    the Recommend state machine starts it when Route hands it an ``apply`` recommendation.
+    Each endpoint in ``ApplyMode.AUTO`` adds its ARNs to the step function's policy
+    (:meth:`grant_endpoint`), or, with ``EndpointAccess.tagged``, the first one grants the
+    endpoints that carry the tag; in a stack without one, the function can change nothing.
     """
 
     def __init__(
@@ -93,11 +95,14 @@ class ApplyWorkflow(Construct):
         endpoint_config_arn: Callable[[str], str],
         encryption_key: kms.IKey | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        endpoint_access: EndpointAccess | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.step_function = step_function
         self._encryption_key = encryption_key
-        self._permissions = ApplyPermissions(self, step_function, endpoint_config_arn)
+        self._permissions = ApplyPermissions(
+            self, step_function, endpoint_config_arn, endpoint_access or EndpointAccess.listed()
+        )
         self._permissions.grant_common(ledger)
         self.state_machine = self._state_machine(topic, poll_interval)
         #: Goes off when an apply run fails, rolls back, times out or is aborted (rejections

@@ -1,10 +1,9 @@
 """``EndpointRightsizing``: one endpoint variant, rightsized by the stack's shared engine.
 
-Each endpoint adds only its triggers to the engine (:mod:`rightsizing_constructs.engine`): one
-rule whose pattern matches every event that starts a run for it, or applies a recommendation
-to it, and whose target input carries the endpoint's settings document; a latency alarm when
-asked for; a target on a shared schedule rule (:mod:`rightsizing_constructs.triggers`).
-README, "Triggers", lists each trigger's event.
+Each endpoint adds only its entry to the engine's registry (its settings document and its
+triggers, :mod:`rightsizing_constructs.registry`), which the engine's few rules and its Route
+step read (:mod:`rightsizing_constructs.triggers`), and a latency alarm when asked for; the
+only resource it may add. README, "Triggers", lists each trigger's event; docs/fleet.md why.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from . import triggers
 from ._runtime import import_runtime
 from ._workflow import max_polls
 from .apply_permissions import check_endpoint_config_use
@@ -177,8 +175,8 @@ class EndpointRightsizing(Construct):
         self.audit_finding = audit_finding
         #: Whether ``apply`` recommendations are applied (``ApplyMode.AUTO``).
         self.applies = apply_mode is ApplyMode.AUTO
-        #: The endpoint's settings document, carried in its rules' target input (README,
-        #: "Settings document").
+        #: The endpoint's settings document, in the engine's registry (README, "Settings
+        #: document").
         self.settings_document: dict[str, Any] = {
             "settings_version": SETTINGS_VERSION,
             "endpoint_name": endpoint_name,
@@ -204,62 +202,36 @@ class EndpointRightsizing(Construct):
             if self.applies
             else None
         )
-        engine.register(self)
-        if self.applies:
-            engine.apply_workflow.allow_endpoint_config_use(
-                execution_role=execution_role, kms_keys=self.kms_keys
-            )
+        #: The schedule that starts runs (None: no schedule).
+        self.schedule = schedule
         #: The latency alarm that starts runs (None without ``latency_alarm``).
-        self.latency_alarm: cloudwatch.Alarm | None = (
-            None
-            if latency_alarm is None
-            else triggers.latency_alarm(
+        self.latency_alarm: cloudwatch.Alarm | None = None
+        alarm_name = None
+        if latency_alarm is not None:
+            self.latency_alarm, alarm_name = engine.routing.latency_alarm(
                 self,
                 endpoint_name=endpoint_name,
                 variant_name=variant_name,
                 slo=slo,
                 trigger=latency_alarm,
             )
-        )
-        #: The rules that start runs (and applies) for this endpoint: one on the default bus,
-        #: or, with a custom bus and AWS-sourced triggers, one on each bus.
-        self.rules: list[events.Rule] = self._rules()
-        if schedule is not None:
-            engine.add_schedule(schedule, endpoint_name, variant_name)
-
-    def _rules(self) -> list[events.Rule]:
-        library_events, aws_events = triggers.endpoint_patterns(
-            endpoint_name=self.endpoint_name,
-            variant_name=self.variant_name,
-            applies=self.applies,
-            model_approval=self.model_approval,
-            audit_finding=self.audit_finding,
-            latency_alarm=self.latency_alarm,
-        )
-        engine = self.engine
-        if engine.uses_default_bus:
-            return [self._rule("Triggers", engine.event_bus, library_events + aws_events)]
-        rules = [self._rule("Triggers", engine.event_bus, library_events)]
-        if aws_events:
-            rules.append(self._rule("AwsTriggers", engine.default_bus, aws_events))
-        return rules
-
-    def _rule(
-        self, construct_id: str, bus: events.IEventBus, patterns: list[dict[str, Any]]
-    ) -> events.Rule:
-        return triggers.trigger_rule(
+        engine.register(
             self,
-            construct_id,
-            description=f"Rightsizing runs of {self.endpoint_name}/{self.variant_name}",
-            bus=bus,
-            patterns=patterns,
-            target=triggers.run_target(
-                self.engine.state_machine,
-                settings=self.settings_document,
-                apply_settings=self.apply_settings,
-                dead_letter_queue=self.engine.rule_dead_letter_queue,
-            ),
+            {
+                "schedule": None if schedule is None else schedule.expression_string,
+                "model_package_group_name": None
+                if model_approval is None
+                else model_approval.model_package_group_name,
+                "latency_alarm_name": alarm_name,
+                "audit_classifications": None
+                if audit_finding is None
+                else list(audit_finding.classifications),
+            },
         )
+        if self.applies:
+            engine.apply_workflow.allow_endpoint_config_use(
+                execution_role=execution_role, kms_keys=self.kms_keys
+            )
 
 
 def _engine_of(scope: Construct, engine: Any) -> RightsizingEngine:

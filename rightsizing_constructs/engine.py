@@ -8,17 +8,19 @@ it together; each part has its own module:
 - the Recommend workflow (:mod:`.recommend_workflow`) and its functions' permissions
   (:mod:`.recommend_permissions`);
 - the Apply workflow (:mod:`.apply_workflow`);
-- the rules: shared schedules and the orphaned-job cleanup (:mod:`.triggers`);
+- the registry, the rules that start runs and the latency alarms' places (:mod:`.routing`),
+  the orphaned-job cleanup (:mod:`.triggers`);
 - the failure alarms.
 
 Each rightsized endpoint (:class:`~rightsizing_constructs.EndpointRightsizing`) adds only its
-triggers (one rule whose target input carries its settings, and a latency alarm when asked
-for) and its ARNs in the engine's IAM statements (:meth:`RightsizingEngine.register`).
+entry in the registry (its settings and triggers), a latency alarm when asked for, and its
+ARNs in the engine's IAM statements (:meth:`RightsizingEngine.register`): no rule.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -34,12 +36,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ._arns import sagemaker_arn
+from ._runtime import import_runtime
 from ._workflow import alarm_on_first
 from .apply_workflow import ApplyWorkflow
+from .engine_validation import RolePolicyLimits, validate_settings
 from .job_role import ModelReads, create_job_role
 from .ledger import create_ledger
 from .recommend_permissions import RecommendPermissions
 from .recommend_workflow import RecommendFunctions, RecommendWorkflow
+from .routing import Routing
 from .security import (
     RuntimeFunctions,
     allow_alarms_to_publish,
@@ -47,9 +52,9 @@ from .security import (
     create_dead_letter_queue,
     create_topic_key,
 )
-from .settings import ValidationProblems, is_token
+from .settings import EndpointAccess, is_token
 from .stack_engines import StackEngines
-from .triggers import ScheduleRules, stop_orphaned_job_rule
+from .triggers import stop_orphaned_job_rule
 
 if TYPE_CHECKING:
     # For annotations only: the endpoint module imports this one, not the other way round.
@@ -58,6 +63,10 @@ if TYPE_CHECKING:
 _DEFAULT_POLL_INTERVAL = Duration.minutes(5)
 _DEFAULT_QUEUE_TIMEOUT = Duration.days(2)
 _ENGINE_ID = "RightsizingEngine"
+
+
+#: Where the registry's layer puts it in the Route function's file system.
+_REGISTRY_PATH: str = import_runtime("registry").DEFAULT_PATH
 
 
 class RightsizingEngine(Construct):
@@ -103,6 +112,11 @@ class RightsizingEngine(Construct):
         DynamoDB and Application Auto Scaling APIs (NAT or VPC endpoints). Default: the
         functions run outside any VPC (they reach only AWS APIs).
     :param vpc_subnets: where in ``vpc`` the functions run. Default: the VPC's private subnets.
+    :param endpoint_access: how the roles are granted the endpoints and their models:
+        ``EndpointAccess.listed()``, each one's ARN (``cdk synth`` fails with advice before a
+        role would need more than IAM's 10 managed policies, at about 200 to 400 endpoints), or
+        ``EndpointAccess.tagged(key, value)``, every endpoint carrying that tag, policies of the
+        same size for any fleet (README, "Fleets"). Default: listed.
     """
 
     def __init__(
@@ -121,19 +135,23 @@ class RightsizingEngine(Construct):
         reserved_concurrency: int | None = None,
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
+        endpoint_access: EndpointAccess | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         StackEngines.of(Stack.of(self)).add(self)
         poll_interval = poll_interval if poll_interval is not None else _DEFAULT_POLL_INTERVAL
         queue_timeout = queue_timeout if queue_timeout is not None else _DEFAULT_QUEUE_TIMEOUT
-        _validate(
+        validate_settings(
             poll_interval,
             max_concurrent_jobs,
             queue_timeout,
             reserved_concurrency,
             vpc,
             vpc_subnets,
+            endpoint_access,
         )
+        #: How the roles are granted the endpoints and their models.
+        self.endpoint_access = endpoint_access or EndpointAccess.listed()
         #: The customer managed key of what the engine creates, if one was given.
         self.encryption_key = encryption_key
         if isinstance(encryption_key, kms.Key):
@@ -143,11 +161,12 @@ class RightsizingEngine(Construct):
         #: The most IR jobs that run at once across the engine.
         self.max_concurrent_jobs = max_concurrent_jobs
         self._endpoints: dict[tuple[str, str], EndpointRightsizing] = {}
-        self._schedules: ScheduleRules | None = None
         #: The role IR assumes to run the load tests.
         self.job_role: iam.IRole = job_role or create_job_role(self)
         # Reads of the endpoints' models are added only to a role the engine created.
-        self._model_reads = ModelReads(self.job_role) if job_role is None else None
+        self._model_reads = (
+            ModelReads(self.job_role, self.endpoint_access) if job_role is None else None
+        )
         #: Where failures and recommendations are notified; the engine's alarms publish to it.
         self.topic: sns.ITopic = topic or self._create_topic()
         allow_alarms_to_publish(self, self.topic)
@@ -170,18 +189,10 @@ class RightsizingEngine(Construct):
         self.state_machine: sfn.StateMachine = self._create_recommend_workflow(
             recommend_functions, queue_timeout
         )
-        #: Stops the IR job, and frees the slot, of an execution aborted or timed out.
-        self.stop_orphaned_job_rule = stop_orphaned_job_rule(
-            self,
-            state_machine=self.state_machine,
-            stop_job=self.stop_job_function,
-            job_slots=self.job_slots_function,
-            max_concurrent_jobs=max_concurrent_jobs,
-            dead_letter_queue=self.rule_dead_letter_queue,
-        )
         self._grant_key_use(own_ledger=ledger_table is None)
         #: Goes off when a Recommend run fails, times out or is aborted; notifies the topic.
         self.failed_runs_alarm = self._alarm_failed_runs()
+        self.node.add_validation(RolePolicyLimits(self, lambda: len(self._endpoints)))
 
     def _create_topic(self) -> sns.Topic:
         return sns.Topic(
@@ -209,12 +220,13 @@ class RightsizingEngine(Construct):
             endpoint_config_arn=lambda name: self.sagemaker_arn("endpoint-config", name),
             encryption_key=self.encryption_key,
             dead_letter_queue=self.rule_dead_letter_queue,
+            endpoint_access=self.endpoint_access,
         )
 
     def _create_recommend_workflow(
         self, functions: RecommendFunctions, queue_timeout: Duration
     ) -> sfn.StateMachine:
-        return RecommendWorkflow(
+        state_machine = RecommendWorkflow(
             scope=self,
             functions=functions,
             ledger=self.ledger_table,
@@ -226,6 +238,23 @@ class RightsizingEngine(Construct):
             queue_timeout=queue_timeout,
             encryption_key=self.encryption_key,
         ).state_machine()
+        #: Stops the IR job, and frees the slot, of an execution aborted or timed out.
+        self.stop_orphaned_job_rule = stop_orphaned_job_rule(
+            self,
+            state_machine=state_machine,
+            stop_job=self.stop_job_function,
+            job_slots=self.job_slots_function,
+            max_concurrent_jobs=self.max_concurrent_jobs,
+            dead_letter_queue=self.rule_dead_letter_queue,
+        )
+        # The rules that start runs start this workflow.
+        self.routing.wire(
+            state_machine=state_machine,
+            dead_letter_queue=self.rule_dead_letter_queue,
+            event_bus=self.event_bus,
+            default_bus=None if self.uses_default_bus else self.default_bus,
+        )
+        return state_machine
 
     def _alarm_failed_runs(self) -> cloudwatch.Alarm:
         return alarm_on_first(
@@ -275,14 +304,28 @@ class RightsizingEngine(Construct):
             "Stops the Inference Recommender job of a failed or aborted run",
             asynchronous=True,
         )
+        #: Routes each event to the endpoints it concerns (the registry is its layer).
+        self.route_function = create(
+            self,
+            "Route",
+            "route",
+            "Routes an event to the rightsized endpoints it concerns",
+            environment={"REGISTRY_PATH": _REGISTRY_PATH},
+        )
         functions = RecommendFunctions(
+            route=self.route_function,
             start_job=self.start_job_function,
             job_slots=self.job_slots_function,
             select=self.select_function,
             stop_job=self.stop_job_function,
         )
-        self._recommend_permissions = RecommendPermissions(functions, self.job_role)
+        self._recommend_permissions = RecommendPermissions(
+            functions, self.job_role, self.endpoint_access
+        )
         self._recommend_permissions.grant_job_slots(self.ledger_table)
+        #: The registry, the rules that start runs (``routing.rules``, once the app
+        #: synthesizes) and the latency alarms' places.
+        self.routing = Routing(self, self.route_function)
         return functions
 
     @classmethod
@@ -327,8 +370,11 @@ class RightsizingEngine(Construct):
 
     # -- Endpoints -----------------------------------------------------------------------------
 
-    def register(self, endpoint: EndpointRightsizing) -> None:
-        """Give the engine's roles access to ``endpoint`` (called by ``EndpointRightsizing``)."""
+    def register(self, endpoint: EndpointRightsizing, triggers: Mapping[str, Any]) -> None:
+        """Rightsize ``endpoint`` (called by ``EndpointRightsizing``).
+
+        Its registry entry, its triggers in the engine's rules, and the roles' access to it.
+        """
         key = (endpoint.endpoint_name, endpoint.variant_name)
         if not any(is_token(k) for k in key) and key in self._endpoints:
             raise ValueError(
@@ -336,6 +382,12 @@ class RightsizingEngine(Construct):
                 f"{self._endpoints[key].node.path}; one construct per endpoint variant"
             )
         self._endpoints[key] = endpoint
+        self.routing.register(
+            settings=endpoint.settings_document,
+            apply_settings=endpoint.apply_settings,
+            triggers=triggers,
+            schedule=endpoint.schedule,
+        )
         endpoint_arn = self.sagemaker_arn("endpoint", endpoint.endpoint_name)
         self._recommend_permissions.allow_endpoint(endpoint_arn)
         if self._model_reads is not None:
@@ -350,14 +402,6 @@ class RightsizingEngine(Construct):
             self._recommend_permissions.allow_served_model_check()
         if endpoint.applies:
             self.apply_workflow.grant_endpoint(endpoint_arn)
-
-    def add_schedule(
-        self, schedule: events.Schedule, endpoint_name: str, variant_name: str
-    ) -> None:
-        """Request runs of ``endpoint_name``/``variant_name`` on ``schedule`` (shared rules)."""
-        if self._schedules is None:
-            self._schedules = ScheduleRules(self, self.state_machine, self.rule_dead_letter_queue)
-        self._schedules.add(schedule, endpoint_name, variant_name)
 
     def sagemaker_arn(self, resource: str, name: str) -> str:
         """A SageMaker ARN in this stack's account and region (names lowercased, as SageMaker's)."""
@@ -442,49 +486,3 @@ class RightsizingEngine(Construct):
             ]
         for key, user in dict.fromkeys(uses):
             key.grant(user, "kms:Decrypt", "kms:GenerateDataKey")
-
-
-def _validate(
-    poll_interval: Duration,
-    max_concurrent_jobs: int,
-    queue_timeout: Duration,
-    reserved_concurrency: int | None,
-    vpc: ec2.IVpc | None,
-    vpc_subnets: ec2.SubnetSelection | None,
-) -> None:
-    problems = ValidationProblems("RightsizingEngine settings")
-    problems.check(
-        vpc_subnets is None or vpc is not None,
-        "vpc_subnets needs vpc: pass the VPC the subnets are in as well",
-    )
-    # The poll interval and the slot retries are written into the definitions.
-    known = not (is_token(poll_interval.to_string()) or is_token(queue_timeout.to_string()))
-    problems.check(known, "poll_interval and queue_timeout must be known at synth time")
-    if known:
-        problems.check(
-            poll_interval.to_milliseconds() >= 1000 and poll_interval.to_milliseconds() % 1000 == 0,
-            "poll_interval must be a whole number of seconds, at least 1, got "
-            f"{poll_interval.to_human_string()}",
-        )
-        problems.check(
-            queue_timeout.to_milliseconds() >= poll_interval.to_milliseconds(),
-            f"queue_timeout ({queue_timeout.to_human_string()}) must be at least poll_interval "
-            f"({poll_interval.to_human_string()})",
-        )
-    problems.check(
-        isinstance(max_concurrent_jobs, int)
-        and not isinstance(max_concurrent_jobs, bool)
-        and 1 <= max_concurrent_jobs <= 100,
-        f"max_concurrent_jobs must be a whole number from 1 to 100, got {max_concurrent_jobs!r}",
-    )
-    problems.check(
-        reserved_concurrency is None
-        or (
-            isinstance(reserved_concurrency, int)
-            and not isinstance(reserved_concurrency, bool)
-            and reserved_concurrency >= 1
-        ),
-        "reserved_concurrency must be a whole number, at least 1 (0 would stop the function), "
-        f"got {reserved_concurrency!r}",
-    )
-    problems.raise_if_any()

@@ -16,7 +16,7 @@ EVENT_SOURCE: str = _TRIGGERS.EVENT_SOURCE
 #: ``source`` of the recommendation event on EventBridge.
 RECOMMENDATION_EVENT_SOURCE = EVENT_SOURCE
 #: ``detail-type`` of the recommendation event on EventBridge.
-RECOMMENDATION_DETAIL_TYPE = "Rightsizing Recommendation"
+RECOMMENDATION_DETAIL_TYPE: str = _TRIGGERS.RECOMMENDATION
 #: ``detail-type`` of the manual trigger (README, "Triggers").
 RUN_REQUESTED_DETAIL_TYPE: str = _TRIGGERS.RUN_REQUESTED
 #: ``detail-type`` of the utilization audit's findings (README, "Utilization audit").

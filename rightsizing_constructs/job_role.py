@@ -13,9 +13,10 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from ._arns import sagemaker_arn
-from ._grants import GrowingGrant
+from ._grants import GrowingGrant, PatternGrant, model_grant
 from ._nag import CDK_GRANT_POLICY, acknowledge_wildcard
 from ._runtime import import_runtime
+from .settings import EndpointAccess
 
 # The runtime owns the job-name prefix (IAM policies are scoped to it).
 JOB_NAME_PREFIX: str = import_runtime("job_request").JOB_NAME_PREFIX
@@ -157,9 +158,10 @@ class ModelReads:
     Added only to a role the engine created: a role you bring is yours to grant.
     """
 
-    def __init__(self, role: iam.IRole) -> None:
+    def __init__(self, role: iam.IRole, access: EndpointAccess) -> None:
         self._role = role
-        self._grants: dict[str, GrowingGrant] = {}
+        self._access = access
+        self._grants: dict[str, GrowingGrant | PatternGrant] = {}
 
     def allow(
         self,
@@ -189,10 +191,18 @@ class ModelReads:
     def _add(self, sid: str, action: str, resource: str) -> None:
         grant = self._grants.get(sid)
         if grant is None:
-            grant = GrowingGrant(self._role.add_to_principal_policy, [action], sid=sid)
+            resource_type = "model" if action == "sagemaker:DescribeModel" else "model-package"
+            grant = model_grant(
+                self._role,
+                self._role.add_to_principal_policy,
+                action,
+                resource_type,
+                self._access,
+                sid=sid,
+            )
             self._grants[sid] = grant
         grant.add(resource)
-        if resource.endswith("/*"):
+        if resource.endswith("/*") and not self._access.is_tagged:
             acknowledge_wildcard(
                 self._role,
                 resource,

@@ -53,11 +53,15 @@ def record_recommendation_run(
     outcome: str,
     reason: str,
     record: str,
+    endpoint_name_path: str = "$.settings.endpoint_name",
+    sort_key_prefix: str = "recommendation",
 ) -> tasks.DynamoPutItem:
     """A task that writes a Recommend run's record to the ledger (DESIGN.md invariant 5).
 
-    Keys: ``pk`` ``endpoint#<name>``, ``sk`` ``recommendation#<time>#<execution>``; ``outcome``,
-    ``reason`` and ``record`` are JSONPath expressions or literals.
+    Keys: ``pk`` ``endpoint#<name>`` (the name at ``endpoint_name_path``), ``sk``
+    ``<sort_key_prefix>#<time>#<execution>`` (``recommendation``; ``ignored`` for an event that
+    names an endpoint the engine does not rightsize); ``outcome``, ``reason`` and ``record`` are
+    JSONPath expressions or literals.
     """
     task = tasks.DynamoPutItem(
         scope,
@@ -65,13 +69,11 @@ def record_recommendation_run(
         table=ledger,
         item={
             "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format(
-                    "endpoint#{}", sfn.JsonPath.string_at("$.settings.endpoint_name")
-                )
+                sfn.JsonPath.format("endpoint#{}", sfn.JsonPath.string_at(endpoint_name_path))
             ),
             "sk": tasks.DynamoAttributeValue.from_string(
                 sfn.JsonPath.format(
-                    "recommendation#{}#{}",
+                    sort_key_prefix + "#{}#{}",
                     # The record's own time (moto's interpreter cannot format
                     # $$.Execution.StartTime, a datetime there).
                     sfn.JsonPath.string_at("$$.State.EnteredTime"),

@@ -10,10 +10,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 
 from ._arns import sagemaker_arn
-from ._grants import GrowingGrant
+from ._grants import endpoint_grant
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from .job_role import JOB_NAMES_REASON, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
+from .settings import EndpointAccess
 
 
 class RecommendPermissions:
@@ -23,7 +24,9 @@ class RecommendPermissions:
     (:meth:`allow_endpoint`). CDK renders policies at synthesis, after every endpoint was added.
     """
 
-    def __init__(self, functions: RecommendFunctions, job_role: iam.IRole) -> None:
+    def __init__(
+        self, functions: RecommendFunctions, job_role: iam.IRole, access: EndpointAccess
+    ) -> None:
         self._functions = functions
         scope = functions.start_job
         jobs = job_arns(scope)
@@ -37,8 +40,11 @@ class RecommendPermissions:
                 resources=[jobs],
             )
         )
-        self._start_job_endpoints = GrowingGrant(
-            functions.start_job.add_to_role_policy, ["sagemaker:DescribeEndpoint"]
+        self._start_job_endpoints = endpoint_grant(
+            functions.start_job.role,  # type: ignore[arg-type]
+            functions.start_job.add_to_role_policy,
+            ["sagemaker:DescribeEndpoint"],
+            access,
         )
         # CreateInferenceRecommendationsJob passes the job role to SageMaker.
         functions.start_job.add_to_role_policy(pass_to_sagemaker(job_role.role_arn))
@@ -47,8 +53,11 @@ class RecommendPermissions:
                 actions=["sagemaker:DescribeInferenceRecommendationsJob"], resources=[jobs]
             )
         )
-        self._select_endpoints = GrowingGrant(
-            functions.select.add_to_role_policy, ["sagemaker:DescribeEndpoint"]
+        self._select_endpoints = endpoint_grant(
+            functions.select.role,  # type: ignore[arg-type]
+            functions.select.add_to_role_policy,
+            ["sagemaker:DescribeEndpoint"],
+            access,
         )
         functions.select.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeEndpointConfig"], resources=[configs])

@@ -2,9 +2,11 @@
 
 A Standard state machine (IR jobs run for hours), read top to bottom as the run goes::
 
-    RouteTrigger -> a schedule's list: RequestScheduledRuns (one run request per endpoint)
-                 -> a "Rightsizing Recommendation" event: StartApply (the Apply workflow)
-                 -> anything else: Prepare -> AcquireJobSlot (wait while K jobs run)
+    Route (the registry) -> RouteAction?
+                 -> fan_out (a schedule, an approval for several endpoints): RequestRuns
+                 -> apply (an ``apply`` recommendation): StartApply (the Apply workflow)
+                 -> ignore: RecordIgnored? (an event naming an unknown endpoint is recorded)
+                 -> run: Prepare -> AcquireJobSlot (wait while K jobs run)
                     -> StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished?
         running  -> CountPoll -> PollBudgetSpent? -> no: WaitForJob (poll again)
                                                   -> yes: JobTimedOut -> StopJob -> ...
@@ -64,6 +66,8 @@ _RUNNING_JOB_STATUSES = ("PENDING", "IN_PROGRESS", "STOPPING")
 class RecommendFunctions:
     """The functions the Recommend workflow invokes."""
 
+    #: Route: what an event means for which endpoints (reads the registry).
+    route: lambda_.IFunction
     #: Prepare (checks the endpoint and the trigger) and StartJob (starts the IR job).
     start_job: lambda_.IFunction
     #: Takes and frees the IR job slots.
@@ -91,16 +95,12 @@ class RecommendWorkflow:
 
     def __post_init__(self) -> None:
         self._job_arns = job_arns(self.scope)
-        self._settings_given = sfn.Condition.and_(
-            sfn.Condition.is_present("$.settings.endpoint_name"),
-            sfn.Condition.is_present("$.settings.variant_name"),
-        )
         self._invalid_input = sfn.Fail(
             self.scope,
             "InvalidInput",
             error="InvalidInput",
-            cause="The input needs settings (an endpoint's settings document), as the "
-            "endpoint's rules deliver it; start runs with a 'Rightsizing Run Requested' event.",
+            cause="The input is no event a rightsizing run starts on: start runs with a "
+            '\'Rightsizing Run Requested\' event, or with {"endpoint_name", "variant_name"}.',
         )
 
     def state_machine(self) -> sfn.StateMachine:
@@ -109,10 +109,11 @@ class RecommendWorkflow:
         state_machine = standard_state_machine(
             self.scope,
             comment="Rightsizing of SageMaker endpoints: Inference Recommender, then a decision",
-            definition=self._route_trigger(self._recommend()),
+            definition=self._route(self._recommend()),
             timeout=self.queue_timeout.plus(MAX_JOB_TIMEOUT).plus(_STATE_MACHINE_TIMEOUT_MARGIN),
             encryption_key=self.encryption_key,
             invoked=(
+                functions.route,
                 functions.start_job,
                 functions.job_slots,
                 functions.select,
@@ -122,48 +123,49 @@ class RecommendWorkflow:
         acknowledge_wildcard(state_machine.role, self._job_arns, JOB_NAMES_REASON)
         return state_machine
 
-    # -- Routing: what started the execution -----------------------------------------------------
+    # -- Routing: what the event means for which endpoints --------------------------------------
 
-    def _route_trigger(self, recommend: sfn.IChainable) -> sfn.Choice:
-        """Schedule lists fan out; recommendations go to Apply; everything else is a run."""
+    def _route(self, recommend: sfn.IChainable) -> sfn.Chain:
+        """Route (the registry) -> a run, an apply, runs of several endpoints, or nothing."""
         scope = self.scope
-        # A start-execution without a trigger event is a manual run.
-        direct_start = sfn.Pass(
+        route = invoke(
             scope,
-            "DirectStart",
-            result=sfn.Result.from_object(
-                {"source": EVENT_SOURCE, "detail_type": RUN_REQUESTED_DETAIL_TYPE}
-            ),
-            result_path="$.trigger",
+            "RouteTask",
+            state_name="Route",
+            function=self.functions.route,
+            payload={"input": sfn.JsonPath.entire_payload},
+            result_path="$",
+            calls_aws=False,  # the registry is a file in its layer
         )
-        return (
-            sfn.Choice(scope, "RouteTrigger")
+        route.add_catch(self._invalid_input, errors=["InvalidTriggerError"], result_path="$.error")
+        action = "$.route.action"
+        recorded = sfn.Choice(scope, "RecordIgnored?").when(
+            sfn.Condition.boolean_equals("$.route.record", True),
+            self._record_ignored().next(sfn.Succeed(scope, "Ignored")),
+        )
+        recorded.otherwise(sfn.Succeed(scope, "NothingToDo"))
+        return route.next(
+            sfn.Choice(scope, "RouteAction")
+            .when(sfn.Condition.string_equals(action, "run"), recommend)
+            .when(sfn.Condition.string_equals(action, "apply"), self._start_apply())
             .when(
-                sfn.Condition.is_present("$.scheduled"),
-                self._request_scheduled_runs().next(sfn.Succeed(scope, "RunsRequested")),
+                sfn.Condition.string_equals(action, "fan_out"),
+                self._request_runs().next(sfn.Succeed(scope, "RunsRequested")),
             )
-            .when(
-                sfn.Condition.is_present("$.trigger.detail_type"),
-                self._is_recommendation(recommend),
-            )
-            .when(self._settings_given, direct_start.next(recommend))
-            .otherwise(self._invalid_input)
+            .otherwise(recorded)
         )
 
-    def _request_scheduled_runs(self) -> sfn.Map:
-        """One "Rightsizing Run Requested" event per endpoint of a schedule target's list."""
+    def _request_runs(self) -> sfn.Map:
+        """One "Rightsizing Run Requested" event per endpoint Route names.
+
+        The endpoints of a schedule, or of an approval in a group several endpoints serve.
+        """
         request_run = tasks.EventBridgePutEvents(
             self.scope,
             "RequestRun",
             entries=[
                 tasks.EventBridgePutEventsEntry(
-                    detail=sfn.TaskInput.from_object(
-                        {
-                            "endpoint_name": sfn.JsonPath.string_at("$.endpoint_name"),
-                            "variant_name": sfn.JsonPath.string_at("$.variant_name"),
-                            "requested_by": "schedule",
-                        }
-                    ),
+                    detail=sfn.TaskInput.from_json_path_at("$"),
                     detail_type=RUN_REQUESTED_DETAIL_TYPE,
                     source=EVENT_SOURCE,
                     event_bus=self.event_bus,
@@ -176,25 +178,24 @@ class RecommendWorkflow:
         )
         fan_out = sfn.Map(
             self.scope,
-            "RequestScheduledRuns",
-            comment="One 'Rightsizing Run Requested' event per scheduled endpoint",
-            items_path="$.scheduled",
+            "RequestRuns",
+            comment="One 'Rightsizing Run Requested' event per endpoint to run",
+            items_path="$.route.requests",
             max_concurrency=10,
             result_path=sfn.JsonPath.DISCARD,
         )
         fan_out.item_processor(request_run)
         return fan_out
 
-    def _is_recommendation(self, recommend: sfn.IChainable) -> sfn.Choice:
-        """An ``apply`` recommendation delivered by an endpoint's rule starts the Apply workflow."""
-        scope = self.scope
+    def _start_apply(self) -> sfn.Chain:
+        """An ``apply`` recommendation for an endpoint in AUTO mode starts the Apply workflow."""
         start_apply = tasks.StepFunctionsStartExecution(
-            scope,
+            self.scope,
             "StartApply",
             state_machine=self.apply_state_machine,
             input=sfn.TaskInput.from_object(
                 {
-                    "recommendation": sfn.JsonPath.object_at("$.trigger.event.detail"),
+                    "recommendation": sfn.JsonPath.object_at("$.recommendation"),
                     "settings": sfn.JsonPath.object_at("$.apply_settings"),
                 }
             ),
@@ -204,19 +205,19 @@ class RecommendWorkflow:
         start_apply.add_retry(
             errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
         )
-        return (
-            sfn.Choice(scope, "IsRecommendation")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals(
-                        "$.trigger.detail_type", RECOMMENDATION_DETAIL_TYPE
-                    ),
-                    sfn.Condition.is_present("$.apply_settings.endpoint_name"),
-                ),
-                start_apply.next(sfn.Succeed(scope, "ApplyStarted")),
-            )
-            .when(self._settings_given, recommend)
-            .otherwise(self._invalid_input)
+        return start_apply.next(sfn.Succeed(self.scope, "ApplyStarted"))
+
+    def _record_ignored(self) -> sfn.TaskStateBase:
+        """An event that names an endpoint the engine does not rightsize, in the ledger."""
+        return record_recommendation_run(
+            self.scope,
+            "RecordIgnored",
+            ledger=self.ledger,
+            outcome="ignored",
+            reason=sfn.JsonPath.string_at("$.route.reason"),
+            record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.route")),
+            endpoint_name_path="$.route.endpoint_name",
+            sort_key_prefix="ignored",
         )
 
     # -- A run: prepare, take a slot, start the job, poll, decide ------------------------------

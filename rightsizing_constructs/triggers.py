@@ -1,12 +1,21 @@
-"""The rules that start runs: an endpoint's triggers, the shared schedules, the orphaned-job rule.
+"""The rules that start runs, a few per engine whatever the fleet, and the cleanup rules.
 
-Each rightsized endpoint has one rule whose ``$or`` pattern matches every event that starts a
-run for it (or applies a recommendation to it) and whose target input carries its settings
-document (README, "Triggers"); with a custom bus, AWS's own events (model approvals, alarms)
-need a second rule on the default bus. Endpoints on the same schedule share the engine's
-schedule rules. The ``StopOrphanedJob`` rule stops the IR job of an execution that was aborted
-or timed out (DESIGN.md invariant 6); the ``FinishInterruptedApply`` rule finishes an Apply run
-that was (invariants 1 and 5).
+Endpoints' settings are in the engine's registry (``registry.py``), so the rules route by name
+and carry no endpoint's settings (docs/fleet.md). Per engine:
+
+- ``Requests``, on the engine's bus: the library's own events, "Rightsizing Run Requested" for
+  any endpoint, "Rightsizing Finding" of the classifications some endpoint listens to, and
+  ``apply`` recommendations when some endpoint applies them;
+- ``AwsEvents``, on the default bus (AWS's own events arrive only there), when some endpoint
+  needs them: model package approvals, and the state changes of the alarms named under the
+  engine's prefix (``latency_alarm``);
+- one ``Schedule<n>`` rule per schedule expression some endpoint runs on, naming only the
+  expression.
+
+The Recommend workflow's ``Route`` step decides what each event means for which endpoint. The
+``StopOrphanedJob`` rule stops the IR job of an execution that was aborted or timed out
+(DESIGN.md invariant 6); the ``FinishInterruptedApply`` rule finishes an Apply run that was
+(invariants 1 and 5).
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Duration, IResolveContext, IStableAnyProducer, Lazy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -35,7 +44,7 @@ from .event_types import (
     RECOMMENDATION_DETAIL_TYPE,
     RUN_REQUESTED_DETAIL_TYPE,
 )
-from .settings import AuditFinding, LatencyAlarm, LatencySlo, ModelApproval
+from .settings import LatencyAlarm, LatencySlo
 
 _EVENTS_MODEL = import_runtime("aws").service_model("events")
 #: EventBridge's limit on a target's ``Input`` and ``InputTemplate`` (botocore's model of
@@ -45,103 +54,108 @@ TARGET_INPUT_LIMIT: int = _EVENTS_MODEL.shape_for("Target").members["Input"].met
 EVENT_PATTERN_LIMIT: int = (
     _EVENTS_MODEL.operation_model("PutRule").input_shape.members["EventPattern"].metadata["max"]
 )
-#: EventBridge's limit on targets per rule.
-TARGETS_PER_RULE = 5
 #: The longest endpoint and variant names SageMaker allows (``EndpointName``, ``VariantName``).
 MAX_NAME_LENGTH = 63
-_WORST_ENTRY = json.dumps(
-    {"endpoint_name": "e" * MAX_NAME_LENGTH, "variant_name": "v" * MAX_NAME_LENGTH},
-    separators=(",", ":"),
-)
-_LIST_WRAPPER = len(json.dumps({"scheduled": []}, separators=(",", ":")))
-#: Endpoints listed in one schedule target's input: as many entries of the longest names as fit
-#: in a target's input (49: 16 characters of wrapper, 164 per entry and a comma between).
-ENDPOINTS_PER_SCHEDULE_TARGET = (TARGET_INPUT_LIMIT - _LIST_WRAPPER + 1) // (len(_WORST_ENTRY) + 1)
+#: How often a rule target retries delivery before the event goes to the dead-letter queue.
+RULE_RETRY_ATTEMPTS = 8
 # What an unresolved value can become at deploy time, at most: a partition, an account, a Region,
 # and anything else (an ARN of a role or queue the stack creates; 256 is generous for those).
 _PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::AccountId": 12, "AWS::Region": 16}
 _OTHER_TOKEN_LENGTH = 256
-#: How often a rule target retries delivery before the event goes to the dead-letter queue.
-RULE_RETRY_ATTEMPTS = 8
 _MICROSECONDS_PER_MILLISECOND = 1000
 
 
-# -- An endpoint's triggers ----------------------------------------------------------------------
+# -- What the engine's endpoints listen to -------------------------------------------------------
 
 
-def endpoint_patterns(
-    *,
-    endpoint_name: str,
-    variant_name: str,
-    applies: bool,
-    model_approval: ModelApproval | None,
-    audit_finding: AuditFinding | None,
-    latency_alarm: cloudwatch.IAlarm | None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The event patterns that concern one endpoint variant.
+class Listening:
+    """The union of the endpoints' triggers: which branches the engine's rules need."""
 
-    Returns the library's own events (on the engine's bus) and AWS's events (on the default
-    bus only): a run request, an audit finding, an ``apply`` recommendation; a model approval
-    in its group, its latency alarm going into ALARM.
-    """
-    endpoint = {"endpoint_name": [endpoint_name], "variant_name": [variant_name]}
-    library_events: list[dict[str, Any]] = [
-        {
-            "source": [EVENT_SOURCE],
-            "detail-type": [RUN_REQUESTED_DETAIL_TYPE],
-            "detail": endpoint,
-        }
+    def __init__(self) -> None:
+        self.schedules: dict[str, events.Schedule] = {}
+        self.audit_classifications: set[str] = set()
+        self.applies = False
+        self.model_approvals = False
+        self.latency_alarms = False
+
+    def add(
+        self,
+        *,
+        schedule: events.Schedule | None,
+        audit_classifications: Sequence[str],
+        applies: bool,
+        model_approval: bool,
+        latency_alarm: bool,
+    ) -> None:
+        """Count one endpoint's triggers."""
+        if schedule is not None:
+            self.schedules.setdefault(schedule.expression_string, schedule)
+        self.audit_classifications.update(audit_classifications)
+        self.applies = self.applies or applies
+        self.model_approvals = self.model_approvals or model_approval
+        self.latency_alarms = self.latency_alarms or latency_alarm
+
+
+def library_patterns(listening: Listening) -> list[dict[str, Any]]:
+    """The library's own events that concern some endpoint of the engine, on its bus."""
+    patterns: list[dict[str, Any]] = [
+        {"source": [EVENT_SOURCE], "detail-type": [RUN_REQUESTED_DETAIL_TYPE]}
     ]
-    if audit_finding is not None:
-        library_events.append(
+    if listening.audit_classifications:
+        patterns.append(
             {
                 "source": [EVENT_SOURCE],
                 "detail-type": [FINDING_DETAIL_TYPE],
-                "detail": {**endpoint, "classification": list(audit_finding.classifications)},
+                "detail": {"classification": sorted(listening.audit_classifications)},
             }
         )
-    if applies:
-        library_events.append(
+    if listening.applies:
+        patterns.append(
             {
                 "source": [EVENT_SOURCE],
                 "detail-type": [RECOMMENDATION_DETAIL_TYPE],
-                "detail": {**endpoint, "action": ["apply"]},
+                "detail": {"action": ["apply"]},
             }
         )
-    aws_events: list[dict[str, Any]] = []
-    if model_approval is not None:
-        aws_events.append(
+    return patterns
+
+
+def aws_patterns(listening: Listening, alarm_prefix: str) -> list[dict[str, Any]]:
+    """AWS's own events that concern some endpoint of the engine (they come on the default bus)."""
+    patterns: list[dict[str, Any]] = []
+    if listening.model_approvals:
+        patterns.append(
             {
                 "source": ["aws.sagemaker"],
                 "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
-                "detail": {
-                    "ModelPackageGroupName": [model_approval.model_package_group_name],
-                    "ModelApprovalStatus": ["Approved"],
-                },
+                "detail": {"ModelApprovalStatus": ["Approved"]},
             }
         )
-    if latency_alarm is not None:
-        aws_events.append(
+    if listening.latency_alarms:
+        patterns.append(
             {
                 "source": ["aws.cloudwatch"],
                 "detail-type": [ALARM_STATE_CHANGE],
-                "resources": [latency_alarm.alarm_arn],
-                "detail": {"state": {"value": ["ALARM"]}},
+                "detail": {
+                    "alarmName": [{"prefix": alarm_prefix}],
+                    "state": {"value": ["ALARM"]},
+                },
             }
         )
-    return library_events, aws_events
+    return patterns
 
 
-def trigger_rule(
+def event_rule(
     scope: Construct,
     construct_id: str,
     *,
     description: str,
     bus: events.IEventBus,
     patterns: Sequence[dict[str, Any]],
-    target: events.IRuleTarget,
+    state_machine: sfn.IStateMachine,
+    dead_letter_queue: sqs.IQueue,
 ) -> events.Rule:
-    """One rule matching any of ``patterns`` (EventBridge ``$or``), delivering to ``target``."""
+    """One rule matching any of ``patterns`` (EventBridge ``$or``), starting the workflow."""
     rule = events.Rule(
         scope,
         construct_id,
@@ -149,7 +163,22 @@ def trigger_rule(
         event_bus=bus,
         # Replaced below: CDK's EventPattern has no $or.
         event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
-        targets=[target],
+        targets=[
+            targets.SfnStateMachine(
+                state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "trigger": {
+                            "source": events.EventField.source,
+                            "detail_type": events.EventField.detail_type,
+                            "event": events.EventField.from_path("$"),
+                        }
+                    }
+                ),
+                retry_attempts=RULE_RETRY_ATTEMPTS,
+                dead_letter_queue=dead_letter_queue,
+            )
+        ],
     )
     cfn_rule = rule.node.default_child
     assert isinstance(cfn_rule, events.CfnRule)
@@ -162,35 +191,40 @@ def trigger_rule(
     return rule
 
 
-def run_target(
-    state_machine: sfn.IStateMachine,
+def schedule_rules(
+    scope: Construct,
+    schedules: dict[str, events.Schedule],
     *,
-    settings: dict[str, Any],
-    apply_settings: dict[str, Any] | None,
+    state_machine: sfn.IStateMachine,
     dead_letter_queue: sqs.IQueue,
-) -> targets.SfnStateMachine:
-    """The Recommend workflow, started with an endpoint's settings and the event that matched."""
-    return targets.SfnStateMachine(
-        state_machine,
-        input=events.RuleTargetInput.from_object(
-            {
-                "settings": settings,
-                "apply_settings": apply_settings,
-                "trigger": {
-                    "source": events.EventField.source,
-                    "detail_type": events.EventField.detail_type,
-                    "event": events.EventField.from_path("$"),
-                },
-            }
-        ),
-        retry_attempts=RULE_RETRY_ATTEMPTS,
-        dead_letter_queue=dead_letter_queue,
-    )
+) -> list[events.Rule]:
+    """One rule per schedule expression; its input names the expression, Route the endpoints."""
+    rules = []
+    for number, (expression, schedule) in enumerate(sorted(schedules.items())):
+        rule = events.Rule(
+            scope,
+            f"Schedule{number}",
+            description=f"Requests scheduled rightsizing runs ({expression})",
+            schedule=schedule,
+            targets=[
+                targets.SfnStateMachine(
+                    state_machine,
+                    input=events.RuleTargetInput.from_object({"scheduled": expression}),
+                    retry_attempts=RULE_RETRY_ATTEMPTS,
+                    dead_letter_queue=dead_letter_queue,
+                )
+            ],
+        )
+        limit_sizes(rule)
+        rules.append(rule)
+    return rules
 
 
 def latency_alarm(
     scope: Construct,
+    construct_id: str,
     *,
+    alarm_name: str,
     endpoint_name: str,
     variant_name: str,
     slo: LatencySlo,
@@ -199,7 +233,9 @@ def latency_alarm(
     """``ModelLatency`` (microseconds) at the SLO's percentile above the SLO for N minutes."""
     alarm = cloudwatch.Alarm(
         scope,
-        "LatencyAlarm",
+        construct_id,
+        # Named under the engine's prefix: one rule of the engine hears every endpoint's alarm.
+        alarm_name=alarm_name,
         alarm_description=(
             f"{slo.percentile.value} ModelLatency of {endpoint_name}/{variant_name} "
             f"above {slo.max_latency_ms} ms for {trigger.minutes} minutes: starts a "
@@ -222,64 +258,13 @@ def latency_alarm(
     return alarm
 
 
-# -- Shared schedules ----------------------------------------------------------------------------
-
-
-class ScheduleRules:
-    """The engine's schedule rules: endpoints on the same schedule share them.
-
-    Each target lists up to ``ENDPOINTS_PER_SCHEDULE_TARGET`` endpoints (within EventBridge's
-    8 KB target input) and a rule has up to ``TARGETS_PER_RULE`` targets. The Recommend
-    workflow turns the list into one "Rightsizing Run Requested" event per endpoint
-    (``RequestScheduledRuns``), which the endpoint's own rule starts with its settings: a
-    schedule adds no resource per endpoint.
-    """
-
-    def __init__(
-        self, scope: Construct, state_machine: sfn.IStateMachine, dead_letter_queue: sqs.IQueue
-    ) -> None:
-        self._scope = scope
-        self._state_machine = state_machine
-        self._dead_letter_queue = dead_letter_queue
-        # Schedule expression -> its rules, and the endpoint list of each of their targets
-        # (target i is on rule i // TARGETS_PER_RULE).
-        self._rules: dict[str, list[events.Rule]] = {}
-        self._lists: dict[str, list[list[dict[str, str]]]] = {}
-
-    def add(self, schedule: events.Schedule, endpoint_name: str, variant_name: str) -> None:
-        """Request runs of ``endpoint_name``/``variant_name`` on ``schedule``."""
-        expression = schedule.expression_string
-        rules = self._rules.setdefault(expression, [])
-        lists = self._lists.setdefault(expression, [])
-        if not lists or len(lists[-1]) >= ENDPOINTS_PER_SCHEDULE_TARGET:
-            if len(lists) % TARGETS_PER_RULE == 0:
-                rules.append(
-                    events.Rule(
-                        self._scope,
-                        f"Schedule{sum(len(r) for r in self._rules.values())}",
-                        description=f"Requests scheduled rightsizing runs ({expression})",
-                        schedule=schedule,
-                    )
-                )
-            lists.append([])
-            limit_sizes(rules[-1])
-            rules[-1].add_target(
-                targets.SfnStateMachine(
-                    self._state_machine,
-                    input=events.RuleTargetInput.from_object(
-                        {"scheduled": Lazy.any(_ListProducer(lists[-1]))}
-                    ),
-                    retry_attempts=RULE_RETRY_ATTEMPTS,
-                    dead_letter_queue=self._dead_letter_queue,
-                )
-            )
-        lists[-1].append({"endpoint_name": endpoint_name, "variant_name": variant_name})
+# -- EventBridge's size limits ----------------------------------------------------------------
 
 
 def limit_sizes(rule: events.Rule, pattern: dict[str, Any] | None = None) -> None:
     """Fail ``cdk synth`` before a rule would cross EventBridge's size limits at deploy time.
 
-    Checked once every endpoint was added: each target's ``Input``/``InputTemplate`` against
+    Checked when the app synthesizes: each target's ``Input``/``InputTemplate`` against
     ``TARGET_INPUT_LIMIT`` and ``pattern`` (the rule's, as overridden) against
     ``EVENT_PATTERN_LIMIT``, counting what a deploy-time value may become at most
     (``_PSEUDO_LENGTHS``, ``_OTHER_TOKEN_LENGTH``). ``cdk synth`` runs the check
@@ -309,8 +294,7 @@ class _RuleSizes:
                 if size > TARGET_INPUT_LIMIT:
                     problems.append(
                         f"target {target['id']}'s {name} can reach {size} characters, over "
-                        f"EventBridge's {TARGET_INPUT_LIMIT}: shorten the endpoint's settings "
-                        "(container config, names) or split the endpoints over more constructs"
+                        f"EventBridge's {TARGET_INPUT_LIMIT}"
                     )
         pattern = stack.resolve(self._pattern)
         size = worst_case_length(None if pattern is None else json.dumps(pattern))
@@ -336,20 +320,6 @@ def worst_case_length(value: Any) -> int:
     if isinstance(value, dict):
         return _OTHER_TOKEN_LENGTH
     return len(json.dumps(value))
-
-
-@jsii.implements(IStableAnyProducer)
-class _ListProducer:
-    """The endpoints of one schedule target, rendered once every endpoint was added."""
-
-    def __init__(self, items: list[dict[str, str]]) -> None:
-        self._items = items
-
-    def produce(self, _context: IResolveContext | None = None) -> Any:
-        return list(self._items)
-
-
-# -- Cleanup -------------------------------------------------------------------------------------
 
 
 def stop_orphaned_job_rule(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
+from rightsizing_runtime.registry import substitute
 
 from rightsizing_constructs import EndpointRightsizing, LatencySlo, RightsizingEngine
+from rightsizing_constructs.registry import REGISTRY_FILES
 from tools.cfn import ACCOUNT, REGION, resolve_tokens
 
 PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/fraud-scoring/3"
@@ -80,22 +81,31 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def registry(template: dict[str, Any], resolve: Any = None) -> list[dict[str, Any]]:
+    """Every registry entry the stack's engine deploys (``settings``, ``apply_settings``,
+    ``triggers``), its placeholders filled with the Route function's ``REGISTRY_VALUES``,
+    resolved by ``resolve`` (default: :func:`resolve_tokens` on the template)."""
+    resources = template["Resources"]
+    resolve = resolve or (lambda value: resolve_tokens(value, resources))
+    [(layer_id, layer)] = [
+        (k, r) for k, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"
+    ]
+    path = REGISTRY_FILES[layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")]
+    [route] = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and {"Ref": layer_id} in r["Properties"].get("Layers", [])
+    ]
+    values = resolve(route["Environment"]["Variables"]["REGISTRY_VALUES"])
+    document = substitute(json.loads(path.read_text()), json.loads(values))
+    return list(document["endpoints"])
+
+
 def endpoint_input(template: Template, endpoint_name: str = "fraud-scoring") -> dict[str, Any]:
-    """What the endpoint's trigger rule gives the Recommend workflow, tokens resolved and the
-    event's fields (placeholders) as null: ``{"settings", "apply_settings", "trigger"}``."""
-    resources = template.to_json()["Resources"]
-    for rule in template.find_resources("AWS::Events::Rule").values():
-        for target in rule["Properties"].get("Targets", []):
-            if "InputTransformer" not in target:
-                continue
-            text = resolve_tokens(target["InputTransformer"]["InputTemplate"], resources)
-            document = read_input_template(text)
-            if document.get("settings", {}).get("endpoint_name") == endpoint_name:
-                return document
-    raise AssertionError(f"no rule carries the settings of {endpoint_name}")
-
-
-def read_input_template(template: str) -> dict[str, Any]:
-    """A rule target's ``InputTemplate`` as JSON, its placeholders (the event's fields, which
-    stand outside quotes) read as null."""
-    return dict(json.loads(re.sub(r"<[a-zA-Z0-9.\-]+>", "null", template)))
+    """The endpoint's registry entry as the Route step hands it to a run: ``{"settings",
+    "apply_settings", "triggers"}``, deploy-time values resolved."""
+    for entry in registry(template.to_json()):
+        if entry["settings"]["endpoint_name"] == endpoint_name:
+            return entry
+    raise AssertionError(f"the registry holds no settings of {endpoint_name}")

@@ -38,11 +38,11 @@ def states(template: Template) -> dict[str, Any]:
 
 
 def _trigger_patterns(template: Template) -> list[dict[str, Any]]:
-    """The branches of the endpoint's trigger rule (its pattern is an EventBridge $or)."""
+    """The branches of the engine's rule for the library's events (an EventBridge $or)."""
     [rule] = [
         r
         for k, r in template.find_resources("AWS::Events::Rule").items()
-        if k.startswith("RightsizingTriggers")
+        if k.startswith("RightsizingEngineRequests")
     ]
     pattern = rule["Properties"]["EventPattern"]
     if "$or" in pattern:
@@ -50,26 +50,29 @@ def _trigger_patterns(template: Template) -> list[dict[str, Any]]:
     return list(pattern.get("$or", [pattern]))
 
 
-def test_apply_recommendations_for_this_endpoint_reach_the_apply_workflow(
+def test_apply_recommendations_reach_the_apply_workflow(
     template: Template, states: dict[str, Any]
 ) -> None:
+    # The engine's rule hears every apply recommendation; Route keeps its endpoints' own
+    # (tests/test_route.py) and hands them on with the endpoint's apply settings.
     assert {
         "source": ["rightsizing-constructs"],
         "detail-type": ["Rightsizing Recommendation"],
-        "detail": {
-            "endpoint_name": ["fraud-scoring"],
-            "variant_name": ["AllTraffic"],
-            "action": ["apply"],
-        },
+        "detail": {"action": ["apply"]},
     } in _trigger_patterns(template)
-    # The rule starts the Recommend workflow, which hands them to the Apply workflow.
     recommend = definition(template)["States"]
-    route = recommend["IsRecommendation"]["Choices"][0]
-    assert route["Next"] == "StartApply"
+    [to_apply] = [
+        c for c in recommend["RouteAction"]["Choices"] if c.get("StringEquals") == "apply"
+    ]
+    assert to_apply == {
+        "Variable": "$.route.action",
+        "StringEquals": "apply",
+        "Next": "StartApply",
+    }
     start = recommend["StartApply"]
     assert start["Resource"] == "arn:aws:states:::states:startExecution"
     assert start["Parameters"]["Input"] == {
-        "recommendation.$": "$.trigger.event.detail",
+        "recommendation.$": "$.recommendation",
         "settings.$": "$.apply_settings",
     }
     assert "RightsizingEngineApplyStateMachine" in start["Parameters"]["StateMachineArn"]

@@ -18,7 +18,7 @@ from rightsizing_constructs import (
     UtilizationBand,
     UtilizationPercentile,
 )
-from tests.infra import as_list, rightsizing, stack
+from tests.infra import as_list, registry, rightsizing, stack
 
 
 def audit_template(**settings: Any) -> Template:
@@ -155,25 +155,24 @@ def test_the_band_must_be_ordered_percentages(low: float, high: float) -> None:
         UtilizationAudit(stack(), "Audit", band=UtilizationBand(low=low, high=high))
 
 
-def test_audit_finding_adds_a_branch_to_the_endpoint_rule() -> None:
+def test_audit_finding_adds_a_branch_to_the_engine_rule() -> None:
     scope = stack()
     rightsizing(scope, audit_finding=AuditFinding())
     template = Template.from_stack(scope)
     [rule] = [
         r
         for k, r in template.find_resources("AWS::Events::Rule").items()
-        if k.startswith("RightsizingTriggers")
+        if k.startswith("RightsizingEngineRequests")
     ]
     branches = rule["Properties"]["EventPattern"]["$or"]
+    # The classes some endpoint listens to; Route keeps the endpoints that listen.
     assert {
         "source": ["rightsizing-constructs"],
         "detail-type": ["Rightsizing Finding"],
-        "detail": {
-            "endpoint_name": ["fraud-scoring"],
-            "variant_name": ["AllTraffic"],
-            "classification": ["Overprovisioned", "Underprovisioned"],
-        },
+        "detail": {"classification": ["Overprovisioned", "Underprovisioned"]},
     } in branches
+    [entry] = registry(template.to_json())
+    assert entry["triggers"]["audit_classifications"] == ["Overprovisioned", "Underprovisioned"]
 
 
 def test_audit_finding_classifications_are_checked() -> None:

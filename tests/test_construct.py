@@ -79,8 +79,8 @@ def test_standard_state_machine_logs_all_with_tracing(template: Template) -> Non
     )
 
 
-def test_the_endpoint_rule_carries_the_settings(template: Template) -> None:
-    assert definition(template)["StartAt"] == "RouteTrigger"
+def test_the_registry_carries_the_settings(template: Template) -> None:
+    assert definition(template)["StartAt"] == "Route"
     settings = endpoint_input(template)["settings"]
     assert settings["endpoint_name"] == "fraud-scoring"
     assert settings["job"] == {"job_type": "Default"}
@@ -132,6 +132,7 @@ def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) 
         (
             "recommend",
             {
+                "Route",
                 "Prepare",
                 "AcquireJobSlot",
                 "StartJob",
@@ -162,7 +163,8 @@ def test_every_lambda_task_retries_transient_aws_errors_and_throttled_invokes(
     template: Template, workflow: str, expected: set[str]
 ) -> None:
     """Handlers raise TransientAwsError for throttling and 5xx (a plain ClientError otherwise):
-    the one name a Retry can match for them."""
+    the one name a Retry can match for them. Route calls no AWS API (its registry is a file),
+    so only its throttled invokes are retried."""
     states = definition(template, workflow)["States"]
     lambda_states = {
         name: state
@@ -172,7 +174,10 @@ def test_every_lambda_task_retries_transient_aws_errors_and_throttled_invokes(
     assert set(lambda_states) == expected
     for name, state in lambda_states.items():
         names = [r["ErrorEquals"] for r in state["Retry"]]
-        assert ["TransientAwsError", "Lambda.TooManyRequestsException"] in names, name
+        retried = ["Lambda.TooManyRequestsException"]
+        if name != "Route":
+            retried.insert(0, "TransientAwsError")
+        assert retried in names, name
 
 
 def test_timeout_stops_the_job_then_fails(states: dict[str, Any], template: Template) -> None:
@@ -468,6 +473,7 @@ def test_functions_run_the_runtime_handlers(template: Template) -> None:
     assert handlers == [
         "rightsizing_runtime.apply_steps.handler",
         "rightsizing_runtime.job_slots.handler",
+        "rightsizing_runtime.route.handler",
         "rightsizing_runtime.select_recommendation.handler",
         "rightsizing_runtime.start_job.handler",
         "rightsizing_runtime.stop_job.handler",
@@ -485,7 +491,7 @@ def test_functions_run_the_runtime_handlers(template: Template) -> None:
 
 def test_logs_are_retained_for_a_year(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 7  # five functions and two state machines
+    assert len(groups) == 8  # six functions and two state machines
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {365}
 
 
@@ -534,8 +540,8 @@ def test_two_endpoints_in_one_stack_share_one_engine() -> None:
     assert fraud.engine is search.engine
     template = Template.from_stack(scope)
     template.resource_count_is("AWS::StepFunctions::StateMachine", 2)
-    template.resource_count_is("AWS::Lambda::Function", 5)
-    # Each endpoint adds its rule; both endpoints are in the engine's policies.
+    template.resource_count_is("AWS::Lambda::Function", 6)
+    # Each endpoint adds its registry entry; both endpoints are in the engine's policies.
     assert endpoint_input(template, "search-ranker")["settings"]["endpoint_name"] == (
         "search-ranker"
     )

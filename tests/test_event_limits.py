@@ -10,67 +10,77 @@ import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Template
 
+from rightsizing_constructs import EndpointRightsizing, LatencySlo, RightsizingEngine
 from rightsizing_constructs.triggers import (
-    ENDPOINTS_PER_SCHEDULE_TARGET,
     EVENT_PATTERN_LIMIT,
     MAX_NAME_LENGTH,
     TARGET_INPUT_LIMIT,
-    ScheduleRules,
-    trigger_rule,
+    limit_sizes,
     worst_case_length,
 )
-from tests.infra import stack
+from tests.infra import ACCOUNT, REGION, stack
 
 LONGEST = "e" * MAX_NAME_LENGTH
 
 
-def schedule_inputs(endpoints: int) -> list[list[str]]:
-    """The Input of every target of the schedule rules, for ``endpoints`` longest names."""
+def rule_inputs(endpoints: int) -> list[str]:
+    """Every rule target's Input or InputTemplate, for ``endpoints`` endpoints of the longest
+    names on one schedule."""
     scope = stack()
-    machine = sfn.StateMachine(
-        scope, "Machine", definition_body=sfn.DefinitionBody.from_chainable(sfn.Pass(scope, "P"))
-    )
-    rules = ScheduleRules(scope, machine, sqs.Queue(scope, "DeadLetters"))
-    schedule = events.Schedule.rate(cdk.Duration.days(7))
+    engine = RightsizingEngine(scope, "Engine")
     for i in range(endpoints):
-        rules.add(schedule, f"{LONGEST[:-3]}{i:03d}", "v" * MAX_NAME_LENGTH)
+        EndpointRightsizing(
+            scope,
+            f"Endpoint{i}",
+            engine=engine,
+            endpoint_name=f"{LONGEST[:-3]}{i:03d}",
+            variant_name="v" * MAX_NAME_LENGTH,
+            model_package_version_arn=(
+                f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/m-{i}/1"
+            ),
+            slo=LatencySlo.p99(cdk.Duration.millis(200)),
+            peak_requests_per_minute=100,
+            schedule=events.Schedule.rate(cdk.Duration.days(7)),
+        )
     found = Template.from_stack(scope).find_resources("AWS::Events::Rule")
-    return [[t["Input"] for t in rule["Properties"]["Targets"]] for rule in found.values()]
+    return sorted(
+        json.dumps(t.get("Input") or t.get("InputTransformer"), sort_keys=True)
+        for rule in found.values()
+        for t in rule["Properties"]["Targets"]
+    )
 
 
-def test_a_full_schedule_target_of_the_longest_names_fits_eventbridges_input_limit() -> None:
+def test_rule_inputs_do_not_grow_with_the_fleet() -> None:
+    """The endpoints' settings and names are in the registry: a schedule's target names only
+    its expression, whatever the number of endpoints on it (it once listed them, and 60 of
+    the longest names crossed EventBridge's 8,192 characters)."""
     assert (TARGET_INPUT_LIMIT, EVENT_PATTERN_LIMIT) == (8192, 4096)  # botocore's model
-    assert ENDPOINTS_PER_SCHEDULE_TARGET == 49
-    [[first, second]] = schedule_inputs(ENDPOINTS_PER_SCHEDULE_TARGET + 1)
-    assert len(json.loads(first)["scheduled"]) == 49
-    assert TARGET_INPUT_LIMIT - 165 < len(first) <= TARGET_INPUT_LIMIT  # full, and within
-    assert len(json.loads(second)["scheduled"]) == 1
-
-
-def test_the_old_sixty_entries_of_the_longest_names_would_not_fit() -> None:
-    """The defect this pins: 60 entries a target were about 9,900 characters."""
-    entry = {"endpoint_name": LONGEST, "variant_name": "v" * MAX_NAME_LENGTH}
-    assert len(json.dumps({"scheduled": [entry] * 60}, separators=(",", ":"))) > 9_800
+    one, sixty = rule_inputs(1), rule_inputs(60)
+    assert one == sixty
+    inputs = [json.loads(i) for i in one]
+    assert json.dumps({"scheduled": "rate(7 days)"}, separators=(",", ":")) in inputs
 
 
 def rule_with(scope: cdk.Stack, text: str, pattern_values: int = 1) -> events.Rule:
     queue = sqs.Queue(scope, "Queue")
-    return trigger_rule(
+    pattern = {"source": ["x"], "detail": {"v": [f"{i:04d}" for i in range(pattern_values)]}}
+    rule = events.Rule(
         scope,
         "Rule",
-        description="test",
-        bus=events.EventBus.from_event_bus_name(scope, "Bus", "default"),
-        patterns=[{"source": ["x"], "detail": {"v": [f"{i:04d}" for i in range(pattern_values)]}}],
-        target=targets.SqsQueue(
-            queue,
-            message=events.RuleTargetInput.from_object(
-                {"text": text, "arn": queue.queue_arn, "source": events.EventField.source}
-            ),
-        ),
+        event_pattern=events.EventPattern(source=["x"], detail=pattern["detail"]),
+        targets=[
+            targets.SqsQueue(
+                queue,
+                message=events.RuleTargetInput.from_object(
+                    {"text": text, "arn": queue.queue_arn, "source": events.EventField.source}
+                ),
+            )
+        ],
     )
+    limit_sizes(rule, pattern)
+    return rule
 
 
 def test_an_input_that_could_exceed_the_limit_fails_synth_with_advice() -> None:

@@ -71,7 +71,7 @@ def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -
 
     template = json.loads((out / "OtherTeam.template.json").read_text())
     functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 5  # start job, job slots, select, stop job, apply step
+    assert len(functions) == 6  # route, start job, job slots, select, stop job, apply step
     # The staged Lambda asset holds the runtime package from the installed wheel.
     assets = json.loads((out / "OtherTeam.assets.json").read_text())["files"]
     staged = [

@@ -172,8 +172,9 @@ def test_a_customer_managed_key_encrypts_everything_the_engine_creates() -> None
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": key_arn})
     log_groups = template.find_resources("AWS::Logs::LogGroup")
     assert log_groups and all(g["Properties"]["KmsKeyId"] == key_arn for g in log_groups.values())
-    # The functions with an environment (the ledger's name) encrypt it with the key.
-    template.resource_properties_count_is("AWS::Lambda::Function", {"KmsKeyArn": key_arn}, 2)
+    # The functions with an environment (the ledger's name, the registry's values) encrypt it
+    # with the key.
+    template.resource_properties_count_is("AWS::Lambda::Function", {"KmsKeyArn": key_arn}, 3)
 
 
 def test_the_key_policy_lets_logs_of_this_account_and_alarms_use_the_key() -> None:
@@ -201,7 +202,7 @@ def test_the_roles_that_write_encrypted_resources_may_use_the_key() -> None:
 def test_reserved_concurrency_is_set_on_every_function() -> None:
     template = engine_template(reserved_concurrency=4)
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 5
+    assert len(functions) == 6
     assert all(f["Properties"]["ReservedConcurrentExecutions"] == 4 for f in functions.values())
 
 

@@ -1,119 +1,205 @@
-"""Fleet benchmark: resources per endpoint and synth time, 1 endpoint vs a fleet, side by side.
+"""Fleet benchmark: what 1, 200, 1,000 and 3,000 endpoints cost in every AWS limit, and synth time.
 
-``make bench`` runs it. For each fleet shape it synthesizes a stack with 1 endpoint and one with
-``--fleet`` endpoints (default 200), alternating the two ``--repeat`` times in one process so
-both see the same machine load, and prints resources, resources added per extra endpoint, and
-the median synth times with their ratio. It exits non-zero when a shape adds more than 2
-resources per extra endpoint on average or its fleet stack reaches CloudFormation's limit of
-500 resources (the budgets of issue #5).
+``make bench`` runs it. Each fleet is ``tests/apps/fleet.py``'s worst case (every trigger, a
+custom bus, the longest names AWS allows, endpoints granted by tag), synthesized in this
+process. For each stack (nested stacks included) it prints the figures each limit is about,
+as deployed (``tools/fidelity.py`` resolves the tokens at their longest):
 
-Shapes (every endpoint in ``ApplyMode.AUTO``, each with its own model package version):
+- resources (CloudFormation: 500) and template bytes (1,000,000 via S3);
+- rules per event bus, over the whole app (EventBridge: 300 per bus and Region);
+- the largest rule target input (8,192) and event pattern (2,048);
+- the largest policies: a role's inline policies together (10,240), one managed policy
+  (6,144), managed policies on one role (10);
+- the largest Lambda environment (4,096 bytes) and state machine definition (1,048,576);
+- the registry's size (the Route function's layer: 250 MB unzipped with the function).
 
-- ``default``: no trigger but the manual one (a run request);
-- ``approval+schedule``: model approval and a weekly schedule;
-- ``every-trigger``: model approval, a weekly schedule and a latency alarm. A latency alarm is
-  one CloudWatch alarm per endpoint by nature, so this shape adds 2 resources per endpoint plus
-  the IAM policies that overflow as endpoint ARNs accumulate; it is held to the 500-resource
-  limit only, and its per-endpoint figure is printed for the record.
+Then the synth time of each fleet against one endpoint's, medians of ``--repeat`` runs
+alternated in one process so that all see the same machine load. Every limit is checked by
+``tools/fidelity.py``'s ``check_limits``; the exit status is non-zero when a fleet of at most
+1,000 endpoints crosses one (the 3,000 row is printed for the record, and is within them too).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_events as events
 
-from rightsizing_constructs import EndpointRightsizing, LatencyAlarm, LatencySlo, ModelApproval
+from tests.apps.fleet import fleet_stack
+from tools import fidelity
 
-RESOURCE_LIMIT = 500
-MAX_PER_ENDPOINT = 2.0
-ACCOUNT, REGION = "123456789012", "us-east-1"
-
-
-def _shape(name: str) -> Callable[[int], dict[str, Any]]:
-    def settings(i: int) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if name in ("approval+schedule", "every-trigger"):
-            extra["model_approval"] = ModelApproval(model_package_group_name=f"model-{i}")
-            extra["schedule"] = events.Schedule.rate(cdk.Duration.days(7))
-        if name == "every-trigger":
-            extra["latency_alarm"] = LatencyAlarm(breaching_for=cdk.Duration.minutes(5))
-        return extra
-
-    return settings
+SIZES = (1, 200, 1000, 3000)
+#: Fleets up to this size must be within every limit (issue #13).
+MUST_FIT = 1000
+LAYER_UNZIPPED_MAX = 262_144_000  # Lambda quotas: function and layers, unzipped
 
 
-SHAPES = ("default", "approval+schedule", "every-trigger")
-# The shapes held to MAX_PER_ENDPOINT (all are held to RESOURCE_LIMIT).
-BUDGETED = ("default", "approval+schedule")
+@dataclass
+class Figures:
+    """One stack's figures."""
+
+    stack: str
+    resources: int
+    template_bytes: int
+    rule_input: int
+    event_pattern: int
+    role_inline: int
+    managed_policy: int
+    managed_per_role: int
+    environment: int
+    definition: int
+    alarms: int
 
 
-def synthesize(endpoints: int, shape: str) -> tuple[float, dict[str, int]]:
-    """Synthesize a stack of ``endpoints`` endpoints; its time in seconds and resource counts."""
-    extra = _shape(shape)
+def synthesize(endpoints: int, access: str, outdir: Path) -> float:
+    """Synthesize the fleet into ``outdir``; the seconds it took (construct and synth)."""
     started = time.perf_counter()
-    app = cdk.App()
-    stack = cdk.Stack(app, "Fleet", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    for i in range(endpoints):
-        EndpointRightsizing(
-            stack,
-            f"Endpoint{i}",
-            endpoint_name=f"fleet-endpoint-{i}",
-            model_package_version_arn=(
-                f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/model-{i}/1"
-            ),
-            slo=LatencySlo.p99(cdk.Duration.millis(200)),
-            peak_requests_per_minute=1000 + i,
-            **extra(i),
-        )
-    template = app.synth().get_stack_by_name("Fleet").template
-    elapsed = time.perf_counter() - started
-    return elapsed, dict(Counter(r["Type"] for r in template["Resources"].values()))
+    app = cdk.App(outdir=str(outdir))
+    fleet_stack(app, endpoints, access)
+    app.synth()
+    return time.perf_counter() - started
+
+
+def figures(stack: fidelity.Stack) -> Figures:
+    """The stack's figures, as deployed."""
+    inputs, patterns = [0], [0]
+    for _, rule in stack.of_type("AWS::Events::Rule"):
+        if "EventPattern" in rule:
+            patterns.append(len(json.dumps(rule["EventPattern"], separators=(",", ":"))))
+        for target in rule.get("Targets", []):
+            template = target.get("InputTransformer", {}).get("InputTemplate", "")
+            inputs.append(max(len(target.get("Input", "")), len(template)))
+    inline: Counter[str] = Counter()
+    attached: Counter[str] = Counter()
+    managed = [0]
+    for _, policy in stack.of_type("AWS::IAM::Policy"):
+        for role in policy.get("Roles", []):
+            inline[role] += fidelity.non_whitespace(policy["PolicyDocument"])
+    for _, policy in stack.of_type("AWS::IAM::ManagedPolicy"):
+        managed.append(fidelity.non_whitespace(policy["PolicyDocument"]))
+        for role in policy.get("Roles", []):
+            attached[role] += 1
+    for logical_id, role in stack.of_type("AWS::IAM::Role"):
+        attached[stack.names.name(logical_id)] += len(role.get("ManagedPolicyArns", []))
+    environments = [
+        sum(len(k.encode()) + len(str(v).encode()) for k, v in variables.items())
+        for _, function in stack.of_type("AWS::Lambda::Function")
+        for variables in [function.get("Environment", {}).get("Variables", {})]
+    ]
+    definitions = [
+        len(machine.get("DefinitionString", ""))
+        for _, machine in stack.of_type("AWS::StepFunctions::StateMachine")
+    ]
+    return Figures(
+        stack=stack.name,
+        resources=len(stack.template["Resources"]),
+        template_bytes=stack.template_bytes,
+        rule_input=max(inputs),
+        event_pattern=max(patterns),
+        role_inline=max(inline.values(), default=0),
+        managed_policy=max(managed),
+        managed_per_role=max(attached.values(), default=0),
+        environment=max(environments, default=0),
+        definition=max(definitions, default=0),
+        alarms=sum(1 for _ in stack.of_type("AWS::CloudWatch::Alarm")),
+    )
+
+
+def rules_per_bus(stacks: list[fidelity.Stack]) -> Counter[str]:
+    """Rules on each bus, over the app."""
+    counts: Counter[str] = Counter()
+    for stack in stacks:
+        for _, rule in stack.of_type("AWS::Events::Rule"):
+            counts[str(rule.get("EventBusName", "default")).split("/")[-1][:12]] += 1
+    return counts
+
+
+def registry_bytes(outdir: Path) -> int:
+    """The registry file's size, as the layer unpacks it."""
+    return sum(path.stat().st_size for path in outdir.glob("asset.*/rightsizing/registry.json"))
+
+
+LIMITS = Figures(
+    stack="limit",
+    resources=fidelity.RESOURCES_MAX,
+    template_bytes=fidelity.TEMPLATE_BYTES_MAX,
+    rule_input=fidelity.TARGET_INPUT_MAX,
+    event_pattern=fidelity.EVENT_PATTERN_MAX,
+    role_inline=fidelity.ROLE_INLINE_MAX,
+    managed_policy=fidelity.MANAGED_POLICY_MAX,
+    managed_per_role=fidelity.MANAGED_POLICIES_PER_ROLE,
+    environment=fidelity.LAMBDA_ENVIRONMENT_MAX,
+    definition=fidelity.DEFINITION_MAX,
+    alarms=0,
+)
+COLUMNS = (
+    ("resources", "resources"),
+    ("template_bytes", "template B"),
+    ("rule_input", "rule input"),
+    ("event_pattern", "pattern"),
+    ("role_inline", "role inline"),
+    ("managed_policy", "managed pol"),
+    ("managed_per_role", "managed/role"),
+    ("environment", "lambda env"),
+    ("definition", "definition"),
+    ("alarms", "alarms"),
+)
+
+
+def row(label: str, values: Figures) -> str:
+    """One line of the table."""
+    return " ".join([f"{label:<34}"] + [f"{getattr(values, f):>12,}" for f, _ in COLUMNS])
 
 
 def main() -> int:
-    """Run every shape; 0 when all are within budget."""
+    """Synthesize every size, print the table and the time ratios; 0 when all fit."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleet", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--repeat", type=int, default=1, help="synths per size, for the times")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    synthesize(1, "tagged", Path(tempfile.mkdtemp()))  # warm-up: starts the jsii runtime
+    times: dict[int, list[float]] = {size: [] for size in sizes}
     ok = True
-    print(f"fleet benchmark: 1 vs {args.fleet} endpoints, {args.repeat} alternating runs each")
-    synthesize(1, "default")  # warm-up: the first synth also starts the jsii runtime
-    for shape in SHAPES:
-        times: dict[int, list[float]] = {1: [], args.fleet: []}
-        counts: dict[int, dict[str, int]] = {}
-        for _ in range(args.repeat):
-            for size in (1, args.fleet):
-                elapsed, counts[size] = synthesize(size, shape)
-                times[size].append(elapsed)
-        one, fleet = sum(counts[1].values()), sum(counts[args.fleet].values())
-        per_endpoint = (fleet - one) / (args.fleet - 1)
-        t_one, t_fleet = statistics.median(times[1]), statistics.median(times[args.fleet])
-        within = fleet < RESOURCE_LIMIT and (
-            shape not in BUDGETED or per_endpoint <= MAX_PER_ENDPOINT
-        )
-        ok = ok and within
-        added = Counter(counts[args.fleet])
-        added.subtract(counts[1])
-        print(
-            f"\n[{shape}] resources: 1 endpoint {one}, {args.fleet} endpoints {fleet} "
-            f"(limit {RESOURCE_LIMIT}); per extra endpoint {per_endpoint:.2f} "
-            f"(budget {MAX_PER_ENDPOINT if shape in BUDGETED else 'none'}) "
-            f"{'OK' if within else 'OVER BUDGET'}"
-        )
-        print("  added by the fleet: " + ", ".join(f"{k} +{v}" for k, v in added.items() if v))
-        print(
-            f"  synth time (median): 1 endpoint {t_one:.2f} s, {args.fleet} endpoints "
-            f"{t_fleet:.2f} s, ratio {t_fleet / t_one:.1f}x"
-        )
+    print("fleet benchmark: tests/apps/fleet.py (every trigger, custom bus, longest names,")
+    print("endpoints granted by tag); figures per stack, as deployed\n")
+    print(" ".join([f"{'endpoints / stack':<34}"] + [f"{title:>12}" for _, title in COLUMNS]))
+    print(row("AWS limit", LIMITS))
+    for repeat in range(args.repeat):
+        for size in sizes:
+            outdir = Path(tempfile.mkdtemp(prefix=f"bench-{size}-"))
+            times[size].append(synthesize(size, "tagged", outdir))
+            if repeat:
+                continue
+            stacks = fidelity.load(outdir)
+            findings = [f for s in stacks for f in fidelity.check_limits(s, stacks)]
+            for number, stack in enumerate(stacks):
+                print(
+                    row(f"{size} / {'nested ' + str(number) if number else 'main'}", figures(stack))
+                )
+            buses = ", ".join(f"{bus}: {count}" for bus, count in rules_per_bus(stacks).items())
+            print(
+                f"{'':<34} rules per bus {buses} (limit {fidelity.RULES_PER_BUS}); registry "
+                f"{registry_bytes(outdir):,} B (layer limit {LAYER_UNZIPPED_MAX:,} B); "
+                f"{'within every limit' if not findings else f'{len(findings)} OVER A LIMIT'}"
+            )
+            for finding in findings:
+                print(f"{'':<34} {finding.where}: {finding.message}")
+            ok = ok and (not findings or size > MUST_FIT)
+    one = statistics.median(times[1]) if 1 in times else None
+    print("\nsynth time (median of", args.repeat, "runs, construct + synth):")
+    for size in sizes:
+        median = statistics.median(times[size])
+        ratio = f", {median / one:.1f}x one endpoint's" if one else ""
+        print(f"  {size:>5} endpoints: {median:6.1f} s{ratio}")
     return 0 if ok else 1
 
 

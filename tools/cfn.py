@@ -46,6 +46,7 @@ _MAX_GENERATED_NAME = {
     "AWS::IAM::ManagedPolicy": 128,
     "AWS::IAM::Policy": 128,
     "AWS::Lambda::Function": 64,
+    "AWS::Lambda::LayerVersion": 140,
     "AWS::SNS::Topic": 256,
     "AWS::SQS::Queue": 80,
     "AWS::DynamoDB::Table": 255,
@@ -61,6 +62,7 @@ _NAME_PROPERTY = {
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::IAM::Policy": "PolicyName",
     "AWS::Lambda::Function": "FunctionName",
+    "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SQS::Queue": "QueueName",
     "AWS::DynamoDB::Table": "TableName",
@@ -79,16 +81,29 @@ def templates(assembly: Path) -> list[Path]:
 
 
 def stacks(assembly: Path) -> list[tuple[str, Path]]:
-    """``(stack name, template path)`` of each stack of a cloud assembly, in manifest order."""
+    """``(stack name, template path)`` of each stack of a cloud assembly, nested ones included.
+
+    In manifest order, each stack followed by its nested stacks. A nested stack's template is
+    one of its parent's file assets (``*.nested.template.json``); CloudFormation names it
+    ``<parent>-<logical ID>-<suffix>``, cut to 128 characters.
+    """
     manifest = json.loads((assembly / "manifest.json").read_text())
-    return [
-        (
-            artifact["properties"].get("stackName", artifact_id),
-            assembly / artifact["properties"]["templateFile"],
-        )
-        for artifact_id, artifact in manifest["artifacts"].items()
-        if artifact["type"] == "aws:cloudformation:stack"
-    ]
+    artifacts = manifest["artifacts"]
+    found = []
+    for artifact_id, artifact in artifacts.items():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        name = artifact["properties"].get("stackName", artifact_id)
+        found.append((name, assembly / artifact["properties"]["templateFile"]))
+        assets = artifacts.get(f"{artifact_id}.assets", {}).get("properties", {}).get("file")
+        if assets is None:
+            continue
+        for asset in json.loads((assembly / assets).read_text()).get("files", {}).values():
+            path = asset["source"]["path"]
+            if path.endswith(".nested.template.json"):
+                nested = path.removesuffix(".nested.template.json")
+                found.append((f"{name}-{nested}-{_SUFFIX}"[:128], assembly / path))
+    return found
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,8 @@ class PhysicalNames:
             "AWS::IAM::Role": lambda: f"arn:{PARTITION}:iam::{self.account}:role/{name}",
             "AWS::IAM::ManagedPolicy": lambda: f"arn:{PARTITION}:iam::{self.account}:policy/{name}",
             "AWS::Lambda::Function": lambda: self._arn("lambda", f"function:{name}"),
+            # Ref of a layer version is its ARN, with the version number.
+            "AWS::Lambda::LayerVersion": lambda: self._arn("lambda", f"layer:{name}:1"),
             "AWS::SNS::Topic": lambda: self._arn("sns", name),
             "AWS::SQS::Queue": lambda: self._arn("sqs", name),
             "AWS::DynamoDB::Table": lambda: self._arn("dynamodb", f"table/{name}"),
@@ -175,6 +192,7 @@ class PhysicalNames:
 
 
 _REF_IS_ARN = {
+    "AWS::Lambda::LayerVersion",
     "AWS::SNS::Topic",
     "AWS::StepFunctions::StateMachine",
     "AWS::IAM::ManagedPolicy",

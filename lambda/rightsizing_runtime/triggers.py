@@ -20,6 +20,8 @@ EVENT_SOURCE = "rightsizing-constructs"
 RUN_REQUESTED = "Rightsizing Run Requested"
 #: ``detail-type`` of the utilization audit's findings (README, "Utilization audit").
 FINDING = "Rightsizing Finding"
+#: ``detail-type`` of the recommendation event (README, "The recommendation event").
+RECOMMENDATION = "Rightsizing Recommendation"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 
@@ -72,6 +74,12 @@ def trigger_from(trigger: Mapping[str, Any] | None) -> Trigger:
     if kind == "manual" and detail.get("requested_by") == "schedule":
         # The engine's schedule rules request runs with this event too (RequestScheduledRuns).
         return Trigger(kind="schedule", event_id=event_id)
+    if kind == "manual" and detail.get("requested_by") == "model-approval":
+        # An approval in a group several endpoints serve fans out as run requests (Route).
+        arn = detail.get("model_package_version_arn")
+        if not isinstance(arn, str) or not arn:
+            raise InvalidTriggerError("a model-approval run request without its version's ARN")
+        return Trigger(kind="model-approval", event_id=event_id, model_package_version_arn=arn)
     if kind != "model-approval":
         return Trigger(kind=kind, event_id=event_id)
     if detail.get("ModelApprovalStatus") != "Approved":

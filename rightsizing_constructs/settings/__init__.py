@@ -9,12 +9,14 @@ Values that are unresolved CDK tokens are not checked: they are only known at de
 - :mod:`.slo`: the latency objective and the guardrails;
 - :mod:`.deployment`: apply mode and how the endpoint update shifts traffic;
 - :mod:`.triggers`: model approvals, latency alarms, audit findings;
-- :mod:`.audit`: how the utilization audit judges a variant.
+- :mod:`.audit`: how the utilization audit judges a variant;
+- :mod:`.access`: how the engine's roles are granted the endpoints.
 """
 
 from __future__ import annotations
 
 from ._validation import ValidationProblems, is_number, is_token, problems_of
+from .access import EndpointAccess
 from .audit import LookbackPeriod, UtilizationBand, UtilizationPercentile
 from .deployment import ApplyMode, Deployment, TrafficShift
 from .job import (
@@ -40,6 +42,7 @@ __all__ = [
     "AuditFinding",
     "ContainerConfig",
     "Deployment",
+    "EndpointAccess",
     "Guardrails",
     "JobType",
     "LatencyAlarm",

@@ -70,6 +70,12 @@ def human(duration: Duration) -> str:
 
 def is_token(value: Any) -> bool:
     """Whether ``value`` is only known at deploy time (a CDK token), so cannot be checked now."""
+    if isinstance(value, str) and "Token[" not in value:
+        # The CDK encodes a token in a string as ${Token[...]} (aws-cdk-lib core/lib/private/
+        # encoding: BEGIN_STRING_TOKEN_MARKER; a list token "#{Token["): a string without it
+        # is a literal, known without a call into the CDK's Node.js process (a fleet's
+        # settings hold thousands of strings).
+        return False
     return Token.is_unresolved(value)
 
 

@@ -14,13 +14,12 @@ sizes measured on short, typical names say nothing about what a user's names pro
   ``AlarmName`` maximum) and a 63-character model name; a custom event bus whose name has
   EventBridge's maximum of 256 characters, and audits by name (every endpoint), by a tag of
   maximum key and value length, and of the whole account;
-- ``FullSchedule``: one more endpoint than a schedule target lists
-  (``ENDPOINTS_PER_SCHEDULE_TARGET``), all on one schedule, each a version of its own
-  63-character model package group with its approvals as a trigger: the schedule's input is
-  full, and the growing grants (endpoints, model packages) pass CDK's policy splitting.
+- ``FullSchedule``: 50 endpoints on one schedule, each a version of its own 63-character
+  model package group with its approvals as a trigger: the growing grants (endpoints, model
+  packages, listed ARN by ARN) pass CDK's policy splitting.
 
-(Template size per endpoint is the fleet issue's subject, #13: with every trigger and the
-longest names an endpoint adds about 19 KB, so the every-trigger stack is kept at 10.)
+(Fleets of hundreds and thousands of endpoints are ``tests/apps/fleet.py``'s, measured by
+``make bench`` and ``tests/test_fleet_limits.py``.)
 
 Synthesized by ``make compliance`` without cdk-nag (the other two apps carry the packs)::
 
@@ -46,7 +45,6 @@ from rightsizing_constructs import (
     RightsizingEngine,
     UtilizationAudit,
 )
-from rightsizing_constructs.triggers import ENDPOINTS_PER_SCHEDULE_TARGET
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -54,8 +52,10 @@ REGION = "us-east-1"
 STACK_NAMES = tuple(
     (f"RightsizingMaxNames{kind}" + "X" * 128)[:128] for kind in ("EveryTrigger", "FullSchedule")
 )
-#: Endpoints with every trigger (each adds about 19 KB of template with the longest names).
+#: Endpoints with every trigger.
 EVERY_TRIGGER_ENDPOINTS = 10
+#: Endpoints on one schedule, their grants listed.
+FULL_SCHEDULE_ENDPOINTS = 50
 #: SageMaker's maximum for EndpointName, VariantName, ModelName and ModelPackageGroupName
 #: (botocore's ``EndpointName``, ``VariantName``, ``ModelName``, ``EntityName`` shapes).
 SAGEMAKER_NAME = 63
@@ -148,10 +148,10 @@ def every_trigger_stack(app: cdk.App) -> cdk.Stack:
 
 
 def full_schedule_stack(app: cdk.App) -> cdk.Stack:
-    """A schedule target's full list of the longest names, and one endpoint more."""
+    """Endpoints of the longest names on one schedule, their grants listed ARN by ARN."""
     stack = cdk.Stack(app, STACK_NAMES[1], env=cdk.Environment(account=ACCOUNT, region=REGION))
     schedule = events.Schedule.rate(cdk.Duration.days(1))
-    for index in range(ENDPOINTS_PER_SCHEDULE_TARGET + 1):
+    for index in range(FULL_SCHEDULE_ENDPOINTS):
         group = name("group", index)
         EndpointRightsizing(
             stack,

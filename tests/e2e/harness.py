@@ -49,9 +49,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_sfn as sfn_task,
 )
 from rightsizing_runtime.aws import CLIENT_CONFIG
-from rightsizing_runtime.triggers import RUN_REQUESTED
 
-from tests.infra import ACCOUNT, REGION, read_input_template
+from rightsizing_constructs.registry import REGISTRY_FILES
+from tests.infra import ACCOUNT, REGION, registry
 
 _SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 # In-process Lambda invocations run one at a time, in this process, whichever test's stand-in
@@ -108,7 +108,14 @@ class LambdaEnvironment(MutableMapping[str, str]):
 #: How long leaving the mock waits for executions still running (Apply runs that a Recommend
 #: run started, say) before stopping them.
 _DRAIN_SECONDS = 60.0
-_HANDLER_MODULES = ("start_job", "job_slots", "select_recommendation", "stop_job", "apply_steps")
+_HANDLER_MODULES = (
+    "route",
+    "start_job",
+    "job_slots",
+    "select_recommendation",
+    "stop_job",
+    "apply_steps",
+)
 _HANDLER_CLIENTS = {
     "sagemaker": "sagemaker",
     "autoscaling": "application-autoscaling",
@@ -595,14 +602,23 @@ class LocalStack:
                     f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
                 )
         self.refs, self.arns = refs, arns
+        #: The engine's registry entries (``settings``, ``apply_settings``, ``triggers``).
+        self.registry = registry(template, lambda value: resolve(value, refs, arns))
         for logical_id, resource in self.resources.items():
             if resource["Type"] == "AWS::Lambda::Function":
                 properties = resource["Properties"]
                 module, _, function = properties["Handler"].rpartition(".")
-                variables = properties.get("Environment", {}).get("Variables", {})
+                variables = {
+                    k: str(resolve(v, refs, arns))
+                    for k, v in properties.get("Environment", {}).get("Variables", {}).items()
+                }
+                for layer in properties.get("Layers", []):
+                    # The registry layer, unpacked here as Lambda unpacks it into /opt.
+                    key = self.resources[layer["Ref"]]["Properties"]["Content"]["S3Key"]
+                    variables["REGISTRY_PATH"] = str(REGISTRY_FILES[key.removesuffix(".zip")])
                 aws.functions[arns[logical_id]] = (
                     getattr(importlib.import_module(module), function),
-                    {k: str(resolve(v, refs, arns)) for k, v in variables.items()},
+                    variables,
                 )
         #: Logical ID -> ARN of each state machine, and its resolved definition.
         self.state_machines: dict[str, str] = {}
@@ -672,16 +688,13 @@ class LocalStack:
             self.rule_inputs[logical_id] = transformer["InputTemplate"]
 
     def endpoint_input(self, endpoint_name: str | None = None) -> dict[str, Any]:
-        """What the endpoint's rule gives the Recommend workflow, without a trigger event:
+        """The endpoint's registry entry, as the Route step hands it to a run:
         ``{"settings": ..., "apply_settings": ...}`` (the only endpoint's, by default)."""
-        inputs = []
-        for template in self.rule_inputs.values():
-            document = read_input_template(template)
-            if "settings" not in document:  # the rule that finishes interrupted Apply runs
-                continue
-            if endpoint_name in (None, document["settings"]["endpoint_name"]):
-                inputs.append({k: v for k, v in document.items() if k != "trigger"})
-        [found] = inputs
+        [found] = [
+            {"settings": e["settings"], "apply_settings": e["apply_settings"]}
+            for e in self.registry
+            if endpoint_name in (None, e["settings"]["endpoint_name"])
+        ]
         return found
 
     def scheduled_input(self) -> list[dict[str, Any]]:
@@ -701,6 +714,24 @@ class LocalStack:
             received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
             found.extend(json.loads(m["Body"]) for m in received.get("Messages", []))
         return found
+
+    def routed(self, execution_input: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """What the deployed Route function decides for each input the rules matched so far
+        (or for ``execution_input``), as the workflow's first step runs it; starts nothing."""
+        inputs = self.matched() if execution_input is None else [execution_input]
+        [route] = [
+            self.arns[k]
+            for k, r in self.resources.items()
+            if r["Type"] == "AWS::Lambda::Function"
+            and r["Properties"]["Handler"].endswith("route.handler")
+        ]
+        client = boto3.client("lambda")
+        decisions = []
+        for each in inputs:
+            reply = client.invoke(FunctionName=route, Payload=json.dumps({"input": each}))
+            assert "FunctionError" not in reply, reply["Payload"].read()
+            decisions.append(json.loads(reply["Payload"].read()))
+        return decisions
 
     def deliver(self, limit: float = 60) -> list[Execution]:
         """Start the executions that the starting rules matched, and wait for them to end."""
@@ -772,13 +803,15 @@ class LocalStack:
     ) -> Execution:
         """Start an execution of the ``recommend`` or ``apply`` workflow; wait until it ends.
 
-        Without ``execution_input``, a recommend run gets what the endpoint's rule delivers for
-        a run request; an apply input gets the endpoint's apply settings added when it has none.
+        Without ``execution_input``, a recommend run is a direct start of the only endpoint by
+        name; an apply input gets the endpoint's apply settings added when it has none.
         """
         if machine == "recommend" and execution_input is None:
+            settings = self.endpoint_input()["settings"]
+            # A direct start by name: Route finds the endpoint in the registry.
             execution_input = {
-                **self.endpoint_input(),
-                "trigger": {"source": "rightsizing-constructs", "detail_type": RUN_REQUESTED},
+                "endpoint_name": settings["endpoint_name"],
+                "variant_name": settings["variant_name"],
             }
         if machine == "apply" and execution_input is not None:
             settings = self.endpoint_input()["apply_settings"]

@@ -217,10 +217,10 @@ def test_recommend_then_apply_through_the_synthesized_rule(
     recommended = stack.run("recommend")
     assert recommended.status == "SUCCEEDED", recommended.cause
 
-    # The endpoint rule's pattern and input transformer, on moto: the recommendation event
+    # The engine rule's pattern and input transformer, on moto: the recommendation event
     # starts the Recommend workflow, which hands it to the Apply workflow.
     [routed] = stack.deliver()
-    assert routed.states == ["RouteTrigger", "IsRecommendation", "StartApply", "ApplyStarted"]
+    assert routed.states == ["Route", "RouteAction", "StartApply", "ApplyStarted"]
     [applied] = stack.executions("apply")
 
     assert applied.status == "SUCCEEDED", applied.cause

@@ -152,25 +152,32 @@ def test_at_most_k_jobs_run_at_once_and_every_run_finishes(
 
 
 def test_schedule_requests_one_run_per_endpoint(fleet: LocalStack) -> None:
-    [scheduled] = fleet.scheduled_input()  # one shared rule, one target for five endpoints
-    assert [e["endpoint_name"] for e in scheduled["scheduled"]] == ENDPOINTS
+    # One rule per schedule expression, whatever the number of endpoints on it.
+    [scheduled] = fleet.scheduled_input()
+    assert scheduled == {"scheduled": "rate(7 days)"}
 
     fanned = fleet.run("weekly", scheduled)
 
     assert fanned.status == "SUCCEEDED", fanned.cause
     assert fanned.states[-1] == "RunsRequested"
-    requested = fleet.matched()
-    assert sorted(r["settings"]["endpoint_name"] for r in requested) == ENDPOINTS
-    assert all(r["trigger"]["event"]["detail"]["requested_by"] == "schedule" for r in requested)
+    routed = fleet.routed()  # the run requests, as the Requests rule delivered them
+    assert sorted(r["settings"]["endpoint_name"] for r in routed) == ENDPOINTS
+    assert all(r["route"]["action"] == "run" for r in routed)
+    assert all(r["trigger"]["event"]["detail"]["requested_by"] == "schedule" for r in routed)
 
 
 def test_run_request_reaches_only_its_endpoint(fleet: LocalStack) -> None:
     put(fleet, request_run("fleet-3"))
     put(fleet, request_run("not-in-the-fleet"))
 
-    [matched] = fleet.matched()
-    assert matched["settings"]["endpoint_name"] == "fleet-3"
-    assert matched["trigger"]["detail_type"] == "Rightsizing Run Requested"
+    ours, unknown = fleet.routed()
+    assert ours["route"]["action"] == "run"
+    assert ours["settings"]["endpoint_name"] == "fleet-3"
+    assert ours["trigger"]["detail_type"] == "Rightsizing Run Requested"
+    # A request that names an endpoint this engine lacks is ignored, and recorded under it.
+    assert unknown["route"]["action"] == "ignore"
+    assert unknown["route"]["record"] is True
+    assert unknown["route"]["endpoint_name"] == "not-in-the-fleet"
 
 
 def test_model_approval_matches_the_docs_sample_for_its_group(fleet: LocalStack) -> None:
@@ -182,7 +189,8 @@ def test_model_approval_matches_the_docs_sample_for_its_group(fleet: LocalStack)
     approved["detail"]["ModelPackageGroupName"] = GROUP
     approved["detail"]["ModelApprovalStatus"] = "Approved"
     put(fleet, approved)
-    [matched] = fleet.matched()
+    [matched] = fleet.routed()
+    assert matched["route"]["action"] == "run"
     assert matched["settings"]["endpoint_name"] == "fleet-0"
     assert (
         matched["trigger"]["event"]["detail"]["ModelPackageArn"]
@@ -238,11 +246,18 @@ def test_latency_alarm_matches_the_docs_sample_for_its_alarm(fleet: LocalStack) 
     assert fleet.matched() == []
 
     [alarm] = [k for k in fleet.resources if k.startswith("Endpoint0LatencyAlarm")]
+    [name] = [
+        e["triggers"]["latency_alarm_name"]
+        for e in fleet.registry
+        if e["triggers"]["latency_alarm_name"]
+    ]
+    assert fleet.resources[alarm]["Properties"]["AlarmName"] == name
     ours = json.loads(json.dumps(sample))
-    ours["resources"] = [fleet.arns[alarm]]
-    ours["detail"]["alarmName"] = alarm
+    ours["resources"] = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"]
+    ours["detail"]["alarmName"] = name
     put(fleet, ours)
-    [matched] = fleet.matched()
+    [matched] = fleet.routed()
+    assert matched["route"]["action"] == "run"
     assert matched["settings"]["endpoint_name"] == "fleet-0"
     assert matched["trigger"]["detail_type"] == "CloudWatch Alarm State Change"
 
@@ -285,10 +300,13 @@ def test_an_audit_finding_starts_the_recommend_workflow_via_the_endpoint_rule(
             finding("fleet-1", "Overprovisioned"),
         ]
     )
-    [run] = fleet.deliver()
+    runs = fleet.deliver()
 
-    assert run.status == "SUCCEEDED", run.cause
-    assert "StartJob" in run.states
+    # The rule hears every run-starting class; Route starts only the endpoint that listens.
+    assert [r.status for r in runs] == ["SUCCEEDED", "SUCCEEDED"], [r.cause for r in runs]
+    [run] = [r for r in runs if "StartJob" in r.states]
+    [ignored] = [r for r in runs if r is not run]
+    assert ignored.states[-1] == "NothingToDo"
     [job] = ir.jobs.values()
     assert job.request["InputConfig"]["ModelPackageVersionArn"]
     [record] = fleet.ledger_items("recommendation#")
