@@ -52,25 +52,28 @@ typecheck: deps
 unit: deps
 	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term
 
-# Both apps through the real `cdk synth` with every cdk-nag pack as a plugin (a finding fails
-# the synth), then cfn-lint and checkov on the templates (tools/compliance.py prints the counts).
+# The apps through the real `cdk synth` with every cdk-nag pack as a plugin (a finding fails
+# the synth): app.py, the every-option app, the many-accounts app (a hub stack and a member
+# stack); then cfn-lint and checkov on the templates (tools/compliance.py prints the counts).
 # The max-names app (every name at AWS's maximum) is synthesized here too, for `fidelity`.
 compliance: deps $(CHECKOV_VENV)/.installed
-	rm -rf cdk.out.app cdk.out.every-option cdk.out.max-names
+	rm -rf cdk.out.app cdk.out.every-option cdk.out.max-names cdk.out.hub
 	cdk synth --quiet --no-notices --ci --output cdk.out.app > /dev/null
 	cdk synth --quiet --no-notices --ci --output cdk.out.every-option \
 		--app "$(BIN)/python -m tests.apps.every_option" > /dev/null
 	cdk synth --quiet --no-notices --ci --output cdk.out.max-names \
 		--app "$(BIN)/python -m tests.apps.max_names" > /dev/null
+	cdk synth --quiet --no-notices --ci --output cdk.out.hub \
+		--app "$(BIN)/python -m tests.apps.hub" > /dev/null
 	$(BIN)/python -m tools.compliance --checkov $(CHECKOV_VENV)/bin/checkov \
-		cdk.out.app cdk.out.every-option
+		cdk.out.app cdk.out.every-option cdk.out.hub
 
 # What moto cannot show, on the assemblies `compliance` synthesized: IAM policies (parliament),
 # state machine definitions (asl-validator, statelint), SDK tasks and error names (botocore's
 # models), AWS's documented limits, resource and key policies of every publish path
 # (tools/fidelity.py prints the counts per check and app; an unadjudicated finding fails).
 fidelity: compliance
-	$(BIN)/python -m tools.fidelity cdk.out.app cdk.out.every-option cdk.out.max-names
+	$(BIN)/python -m tools.fidelity cdk.out.app cdk.out.every-option cdk.out.max-names cdk.out.hub
 
 test: lint typecheck unit compliance fidelity integ-synth
 
@@ -85,8 +88,10 @@ integ-synth: deps
 integ: deps
 	$(BIN)/python tools/integ.py run
 
+# The fleet benchmark (tools/bench.py): 1, 200, 1,000 and 3,000 endpoints against every AWS
+# limit, and the synth time against one endpoint's. About 10 minutes.
 bench: deps
-	$(BIN)/python tools/bench.py
+	$(BIN)/python -m tools.bench
 
 clean:
-	rm -rf cdk.out cdk.out.app cdk.out.every-option cdk.out.max-names cdk.out.integ .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info
+	rm -rf cdk.out cdk.out.app cdk.out.every-option cdk.out.max-names cdk.out.hub cdk.out.integ .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info

@@ -30,6 +30,8 @@ _EXPORTS = {
     "EndpointRightsizing": "endpoint",
     "EndpointAccess": "settings",
     "RightsizingEngine": "engine",
+    "RightsizingHub": "hub",
+    "APPLY_OUTCOME_DETAIL_TYPE": "event_types",
     "LatencyAlarm": "settings",
     "ModelApproval": "settings",
     "ApplyMode": "settings",
@@ -49,6 +51,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "APPLY_OUTCOME_DETAIL_TYPE",
     "FINDING_DETAIL_TYPE",
     "RECOMMENDATION_DETAIL_TYPE",
     "RECOMMENDATION_EVENT_SOURCE",
@@ -70,6 +73,7 @@ __all__ = [
     "Phase",
     "RecommenderJob",
     "RightsizingEngine",
+    "RightsizingHub",
     "Stairs",
     "StoppingConditions",
     "TrafficPattern",
@@ -85,11 +89,13 @@ if TYPE_CHECKING:
     from .endpoint import EndpointRightsizing
     from .engine import RightsizingEngine
     from .event_types import (
+        APPLY_OUTCOME_DETAIL_TYPE,
         FINDING_DETAIL_TYPE,
         RECOMMENDATION_DETAIL_TYPE,
         RECOMMENDATION_EVENT_SOURCE,
         RUN_REQUESTED_DETAIL_TYPE,
     )
+    from .hub import RightsizingHub
     from .settings import (
         ApplyMode,
         AuditFinding,

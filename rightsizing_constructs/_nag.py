@@ -108,8 +108,9 @@ ENVIRONMENT_AWS_KEY = Waiver(
     rule="LambdaEnvironmentCMK",
     packs=(),
     checkov=("CKV_AWS_173",),
-    reason="The environment holds only the ledger table's name, encrypted at rest by Lambda "
-    "with an AWS managed key. A customer managed key is optional: pass encryption_key=.",
+    reason="The environment holds only names and ARNs (the ledger table's, the registry's "
+    "deploy-time values), encrypted at rest by Lambda with an AWS managed key. A customer "
+    "managed key is optional: pass encryption_key=.",
 )
 BACKUP_BY_PITR = Waiver(
     rule="DynamoDBInBackupPlan",

@@ -6,9 +6,9 @@ A Standard state machine (an endpoint update takes minutes to tens of minutes; n
       -> DeregisterFirst? (only when the instance type changes and the variant autoscales)
       -> UpdateEndpoint -> WaitForUpdate -> CheckUpdate -> UpdateFinished? (poll)
       -> EnsureAutoscaling (the recommended autoscaling on the new config, or the snapshot's on
-         the previous one) -> Record -> Notify -> ReleaseLock -> Done | Failed
+         the previous one) -> Record -> Notify -> PublishOutcome -> ReleaseLock -> Done | Failed
     any error after the snapshot -> EnsureAutoscaling ... (the compensation is the same step)
-    lock held by another run -> Record ("rejected") -> Notify -> ReleaseLock -> Done
+    lock held by another run -> Record ("rejected") -> Notify -> PublishOutcome -> ... -> Done
     a run ABORTED or TIMED_OUT -> (the FinishInterruptedApply rule starts this machine with
       {"interrupted": ...}) TakeOver -> Repair? -> EnsureAutoscaling -> Record ("failed") ...
 
@@ -52,6 +52,7 @@ from ._workflow import (
     standard_state_machine,
 )
 from .apply_permissions import ApplyPermissions
+from .event_types import APPLY_OUTCOME_DETAIL_TYPE, EVENT_SOURCE
 from .settings import EndpointAccess
 from .triggers import finish_interrupted_apply_rule
 
@@ -96,10 +97,12 @@ class ApplyWorkflow(Construct):
         encryption_key: kms.IKey | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
         endpoint_access: EndpointAccess | None = None,
+        event_bus: events.IEventBus | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.step_function = step_function
         self._encryption_key = encryption_key
+        self._event_bus = event_bus
         self._permissions = ApplyPermissions(
             self, step_function, endpoint_config_arn, endpoint_access or EndpointAccess.listed()
         )
@@ -299,7 +302,7 @@ class ApplyWorkflow(Construct):
         return steps
 
     def _finish(self, steps: _Steps, topic: sns.ITopic) -> None:
-        """Record -> Notify -> ReleaseLock -> Done | Failed, each failure still reaching the end."""
+        """Record -> Notify -> PublishOutcome -> ReleaseLock -> Done | Failed; errors still end."""
         notify = _workflow.notify(
             self,
             "Notify",
@@ -344,10 +347,50 @@ class ApplyWorkflow(Construct):
             .otherwise(failed)
         )
         steps.release.add_catch(finished, errors=["States.ALL"], result_path="$.release_error")
-        notify.add_catch(steps.release, errors=["States.ALL"], result_path="$.notify_error")
+        published = self._publish_outcome(steps.release)
+        notify.add_catch(published, errors=["States.ALL"], result_path="$.notify_error")
         steps.record.add_catch(unrecorded, errors=["States.ALL"], result_path="$.record_error")
         unrecorded.next(notify)
-        steps.record.next(notify).next(steps.release).next(finished)
+        steps.record.next(notify).next(published)
+        steps.release.next(finished)
+
+    def _publish_outcome(self, then: sfn.IChainable) -> sfn.IChainable:
+        """PublishOutcome: the run's outcome as an event on the engine's bus, then ``then``.
+
+        "Rightsizing Apply Outcome" (README, "The apply outcome event"): what a hub account's
+        fleet view, or your own automation, hears of applies. A failed publish does not stop
+        the cleanup.
+        """
+        if self._event_bus is None:
+            return then
+        publish = tasks.EventBridgePutEvents(
+            self,
+            "PublishOutcome",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "endpoint_name": sfn.JsonPath.string_at("$.settings.endpoint_name"),
+                            "variant_name": sfn.JsonPath.string_at("$.settings.variant_name"),
+                            "outcome": sfn.JsonPath.string_at("$.outcome.result"),
+                            "reason": sfn.JsonPath.string_at("$.outcome.reason"),
+                            "execution": sfn.JsonPath.execution_id,
+                        }
+                    ),
+                    detail_type=APPLY_OUTCOME_DETAIL_TYPE,
+                    source=EVENT_SOURCE,
+                    event_bus=self._event_bus,
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        # States.TaskFailed matches every task error but States.Timeout (Step Functions
+        # Developer Guide, "Error names"): throttling and EventBridge.FailedEntry alike.
+        publish.add_retry(
+            errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
+        )
+        publish.add_catch(then, errors=["States.ALL"], result_path="$.publish_error")
+        return publish.next(then)
 
     def _watch_update(self, steps: _Steps, poll_interval: Duration) -> sfn.Chain:
         """Poll CheckUpdate until the endpoint is no longer updating, then EnsureAutoscaling."""

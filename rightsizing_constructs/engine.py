@@ -40,6 +40,7 @@ from ._runtime import import_runtime
 from ._workflow import alarm_on_first
 from .apply_workflow import ApplyWorkflow
 from .engine_validation import RolePolicyLimits, validate_settings
+from .hub import forward_rule
 from .job_role import ModelReads, create_job_role
 from .ledger import create_ledger
 from .recommend_permissions import RecommendPermissions
@@ -221,6 +222,7 @@ class RightsizingEngine(Construct):
             encryption_key=self.encryption_key,
             dead_letter_queue=self.rule_dead_letter_queue,
             endpoint_access=self.endpoint_access,
+            event_bus=self.event_bus,
         )
 
     def _create_recommend_workflow(
@@ -402,6 +404,14 @@ class RightsizingEngine(Construct):
             self._recommend_permissions.allow_served_model_check()
         if endpoint.applies:
             self.apply_workflow.grant_endpoint(endpoint_arn)
+
+    def forward_events_to(self, hub_bus: events.IEventBus) -> events.Rule:
+        """Forward the findings, recommendations and apply outcomes to a hub's bus.
+
+        A :class:`~rightsizing_constructs.RightsizingHub`'s bus, usually in another account
+        (``events.EventBus.from_event_bus_arn``); only events leave this account.
+        """
+        return forward_rule(self, self.event_bus, hub_bus, self.rule_dead_letter_queue)
 
     def sagemaker_arn(self, resource: str, name: str) -> str:
         """A SageMaker ARN in this stack's account and region (names lowercased, as SageMaker's)."""

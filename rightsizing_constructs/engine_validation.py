@@ -50,7 +50,7 @@ class RolePolicyLimits:
                     f"{self._endpoints()} endpoints: pass "
                     "endpoint_access=EndpointAccess.tagged(key, value) to the RightsizingEngine "
                     "(and tag the endpoints) so that the policies stay the same size, or split "
-                    "the endpoints over engines in several stacks (README, \"Fleets\")"
+                    'the endpoints over engines in several stacks (README, "Fleets")'
                 )
         return problems
 

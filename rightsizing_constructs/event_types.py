@@ -21,6 +21,8 @@ RECOMMENDATION_DETAIL_TYPE: str = _TRIGGERS.RECOMMENDATION
 RUN_REQUESTED_DETAIL_TYPE: str = _TRIGGERS.RUN_REQUESTED
 #: ``detail-type`` of the utilization audit's findings (README, "Utilization audit").
 FINDING_DETAIL_TYPE: str = _TRIGGERS.FINDING
+#: ``detail-type`` of an Apply run's outcome (README, "The apply outcome event").
+APPLY_OUTCOME_DETAIL_TYPE: str = _TRIGGERS.APPLY_OUTCOME
 #: ``detail-type`` of SageMaker's model package events (the model-approval trigger).
 MODEL_PACKAGE_STATE_CHANGE: str = _TRIGGERS.MODEL_PACKAGE_STATE_CHANGE
 #: ``detail-type`` of CloudWatch's alarm events (the latency-alarm trigger).

@@ -124,7 +124,8 @@ def test_order_of_the_apply_steps(states: dict[str, Any], template: Template) ->
     assert states["UpdateFinished"]["Default"] == "EnsureAutoscaling"
     assert states["EnsureAutoscaling"]["Next"] == "Record"
     assert states["Record"]["Next"] == "Notify"
-    assert states["Notify"]["Next"] == "ReleaseLock"
+    assert states["Notify"]["Next"] == "PublishOutcome"
+    assert states["PublishOutcome"]["Next"] == "ReleaseLock"
     assert states["ReleaseLock"]["Next"] == "Finished"
 
 
@@ -149,10 +150,30 @@ def test_failures_before_a_change_are_recorded_after_one_compensated(
 
 
 def test_the_lock_is_released_on_every_path(states: dict[str, Any]) -> None:
-    assert states["Notify"]["Catch"][0]["Next"] == "ReleaseLock"
+    assert states["Notify"]["Catch"][0]["Next"] == "PublishOutcome"
+    assert states["PublishOutcome"]["Catch"][0]["Next"] == "ReleaseLock"
     assert states["Record"]["Catch"][0]["Next"] == "RecordFailed"
     assert states["RecordFailed"]["Next"] == "Notify"
     assert states["ReleaseLock"]["Catch"][0]["Next"] == "Finished"
+
+
+def test_the_outcome_is_published_on_the_engines_bus(states: dict[str, Any]) -> None:
+    """README, "The apply outcome event": what a hub account's fleet view hears of applies."""
+    publish = states["PublishOutcome"]
+    assert publish["Resource"].endswith(":states:::events:putEvents")
+    [entry] = publish["Parameters"]["Entries"]
+    assert entry["Source"] == "rightsizing-constructs"
+    assert entry["DetailType"] == "Rightsizing Apply Outcome"
+    assert entry["Detail"] == {
+        "endpoint_name.$": "$.settings.endpoint_name",
+        "variant_name.$": "$.settings.variant_name",
+        "outcome.$": "$.outcome.result",
+        "reason.$": "$.outcome.reason",
+        "execution.$": "$$.Execution.Id",
+    }
+    assert publish["ResultPath"] is None  # the run's state goes on to ReleaseLock unchanged
+    [retry] = publish["Retry"]
+    assert retry["ErrorEquals"] == ["States.TaskFailed"]
 
 
 def test_ensure_autoscaling_waits_out_an_update(states: dict[str, Any]) -> None:

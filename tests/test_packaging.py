@@ -77,10 +77,13 @@ def test_wheel_installs_and_synthesizes_from_another_directory(tmp_path: Path) -
     staged = [
         out / a["source"]["path"] for a in assets.values() if a["source"]["packaging"] == "zip"
     ]
-    assert staged, assets
-    for asset in staged:
-        assert (asset / "rightsizing_runtime" / "start_job.py").is_file()
-        assert not list(asset.rglob("__pycache__"))
+    # Two zip assets: the functions' code and the Route function's registry layer.
+    [code] = [a for a in staged if (a / "rightsizing_runtime").is_dir()]
+    assert (code / "rightsizing_runtime" / "start_job.py").is_file()
+    assert not list(code.rglob("__pycache__"))
+    [layer] = [a for a in staged if a != code]
+    registered = json.loads((layer / "rightsizing" / "registry.json").read_text())
+    assert [e["settings"]["endpoint_name"] for e in registered["endpoints"]] == ["checkout-ranker"]
 
 
 def test_synth_time_code_reads_no_aws_configuration(tmp_path: Path) -> None:

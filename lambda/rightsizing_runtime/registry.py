@@ -12,6 +12,8 @@ engine's few rules carry no endpoint's settings (docs/fleet.md)::
                                  "latency_alarm_name": "<alarm>" | null,
                                  "audit_classifications": ["Overprovisioned", ...] | null}}]}
 
+A key whose value would be null is left out of the document (the readers use ``.get``).
+
 Values only known at deploy time (the stack's partition and account, the job role's ARN) are
 written as placeholders, ``${rs:<n>}``; the Route function's environment variable
 ``REGISTRY_VALUES`` maps each number to its deployed value.

@@ -22,6 +22,8 @@ RUN_REQUESTED = "Rightsizing Run Requested"
 FINDING = "Rightsizing Finding"
 #: ``detail-type`` of the recommendation event (README, "The recommendation event").
 RECOMMENDATION = "Rightsizing Recommendation"
+#: ``detail-type`` of the Apply workflow's outcome (README, "The apply outcome event").
+APPLY_OUTCOME = "Rightsizing Apply Outcome"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 

@@ -249,7 +249,7 @@ def test_latency_alarm_matches_the_docs_sample_for_its_alarm(fleet: LocalStack) 
     [name] = [
         e["triggers"]["latency_alarm_name"]
         for e in fleet.registry
-        if e["triggers"]["latency_alarm_name"]
+        if "latency_alarm_name" in e["triggers"]  # the registry leaves out what is None
     ]
     assert fleet.resources[alarm]["Properties"]["AlarmName"] == name
     ours = json.loads(json.dumps(sample))
