@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+import botocore.session
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
+from botocore.retries.standard import ThrottledRetryableChecker
 
 from rightsizing_constructs import ApplyMode, Deployment
 from tests.infra import (
@@ -292,3 +294,68 @@ def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:
             "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingEngineTopic")}],
         },
     )
+
+
+# -- Retries match the errors the steps really raise (issue 19) --------------------------------
+#
+# Lambda reports a handler's exception by its class name (errorType), and botocore raises a
+# modeled error as a class named after its code: a DynamoDB InternalServerError reaches Step
+# Functions as "InternalServerError", not "ClientError" (that is only the unmodeled errors, such
+# as every SageMaker throttling error). The transient ones: botocore's throttling codes (standard
+# retry mode) and the services' internal errors.
+_TRANSIENT = {
+    *ThrottledRetryableChecker._THROTTLED_ERROR_CODES,
+    "InternalServerError",
+    "InternalServiceException",
+    "ConcurrentUpdateException",
+}
+_STEP_CALLS = {
+    "AcquireLock": [("dynamodb", "PutItem"), ("dynamodb", "GetItem")],
+    "Snapshot": [
+        ("sagemaker", "DescribeEndpoint"),
+        ("sagemaker", "DescribeEndpointConfig"),
+        ("sagemaker", "ListTags"),
+        ("application-autoscaling", "DescribeScalableTargets"),
+        ("application-autoscaling", "DescribeScalingPolicies"),
+    ],
+    "CreateConfig": [("sagemaker", "CreateEndpointConfig")],
+    "Deregister": [("application-autoscaling", "DeregisterScalableTarget")],
+    "UpdateEndpoint": [("sagemaker", "UpdateEndpoint")],
+    "CheckUpdate": [("sagemaker", "DescribeEndpoint")],
+    "EnsureAutoscaling": [
+        ("sagemaker", "DescribeEndpoint"),
+        ("application-autoscaling", "RegisterScalableTarget"),
+        ("application-autoscaling", "PutScalingPolicy"),
+    ],
+    "Record": [("dynamodb", "PutItem")],
+    "ReleaseLock": [("dynamodb", "DeleteItem")],
+}
+_NOT_RETRIED = pytest.mark.xfail(
+    strict=True,
+    reason="construct bug found by issue 19 (reported, not fixed here: rightsizing_constructs "
+    "is being restructured): the step's Retry names ThrottlingException and ClientError only",
+)
+
+
+def _transient_errors(service: str, operation: str) -> set[str]:
+    model = botocore.session.get_session().get_service_model(service)
+    modeled = {shape.name for shape in model.operation_model(operation).error_shapes}
+    return {"ClientError"} | (modeled & _TRANSIENT)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        pytest.param(step, marks=_NOT_RETRIED)
+        if step in {"AcquireLock", "Snapshot", "Deregister", "Record", "ReleaseLock"}
+        else step
+        for step in _STEP_CALLS
+    ],
+)
+def test_transient_errors_of_each_step_are_retried(states: dict[str, Any], step: str) -> None:
+    # ReleaseLock above all: a release that is not retried leaves the lock for its whole
+    # lifetime (the update timeout plus an hour), and every other run is rejected meanwhile.
+    retried = {name for retrier in states[step]["Retry"] for name in retrier["ErrorEquals"]}
+    errors = set().union(*(_transient_errors(s, o) for s, o in _STEP_CALLS[step]))
+    missing = set() if retried & {"States.ALL", "States.TaskFailed"} else errors - retried
+    assert missing == set(), f"{step} does not retry {sorted(missing)}"
