@@ -409,8 +409,10 @@ def test_monthly_savings_are_730_hours_of_the_difference(
         ({"error": {"Error": "E", "Cause": json.dumps({"errorMessage": 42})}}, ("failed", "42")),
     ],
 )  # fmt: skip
-def test_outcome_and_reason_of_each_path(state: dict[str, Any], expected: tuple[str, str]) -> None:
-    assert apply.outcome(state) == expected
+def test_outcome_and_reason_of_each_path(
+    ended_with: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    assert apply.outcome(ended_with) == expected
 
 
 # -- Steps, against botocore's models -----------------------------------------------------------
