@@ -415,6 +415,41 @@ def test_outcome_and_reason_of_each_path(
     assert apply.outcome(ended_with) == expected
 
 
+def test_a_name_ending_in_x_keeps_it() -> None:
+    # Only a dash is dropped where the name is cut, never the name's own last characters.
+    assert apply.new_config_name("fraud-scoring-X", EXECUTION) == "fraud-scoring-X-rs-ab706b52ca7b"
+
+
+def test_a_new_config_for_a_missing_variant_says_which() -> None:
+    with pytest.raises(ValueError, match=r"^the endpoint config has no variant 'Blue'$"):
+        apply.new_config_request(
+            current=apply.config_fields(CONFIG),
+            tags=[],
+            name="fraud-scoring-rs-abc",
+            variant_name="Blue",
+            instance_type="ml.m5.xlarge",
+            instance_count=8,
+            execution_arn=EXECUTION,
+        )
+
+
+def test_the_created_by_tag_fits_a_tag_value() -> None:
+    limit = botocore.session.get_session().get_service_model("sagemaker").shape_for("TagValue")
+    long_arn = "arn:aws:states:us-east-1:123456789012:execution:" + "x" * 300
+    request = apply.new_config_request(
+        current=apply.config_fields(CONFIG),
+        tags=[],
+        name="fraud-scoring-rs-abc",
+        variant_name="AllTraffic",
+        instance_type="ml.m5.xlarge",
+        instance_count=8,
+        execution_arn=long_arn,
+    )
+    [tag] = request["Tags"]
+    assert tag == {"Key": apply.MANAGED_TAG_KEY, "Value": long_arn[-256:]}
+    assert len(tag["Value"]) == limit.metadata["max"] == 256
+
+
 # -- Steps, against botocore's models -----------------------------------------------------------
 
 

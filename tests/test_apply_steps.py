@@ -68,8 +68,12 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Stubber]]:
 
 
 class _FrozenDatetime(datetime):
+    """The clock at NOW, on a machine whose local time is two hours ahead of UTC."""
+
     @classmethod
     def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        if tz is None:
+            return datetime.fromtimestamp(NOW + 7200, UTC).replace(tzinfo=None)
         return datetime.fromtimestamp(NOW, tz)
 
 
@@ -287,6 +291,36 @@ def test_the_snapshot_is_of_the_configured_variant(stubs: dict[str, Stubber]) ->
     }
 
 
+def test_a_config_without_tags_has_an_empty_tag_list(stubs: dict[str, Stubber]) -> None:
+    stubs["sagemaker"].add_response(
+        "describe_endpoint", describe_endpoint(), {"EndpointName": "fraud-scoring"}
+    )
+    stubs["sagemaker"].add_response(
+        "describe_endpoint_config", CONFIG, {"EndpointConfigName": "fraud-scoring-config-1"}
+    )
+    stubs["sagemaker"].add_response("list_tags", {}, {"ResourceArn": CONFIG_ARN})
+    stubs["autoscaling"].add_response(
+        "describe_scalable_targets",
+        {"ScalableTargets": []},
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceIds": [RESOURCE_ID],
+            "ScalableDimension": DIMENSION,
+        },
+    )
+    stubs["autoscaling"].add_response(
+        "describe_scaling_policies",
+        {"ScalingPolicies": []},
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": RESOURCE_ID,
+            "ScalableDimension": DIMENSION,
+        },
+    )
+    snapshot = apply_steps.snapshot(state(), EXECUTION)
+    assert (snapshot["tags"], snapshot["autoscaling"]) == ([], None)
+
+
 def test_suspended_scaling_is_part_of_the_snapshot(stubs: dict[str, Stubber]) -> None:
     stub_snapshot_reads(stubs, targets=[scalable_target(RESOURCE_ID, SuspendedState=SUSPENDED)])
     snapshot = apply_steps.snapshot(state(), EXECUTION)
@@ -402,7 +436,9 @@ def test_the_new_config_is_named_after_the_endpoint_and_the_run() -> None:
     assert apply.new_config_name("b" * 39 + "-tail", EXECUTION) == "b" * 39 + "-rs-ab706b52ca7b"
 
 
-def test_an_existing_config_of_this_run_is_reused(stubs: dict[str, Stubber]) -> None:
+def test_an_existing_config_of_this_run_is_reused(
+    stubs: dict[str, Stubber], caplog: pytest.LogCaptureFixture
+) -> None:
     # A retried CreateConfig finds the config its first attempt made (SageMaker's message).
     stubs["sagemaker"].add_client_error(
         "create_endpoint_config",
@@ -412,6 +448,9 @@ def test_an_existing_config_of_this_run_is_reused(stubs: dict[str, Stubber]) -> 
         expected_params=create_request(),
     )
     assert apply_steps.create_config(state(), EXECUTION) == {"name": NEW_CONFIG}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"endpoint config {NEW_CONFIG} already exists (retried step)"
+    ]
 
 
 def test_the_recommendations_count_is_sent_as_an_integer(stubs: dict[str, Stubber]) -> None:
@@ -668,7 +707,10 @@ def expect_record(stubber: Stubber, outcome: str) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
 
     def keep(params: dict[str, Any], **_: Any) -> None:
-        records.append(json.loads(params["Item"]["record"]["S"]))
+        text = params["Item"]["record"]["S"]
+        # The record is written with sorted keys: the same run gives the same text.
+        assert text == json.dumps(json.loads(text), sort_keys=True)
+        records.append(json.loads(text))
 
     stubber.client.meta.events.register_first(
         "provide-client-params.dynamodb.PutItem", keep, unique_id="test-record"
@@ -698,7 +740,9 @@ def _forget_record_hooks() -> Iterator[None]:
     )
 
 
-def test_the_record_of_an_applied_run_holds_every_field(stubs: dict[str, Stubber]) -> None:
+def test_the_record_of_an_applied_run_holds_every_field(
+    stubs: dict[str, Stubber], caplog: pytest.LogCaptureFixture
+) -> None:
     applied = apply.recommended_autoscaling(SNAPSHOT_AUTOSCALING, RECOMMENDATION)
     records = expect_record(stubs["dynamodb"], "applied")
     result = apply_steps.record(
@@ -734,6 +778,7 @@ def test_the_record_of_an_applied_run_holds_every_field(stubs: dict[str, Stubber
         }
     ]
     assert result == {"result": "applied", "reason": reason, "estimated_monthly_savings": 443.84}
+    assert [r.getMessage() for r in caplog.records] == [f"fraud-scoring: applied ({reason})"]
 
 
 def test_the_record_of_a_rolled_back_run_has_no_after_type_or_cost(
@@ -788,14 +833,12 @@ def test_the_record_of_a_rejected_run_has_no_snapshot(stubs: dict[str, Stubber])
     assert result["result"] == "rejected"
 
 
-def test_the_handler_runs_the_named_step(stubs: dict[str, Stubber]) -> None:
-    stubs["sagemaker"].add_response(
-        "describe_endpoint", describe_endpoint("Updating"), {"EndpointName": "fraud-scoring"}
-    )
+def test_the_handler_runs_the_named_step_for_the_execution(stubs: dict[str, Stubber]) -> None:
+    stubs["dynamodb"].add_response("delete_item", {}, lock_release(EXECUTION))
     result = apply_steps.handler(
-        {"step": "check_update", "state": state(), "execution_arn": EXECUTION}
+        {"step": "release_lock", "state": state(), "execution_arn": EXECUTION}
     )
-    assert result["status"] == "Updating"
+    assert result == {"released": True}
     assert set(apply_steps.STEPS) == {
         "acquire_lock",
         "snapshot",

@@ -23,6 +23,7 @@ from rightsizing_runtime.decision import (
     candidates_from_job,
     current_config_from,
     decide,
+    evaluate,
     exact,
     instances_needed,
     model_latency_ms,
@@ -71,6 +72,12 @@ def test_needing_exactly_the_maximum_instances_is_allowed() -> None:
     assert decide([C5], inputs(max_instances=4)).action == "apply"
     over = decide([C5], inputs(max_instances=3))
     assert over.evaluations[0].reason == "needs 4 instances at peak, more than the maximum of 3"
+
+
+def test_an_eligible_candidate_on_its_own_is_eligible() -> None:
+    evaluation = evaluate(C5, inputs())
+    assert (evaluation.eligible, evaluation.reason) == (True, "eligible")
+    assert (evaluation.instance_count, evaluation.cost_at_peak_per_hour) == (4, Decimal("0.816"))
 
 
 def test_a_type_outside_the_allowed_ones_says_which_are() -> None:
@@ -247,7 +254,10 @@ def test_already_running_it_is_no_change_with_the_reason() -> None:
         "the endpoint already runs it: ml.c5.xlarge x4 is the cheapest configuration that meets "
         "the P99 SLO of 200 ms at 1000 requests per minute (0.816 per hour at peak)"
     )
-    assert decision.autoscaling is not None
+    # The choice stays in the decision (the event names it on no-change too).
+    assert decision.chosen is decision.evaluations[0]
+    assert (decision.chosen.instance_count, decision.chosen.reason) == (4, "chosen")
+    assert decision.autoscaling is not None and decision.autoscaling.target_value == 324.0
     # The same type on another count, or the same count on another type, is a change.
     assert decide([C5], inputs(), current("ml.c5.xlarge", 5)).action == "apply"
     assert decide([C5], inputs(), current("ml.m5.xlarge", 4)).action == "apply"
@@ -272,6 +282,12 @@ def test_a_current_config_at_exactly_the_needed_count_meets_the_slo() -> None:
         "configuration that meets the P99 SLO of 200 ms at 1000 requests per minute "
         "(0.5 per hour at peak)"
     )
+    assert decision.chosen is not None and decision.chosen.candidate is M5_LARGE
+    assert decision.autoscaling is not None and decision.autoscaling.target_value == 200.0
+    assert [e.reason for e in decision.evaluations] == [
+        "eligible, but costs 0.816 per hour at peak against 0.5 for the chosen one",
+        "chosen",
+    ]
     # One instance short of the need, it misses the SLO: always fixed.
     short = decide(
         [C5, M5_LARGE], inputs(min_saving_per_month=Decimal(231)), current("ml.c5.xlarge", 3)
@@ -329,6 +345,33 @@ def test_the_hysteresis_reason_rounds_for_people() -> None:
     assert decision.reason.startswith(
         "the current ml.c5.xlarge x5 meets the SLO and the change would save 146 per month "
         "(20%), below the minimum of 10.25 per month and 20.5%; "
+    )
+
+
+def test_the_monthly_saving_is_rounded_to_cents() -> None:
+    # ml.c5.xlarge x5 to x4 at 0.2001 per hour: 0.2001 * 730 = 146.073 per month.
+    decision = decide(
+        [candidate(cost="0.2001")],
+        inputs(min_saving_per_month=Decimal(200)),
+        current("ml.c5.xlarge", 5),
+    )
+    assert decision.reason.startswith(
+        "the current ml.c5.xlarge x5 meets the SLO and the change would save 146.07 per month "
+        "(20%), below the minimum of 200 per month and 0%; "
+    )
+
+
+def test_a_current_config_that_costs_nothing_saves_nothing() -> None:
+    # IR priced both types at 0 (no division by a zero cost): the saving is 0, and 0 %.
+    free = candidate("ml.c5.xlarge", cost="0", latency_ms="100")
+    other = candidate("ml.m5.xlarge", cost="0", latency_ms="90")
+    decision = decide(
+        [free, other], inputs(min_saving_percent=Decimal(1)), current("ml.c5.xlarge", 4)
+    )
+    assert decision.action == "no-change"
+    assert decision.reason.startswith(
+        "the current ml.c5.xlarge x4 meets the SLO and the change would save 0 per month (0%), "
+        "below the minimum of 0 per month and 1%; ml.m5.xlarge x4 is the cheapest"
     )
 
 
@@ -488,6 +531,11 @@ def test_the_current_config_of_a_variant() -> None:
     with pytest.raises(VariantNotFoundError) as raised:
         current_config_from({"EndpointConfigName": "cfg"}, "AllTraffic")
     assert str(raised.value) == "endpoint config cfg has no variant 'AllTraffic' (it has none)"
+    with pytest.raises(VariantNotFoundError) as raised:
+        current_config_from(config, "Green")
+    assert (
+        str(raised.value) == "endpoint config cfg has no variant 'Green' (it has Blue, AllTraffic)"
+    )
 
 
 # -- Numbers in the event ---------------------------------------------------------------------
