@@ -555,31 +555,7 @@ def _raised_at(
     return None
 
 
-_NOT_RETRIED = pytest.mark.xfail(
-    strict=True,
-    reason="aws.is_retryable knows only botocore's retry lists: Application Auto Scaling's "
-    "ConcurrentUpdateException and DynamoDB's TransactionConflictException and "
-    "ReplicatedWriteConflictException reach Step Functions under their own names, and "
-    "Snapshot takes a throttled or failing KMS DescribeKey for a key it may not use",
-)
-_FAILING_AFTER_THE_MERGE = {
-    "AcquireLock",
-    "Snapshot",
-    "Deregister",
-    "Record",
-    "ReleaseLock",
-    "ReleaseLock (snapshot kept)",
-    "TakeOver",
-}
-
-
-@pytest.mark.parametrize(
-    "step",
-    [
-        pytest.param(step, marks=_NOT_RETRIED) if step in _FAILING_AFTER_THE_MERGE else step
-        for step in _step_calls()
-    ],
-)
+@pytest.mark.parametrize("step", list(_step_calls()))
 def test_transient_errors_of_each_step_are_retried(
     states: dict[str, Any], step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

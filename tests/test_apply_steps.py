@@ -20,7 +20,11 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from rightsizing_runtime import apply, apply_steps
-from rightsizing_runtime.errors import EndpointNotFoundError, UnsupportedEndpointError
+from rightsizing_runtime.errors import (
+    EndpointNotFoundError,
+    TransientAwsError,
+    UnsupportedEndpointError,
+)
 
 from tests.test_apply_core import (
     CONFIG,
@@ -58,6 +62,7 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Stubber]]:
         "sagemaker": Stubber(apply_steps.sagemaker),
         "autoscaling": Stubber(apply_steps.autoscaling),
         "dynamodb": Stubber(apply_steps.dynamodb),
+        "kms": Stubber(apply_steps.kms),
     }
     for stubber in stubbers.values():
         stubber.activate()
@@ -724,6 +729,103 @@ def test_type_and_permission_refusals_are_reported_together(stubs: dict[str, Stu
         "EndpointRightsizing(fraud-scoring): add kms_keys=[kms.Key.from_key_arn(..., "
         "<its key ARN>)] so the Apply workflow may use it; nothing was changed"
     )
+
+
+ALIAS_CONFIG = {**CONFIG, "KmsKeyId": "alias/fraud-volumes"}
+
+
+def describe_alias_config(stubs: dict[str, Stubber]) -> None:
+    stubs["sagemaker"].add_response(
+        "describe_endpoint", describe_endpoint(), {"EndpointName": "fraud-scoring"}
+    )
+    stubs["sagemaker"].add_response(
+        "describe_endpoint_config", ALIAS_CONFIG, {"EndpointConfigName": "fraud-scoring-config-1"}
+    )
+
+
+def test_a_key_alias_kms_cannot_resolve_is_refused(
+    stubs: dict[str, Stubber], caplog: pytest.LogCaptureFixture
+) -> None:
+    describe_alias_config(stubs)
+    stubs["kms"].add_client_error(
+        "describe_key",
+        "NotFoundException",
+        "Alias arn:aws:kms:us-east-1:123456789012:alias/fraud-volumes is not found.",
+        expected_params={"KeyId": "alias/fraud-volumes"},
+    )
+    with pytest.raises(UnsupportedEndpointError) as raised:
+        apply_steps.snapshot(state(settings=ALLOWED), EXECUTION)
+    assert str(raised.value) == (
+        "the endpoint config's KmsKeyId alias/fraud-volumes is not among the kms_keys of "
+        "EndpointRightsizing(fraud-scoring): add kms_keys=[kms.Key.from_key_arn(..., "
+        "<its key ARN>)] so the Apply workflow may use it; nothing was changed"
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot read alias/fraud-volumes: NotFoundException"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottlingException", 400),
+        ("KMSInternalException", 500),
+        ("DependencyTimeoutException", 500),
+    ],
+)
+def test_kms_failing_is_no_answer_about_the_key(
+    stubs: dict[str, Stubber], code: str, status: int
+) -> None:
+    # Taking it for "cannot read" would refuse the apply and advise a setting it already has.
+    describe_alias_config(stubs)
+    stubs["kms"].add_client_error(
+        "describe_key", code, "m", status, expected_params={"KeyId": "alias/fraud-volumes"}
+    )
+    with pytest.raises(TransientAwsError) as raised:
+        apply_steps.handler(
+            {"step": "snapshot", "state": state(settings=ALLOWED), "execution_arn": EXECUTION}
+        )
+    cause = raised.value.__cause__
+    assert isinstance(cause, ClientError) and cause.response["Error"]["Code"] == code
+
+
+def test_each_key_alias_is_resolved_once(stubs: dict[str, Stubber]) -> None:
+    # The volume and the data capture under one alias: one DescribeKey, and both allowed.
+    config = copy.deepcopy(ALIAS_CONFIG)
+    config["DataCaptureConfig"]["KmsKeyId"] = "alias/fraud-volumes"
+    stubs["sagemaker"].add_response(
+        "describe_endpoint", describe_endpoint(), {"EndpointName": "fraud-scoring"}
+    )
+    stubs["sagemaker"].add_response(
+        "describe_endpoint_config", config, {"EndpointConfigName": "fraud-scoring-config-1"}
+    )
+    stubs["kms"].add_response(
+        "describe_key",
+        {"KeyMetadata": {"KeyId": "1234", "Arn": CONFIG["KmsKeyId"]}},
+        {"KeyId": "alias/fraud-volumes"},
+    )
+    stubs["sagemaker"].add_response("list_tags", {}, {"ResourceArn": CONFIG_ARN})
+    for method, params in (
+        ("describe_scalable_targets", {"ResourceIds": [RESOURCE_ID]}),
+        ("describe_scaling_policies", {"ResourceId": RESOURCE_ID}),
+    ):
+        key = "ScalableTargets" if method == "describe_scalable_targets" else "ScalingPolicies"
+        stubs["autoscaling"].add_response(
+            method,
+            {key: []},
+            {"ServiceNamespace": "sagemaker", "ScalableDimension": DIMENSION, **params},
+        )
+    expect_store(stubs, autoscaling=None, deregister_first=False)
+    assert apply_steps.snapshot(state(settings=ALLOWED), EXECUTION)["config"] == (
+        apply.config_fields(config)
+    )
+
+
+def test_without_kms_keys_no_alias_is_read(stubs: dict[str, Stubber]) -> None:
+    # DescribeKey is granted on the allowed keys only: with none, no call, and the alias refused.
+    describe_alias_config(stubs)
+    with pytest.raises(UnsupportedEndpointError, match=r"^the endpoint config's KmsKeyId alias/"):
+        apply_steps.snapshot(state(), EXECUTION)
 
 
 @pytest.mark.parametrize(
