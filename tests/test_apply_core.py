@@ -450,6 +450,105 @@ def test_the_created_by_tag_fits_a_tag_value() -> None:
     assert len(tag["Value"]) == limit.metadata["max"] == 256
 
 
+# -- What a copy may carry: refusals, keys and roles, word for word --------------------------------
+
+ROLE = "arn:aws:iam::123456789012:role/fraud-scoring-endpoint"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-0abc-def012345678"
+
+
+def test_a_serverless_variant_is_refused_by_name() -> None:
+    # It has no instance type: the message says "this variant", not an empty type.
+    variant = {"VariantName": "AllTraffic", "ModelName": "m", "ServerlessConfig": {"x": 1}}
+    assert apply.type_change(variant, "ml.m5.xlarge") == (
+        {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.xlarge"},
+        [
+            "ServerlessConfig cannot move from this variant to ml.m5.xlarge: a serverless "
+            "variant has no instance type; the recommendation is for instances"
+        ],
+    )
+
+
+@pytest.mark.parametrize("instance_type", ["ml.m5.xlarge", "ml.c5.2xlarge"])
+def test_a_field_this_release_does_not_know_is_refused_on_any_change(instance_type: str) -> None:
+    # A ProductionVariant member botocore adds later: never copied blind, even for a count.
+    variant = {**CONFIG["ProductionVariants"][0], "WarmPoolConfig": {"Size": 2}}
+    changed, refused = apply.type_change(variant, instance_type)
+    assert "WarmPoolConfig" not in changed
+    assert refused == [
+        f"WarmPoolConfig cannot move from ml.c5.2xlarge to {instance_type}: a field this release "
+        "does not know how to carry over"
+    ]
+
+
+def test_a_new_config_the_fields_refuse_raises_every_reason() -> None:
+    current = copy.deepcopy(apply.config_fields(CONFIG))
+    current["ProductionVariants"][0]["AcceleratorType"] = "ml.eia2.medium"
+    current["ProductionVariants"][0]["InstancePools"] = [{"InstanceType": "ml.c5.xlarge"}]
+    with pytest.raises(ValueError) as raised:
+        apply.new_config_request(
+            current=current,
+            tags=[],
+            name="fraud-scoring-rs-abc",
+            variant_name="AllTraffic",
+            instance_type="ml.m5.xlarge",
+            instance_count=8,
+            execution_arn=EXECUTION,
+        )
+    assert str(raised.value) == "; ".join(
+        [
+            # In the variant's own order.
+            "AcceleratorType cannot move from ml.c5.2xlarge to ml.m5.xlarge: "
+            + apply.VARIANT_FIELDS_ON_TYPE_CHANGE["AcceleratorType"][1],
+            "InstancePools cannot move from ml.c5.2xlarge to ml.m5.xlarge: "
+            + apply.VARIANT_FIELDS_ON_TYPE_CHANGE["InstancePools"][1],
+        ]
+    )
+
+
+def test_the_keys_of_every_variant_are_found() -> None:
+    variants = [
+        {"VariantName": "A", "CoreDumpConfig": {"KmsKeyId": "alias/a"}},
+        {"VariantName": "B", "CoreDumpConfig": {"KmsKeyId": "alias/b"}},
+    ]
+    assert apply.kms_key_ids({"ProductionVariants": variants, "KmsKeyId": ""}) == [
+        ("ProductionVariants[0].CoreDumpConfig.KmsKeyId", "alias/a"),
+        ("ProductionVariants[1].CoreDumpConfig.KmsKeyId", "alias/b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key_id", "alias"),
+    [
+        ("alias/fraud", True),
+        ("arn:aws:kms:us-east-1:123456789012:alias/fraud", True),
+        (KEY, False),
+        ("0a1b2c3d-4e5f-6789-0abc-def012345678", False),
+    ],
+)
+def test_an_alias_by_name_or_arn(key_id: str, alias: bool) -> None:
+    assert apply.is_key_alias(key_id) is alias
+
+
+def test_a_role_of_another_account_is_another_role() -> None:
+    # Same name and path, another account: not the role the settings allow.
+    other = "arn:aws:iam::999999999999:role/fraud-scoring-endpoint"
+    settings = {"endpoint_name": "fraud-scoring", "execution_role_arn": ROLE}
+    assert apply.missing_permissions({"ExecutionRoleArn": other}, settings, {}) == [
+        f"the endpoint config's ExecutionRoleArn {other} is not the execution_role of "
+        "EndpointRightsizing(fraud-scoring): add execution_role=iam.Role.from_role_arn(..., "
+        f"'{other}') so the Apply workflow may pass it to SageMaker"
+    ]
+    assert apply.missing_permissions({"ExecutionRoleArn": ROLE}, settings, {}) == []
+
+
+def test_settings_without_an_endpoint_name_still_say_what_to_add() -> None:
+    assert apply.missing_permissions({"KmsKeyId": KEY}, {}, {}) == [
+        f"the endpoint config's KmsKeyId {KEY} is not among the kms_keys of "
+        "EndpointRightsizing(the endpoint): add kms_keys=[kms.Key.from_key_arn(..., "
+        "<its key ARN>)] so the Apply workflow may use it"
+    ]
+
+
 # -- Steps, against botocore's models -----------------------------------------------------------
 
 

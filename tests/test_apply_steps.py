@@ -444,12 +444,16 @@ def test_take_over_without_a_lock_duration_holds_the_lock_until_now(
     assert apply_steps.take_over(interrupted(original=original), CLEANUP)["settings"] == settings
 
 
-@pytest.mark.parametrize("original", [{}, {"settings": {"variant_name": "AllTraffic"}}])
+@pytest.mark.parametrize("original", [{}, {"settings": {"variant_name": "AllTraffic"}}, None])
 def test_take_over_of_an_input_without_an_endpoint_changes_nothing(
-    stubs: dict[str, Stubber], original: dict[str, Any]
+    stubs: dict[str, Stubber], original: dict[str, Any] | None
 ) -> None:
-    # No endpoint, no lock to look for: no AWS call (the stubs allow none).
-    assert apply_steps.take_over(interrupted("ABORTED", original=original), CLEANUP) == {
+    # No endpoint, no lock to look for: no AWS call (the stubs allow none). None: the event
+    # carried no input at all.
+    event = interrupted("ABORTED", original=original or {})
+    if original is None:
+        del event["interrupted"]["input"]
+    assert apply_steps.take_over(event, CLEANUP) == {
         "settings": {"endpoint_name": "unknown", "variant_name": "unknown"},
         "recommendation": {},
         "interrupted": {"execution_arn": DEAD, "status": "ABORTED"},

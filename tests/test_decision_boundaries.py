@@ -129,6 +129,14 @@ def test_a_candidate_without_cost_per_hour_is_ineligible() -> None:
     )
 
 
+@pytest.mark.parametrize("latency", ["0", "0.5"])
+def test_a_latency_under_a_millisecond_is_a_latency(latency: str) -> None:
+    # IR measures ModelLatency in microseconds: below 1 ms, even 0 after rounding, is fast,
+    # not missing and not negative.
+    [evaluation] = decide([candidate(latency_ms=latency)], inputs()).evaluations
+    assert (evaluation.eligible, evaluation.reason) == (True, "chosen")
+
+
 def test_missing_metrics_read_from_a_job_are_missing_not_zero() -> None:
     job = {
         "JobName": "j",
@@ -616,3 +624,37 @@ def test_whole_numbers_in_the_event_stay_whole() -> None:
     )
     assert type(detail["estimated_cost_per_hour"]) is int
     assert type(detail["inputs"]["target_utilization"]) is float
+
+
+# -- What an apply does to the cost, when the current type's price is missing or odd -------------
+
+
+@pytest.mark.parametrize("price", [None, "-0.05"])
+def test_a_current_type_ir_priced_oddly_leaves_the_change_unknown(price: str | None) -> None:
+    # IR measured the current type but gave it no price, or a negative one: it is ineligible,
+    # and the change in cost against it cannot be told.
+    measured = Candidate(
+        recommendation_id="rec-ml.m5.large",
+        instance_type="ml.m5.large",
+        serverless=False,
+        cost_per_hour=None if price is None else Decimal(price),
+        cost_per_inference=None,
+        max_invocations=648,
+        model_latency_ms=Decimal(100),
+    )
+    decision = decide([measured, C5], inputs(), current("ml.m5.large", 8))
+    assert decision.action == "apply"
+    assert decision.reason.endswith(
+        "; IR gave no price for the current ml.m5.large x8, so the change in cost is unknown"
+    )
+
+
+def test_the_cost_change_rounds_dollars_to_4_decimals_and_months_to_cents() -> None:
+    # The current ml.m5.large x8 at 0.050106 (0.400848 per hour) misses the SLO; ml.c5.xlarge
+    # x4 costs 0.816: 0.415152 more per hour, 303.06096 per month.
+    slow = candidate("ml.m5.large", cost="0.050106", latency_ms="250")
+    decision = decide([C5, slow], inputs(), current("ml.m5.large", 8))
+    assert decision.reason.endswith(
+        "; it raises the cost from 0.4008 to 0.816 per hour (303.06 more per month): the current "
+        "ml.m5.large x8 is not eligible (latency 250 ms exceeds the P99 SLO of 200 ms)"
+    )
