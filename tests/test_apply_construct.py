@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import aws_cdk as cdk
+import botocore.session
 import pytest
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
+from botocore.retries.standard import ThrottledRetryableChecker
+from botocore.stub import Stubber
+from rightsizing_runtime import apply, apply_steps
 
 from rightsizing_constructs import ApplyMode, Deployment
+from tests import test_apply_steps as t
 from tests.infra import (
     ACCOUNT,
     REGION,
@@ -200,9 +206,7 @@ def test_every_step_runs_in_the_apply_step_function(states: dict[str, Any]) -> N
         "ReleaseLock": "release_lock",
         "TakeOver": "take_over",
     }
-    from rightsizing_runtime.apply_steps import STEPS
-
-    assert set(steps.values()) == set(STEPS)
+    assert set(steps.values()) == set(apply_steps.STEPS)
 
 
 def _granted(template: Template) -> dict[str, list[Any]]:
@@ -400,3 +404,202 @@ def test_failed_applies_alarm_notifies_the_topic(template: Template) -> None:
             "AlarmActions": [{"Ref": Match.string_like_regexp("RightsizingEngineTopic")}],
         },
     )
+
+
+# -- Every transient error of every step is retried (issue 19) -----------------------------------
+#
+# Lambda reports a handler's exception by its class name (errorType). The ApplyStep handler
+# raises TransientAwsError for what is worth retrying (aws.retryable_errors_typed), and each
+# step's Retry must match the name that really reaches Step Functions. So each step runs for
+# real, its clients stubbed, up to each AWS call it makes; that call then fails with each
+# transient error the operation can return, and the step's Retry must match what the handler
+# raised. A step that swallows the error (or takes it for a final answer) fails here too.
+
+#: Transient by AWS's own description, though botocore's retry lists do not name them (HTTP 400).
+_TRANSIENT_MODELED = {
+    # Application Auto Scaling API Reference: "Concurrent updates caused an exception, for
+    # example, if you request an update to an Application Auto Scaling resource that already
+    # has a pending update."
+    "ConcurrentUpdateException",
+    # DynamoDB API Reference: "Operation was rejected because there is an ongoing transaction
+    # for the item."
+    "TransactionConflictException",
+    # DynamoDB: "being modified by a request in another Region"; botocore's model marks it
+    # retryable (standard mode's ModeledRetryableChecker, which needs the operation's model).
+    "ReplicatedWriteConflictException",
+}
+#: The services' internal errors, HTTP 500 (their API references; Smithy models' httpError).
+_INTERNAL = {
+    "InternalServerError",
+    "InternalServiceException",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+}
+
+
+def _transient_errors(service: str, operation: str) -> list[tuple[str, int]]:
+    """Each transient error ``operation`` can fail with: (code, HTTP status)."""
+    model = botocore.session.get_session().get_service_model(service)
+    modeled = {shape.name for shape in model.operation_model(operation).error_shapes}
+    errors = [("ThrottlingException", 400), ("InternalFailure", 500), ("ServiceUnavailable", 503)]
+    errors += [
+        (c, 400) for c in sorted(modeled & set(ThrottledRetryableChecker._THROTTLED_ERROR_CODES))
+    ]
+    errors += [(c, 500) for c in sorted(modeled & _INTERNAL)]
+    errors += [(c, 400) for c in sorted(modeled & _TRANSIENT_MODELED)]
+    return sorted(set(errors))
+
+
+#: Step name -> (the state, or the state after ``parts``, and its calls in order: client,
+#: method, expected params, and how the call gets past to the next one: a response, or an error
+#: code the step handles).
+def _step_calls() -> dict[str, tuple[dict[str, Any], list[tuple[str, str, dict[str, Any], Any]]]]:
+    alias_config = {**t.CONFIG, "KmsKeyId": "alias/fraud-volumes"}
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234"
+    snapshot_state = t.state(settings={**t.SETTINGS, "kms_key_arns": [key]})
+    ensured = apply.recommended_autoscaling(t.SNAPSHOT_AUTOSCALING, t.RECOMMENDATION)
+    lock_read = {"TableName": "ledger", "Key": t.LOCK_KEY, "ConsistentRead": True}
+    return {
+        "AcquireLock": (
+            t.state(),
+            [
+                ("dynamodb", "update_item", t.lock_write(), "ConditionalCheckFailedException"),
+                ("dynamodb", "get_item", lock_read, {"Item": {"holder": {"S": t.DEAD}}}),
+            ],
+        ),
+        "Snapshot": (
+            snapshot_state,
+            [
+                ("sagemaker", "describe_endpoint", {"EndpointName": "fraud-scoring"},
+                 t.describe_endpoint()),
+                ("sagemaker", "describe_endpoint_config",
+                 {"EndpointConfigName": "fraud-scoring-config-1"}, alias_config),
+                ("kms", "describe_key", {"KeyId": "alias/fraud-volumes"},
+                 {"KeyMetadata": {"KeyId": "1234", "Arn": key}}),
+                ("sagemaker", "list_tags", {"ResourceArn": t.CONFIG_ARN}, {"Tags": []}),
+                ("autoscaling", "describe_scalable_targets",
+                 {"ServiceNamespace": "sagemaker", "ResourceIds": [t.RESOURCE_ID],
+                  "ScalableDimension": t.DIMENSION}, {"ScalableTargets": []}),
+                ("autoscaling", "describe_scaling_policies",
+                 {"ServiceNamespace": "sagemaker", "ResourceId": t.RESOURCE_ID,
+                  "ScalableDimension": t.DIMENSION}, {"ScalingPolicies": []}),
+                ("dynamodb", "update_item",
+                 t.store_request({**t.STORED, "autoscaling": None, "deregister_first": False,
+                                  "new_config_name": t.NEW_CONFIG}), {}),
+            ],
+        ),
+        "CreateConfig": (
+            t.state(),
+            [("sagemaker", "create_endpoint_config", t.create_request(),
+              {"EndpointConfigArn": t.CONFIG_ARN})],
+        ),
+        "Deregister": (
+            t.state(),
+            [("autoscaling", "deregister_scalable_target", t.DEREGISTER, {})],
+        ),
+        "UpdateEndpoint": (
+            t.state(**t.AFTER_UPDATE),
+            [("sagemaker", "update_endpoint",
+              {"EndpointName": "fraud-scoring", "EndpointConfigName": t.NEW_CONFIG,
+               "RetainAllVariantProperties": True,
+               "ExcludeRetainedVariantProperties": [
+                   {"VariantPropertyType": "DesiredInstanceCount"}]},
+              {"EndpointArn": t.ENDPOINT_ARN})],
+        ),
+        "CheckUpdate": (
+            t.state(**t.AFTER_UPDATE),
+            [("sagemaker", "describe_endpoint", {"EndpointName": "fraud-scoring"},
+              t.describe_endpoint())],
+        ),
+        "EnsureAutoscaling": (
+            t.state(**t.AFTER_UPDATE),
+            [
+                ("sagemaker", "describe_endpoint", {"EndpointName": "fraud-scoring"},
+                 t.describe_endpoint(config=t.NEW_CONFIG)),
+                ("autoscaling", "register_scalable_target",
+                 apply.register_request("fraud-scoring", "AllTraffic", ensured), {}),
+                *[("autoscaling", "put_scaling_policy", request, {"PolicyARN": "arn:x"})
+                  for request in apply.policy_requests("fraud-scoring", "AllTraffic", ensured)],
+            ],
+        ),
+        "Record": (
+            t.state(),
+            [("dynamodb", "put_item", t.record_request("failed"), {})],
+        ),
+        "ReleaseLock": (
+            t.state(),
+            [("dynamodb", "delete_item", t.lock_release(), {})],
+        ),
+        "ReleaseLock (snapshot kept)": (
+            t.state(**t.AFTER_UPDATE),
+            [("dynamodb", "update_item", t.lock_expiry(), {})],
+        ),
+        "TakeOver": (
+            t.interrupted(),
+            [("dynamodb", "update_item", t.take_over_request(execution=t.EXECUTION), {})],
+        ),
+    }  # fmt: skip
+
+
+_EXECUTION = t.EXECUTION
+_SERVICES = {
+    "sagemaker": "sagemaker",
+    "autoscaling": "application-autoscaling",
+    "dynamodb": "dynamodb",
+    "kms": "kms",
+}
+
+
+def _raised_at(
+    step: str,
+    calls: list[tuple[str, str, dict[str, Any], Any]],
+    state: dict[str, Any],
+    failing: int,
+    code: str,
+    status: int,
+) -> BaseException | None:
+    """What the ApplyStep handler raises when call ``failing`` fails with ``code``."""
+    stubbers = {name: Stubber(getattr(apply_steps, name)) for name in _SERVICES}
+    for index, (client, method, params, passes) in enumerate(calls[: failing + 1]):
+        if index == failing:
+            stubbers[client].add_client_error(method, code, "m", status, expected_params=params)
+        elif isinstance(passes, str):
+            stubbers[client].add_client_error(method, passes, "m", expected_params=params)
+        else:
+            stubbers[client].add_response(method, passes, params)
+    for stubber in stubbers.values():
+        stubber.activate()
+    try:
+        apply_steps.handler({"step": step, "state": state, "execution_arn": _EXECUTION})
+    except Exception as error:  # what reaches Step Functions is the result
+        return error
+    finally:
+        for stubber in stubbers.values():
+            stubber.deactivate()
+    return None
+
+
+@pytest.mark.parametrize("step", list(_step_calls()))
+def test_transient_errors_of_each_step_are_retried(
+    states: dict[str, Any], step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ReleaseLock above all: a release that is not retried leaves the lock for its whole
+    # lifetime (the worst case plus an hour), and every other run is rejected meanwhile.
+    monkeypatch.setenv("LEDGER_TABLE_NAME", "ledger")
+    monkeypatch.setattr(apply_steps, "time", SimpleNamespace(time=lambda: t.NOW))
+    monkeypatch.setattr(apply_steps, "datetime", t.FrozenDatetime)
+    name = step.split(" ")[0]
+    retried = {e for retrier in states[name]["Retry"] for e in retrier["ErrorEquals"]}
+    state, calls = _step_calls()[step]
+    handler_step = states[name]["Parameters"]["step"]
+    not_retried = []
+    for failing, (client, method, _params, _passes) in enumerate(calls):
+        operation = getattr(apply_steps, client).meta.method_to_api_mapping[method]
+        for code, status in _transient_errors(_SERVICES[client], operation):
+            raised = _raised_at(handler_step, calls, state, failing, code, status)
+            seen = "nothing" if raised is None else type(raised).__name__
+            if not ({seen, "States.ALL"} & retried):
+                not_retried.append(
+                    f"{operation} {code} ({status}) reached Step Functions as {seen}"
+                )
+    assert not_retried == [], f"{step} does not retry: " + "; ".join(not_retried)

@@ -16,7 +16,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 from rightsizing_runtime import apply, apply_steps
 from rightsizing_runtime.errors import UnsupportedEndpointError
 
@@ -397,7 +397,15 @@ def test_snapshot_resolves_a_key_alias_and_goes_on_when_allowed(
             "Key": {"pk": {"S": "endpoint#fraud-scoring"}, "sk": {"S": "lock"}},
             "UpdateExpression": "SET run_snapshot = :snapshot",
             "ConditionExpression": "holder = :me",
-            "ExpressionAttributeValues": {":me": {"S": EXECUTION}, ":snapshot": {"S": ANY}},
+            "ExpressionAttributeValues": {
+                ":me": {"S": EXECUTION},
+                ":snapshot": {
+                    "S": '{"autoscaling": null, "deregister_first": false, '
+                    '"endpoint_config_name": "fraud-scoring-config-1", "instance_count": 6, '
+                    '"instance_type": "ml.c5.2xlarge", '
+                    '"new_config_name": "fraud-scoring-rs-ab706b52ca7b"}'
+                },
+            },
         },
     )
     snapshot = apply_steps.snapshot(

@@ -1,37 +1,18 @@
 """Time-outs and aborts of the Apply workflow (issue 11, item 8): the machine outlives its own
-worst case, a run that is still cut short is finished by the FinishInterruptedApply rule, and
-a lock whose cleanup never came keeps the snapshot for the next run (Stubber, templates)."""
+worst case, and a run that is still cut short is finished by the FinishInterruptedApply rule
+(templates). The steps behind it (TakeOver, a release that keeps the snapshot, a lock that
+passes it on, the cleanup's record) are pinned request by request in test_apply_steps.py."""
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
-from botocore.stub import ANY, Stubber
-from rightsizing_runtime import apply, apply_steps
 
 from rightsizing_constructs import _duration
 from tests.infra import definition, endpoint_input, rightsizing
-
-EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Apply:cleanup-1"
-DEAD = "arn:aws:states:us-east-1:123456789012:execution:Apply:run-1"
-LOCK_KEY = {"pk": {"S": "endpoint#fraud-scoring"}, "sk": {"S": "lock"}}
-SETTINGS = {"endpoint_name": "fraud-scoring", "variant_name": "AllTraffic", "lock_seconds": 7200}
-AUTOSCALING = {"MinCapacity": 2, "MaxCapacity": 12, "Policies": []}
-STORED = {
-    "endpoint_config_name": "fraud-scoring-config-1",
-    "instance_type": "ml.c5.2xlarge",
-    "instance_count": 6,
-    "autoscaling": AUTOSCALING,
-    "deregister_first": True,
-    "new_config_name": apply.new_config_name("fraud-scoring", DEAD),
-}
-RECOMMENDATION = {"instance_type": "ml.m5.xlarge", "instance_count": 8}
 
 
 @pytest.fixture(scope="module")
@@ -171,183 +152,3 @@ def test_the_cleanup_input_takes_over_then_repairs(template: Template) -> None:
         {"Variable": "$.repair", "BooleanEquals": True, "Next": "EnsureAutoscaling"}
     ]
     assert states["Repair"]["Default"] == "Record"
-
-
-# -- The steps (Stubber) ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    monkeypatch.setenv("LEDGER_TABLE_NAME", "ledger")
-    with Stubber(apply_steps.dynamodb) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
-def _interrupted(status: str = "ABORTED") -> dict[str, Any]:
-    original = {"recommendation": RECOMMENDATION, "settings": SETTINGS}
-    return {"execution_arn": DEAD, "status": status, "input": json.dumps(original)}
-
-
-def _take_over_request() -> dict[str, Any]:
-    return {
-        "TableName": "ledger",
-        "Key": LOCK_KEY,
-        "UpdateExpression": "SET holder = :me, expires_at = :expires",
-        "ConditionExpression": "holder = :dead",
-        "ExpressionAttributeValues": {
-            ":me": {"S": EXECUTION},
-            ":dead": {"S": DEAD},
-            ":expires": {"N": ANY},
-        },
-        "ReturnValues": "ALL_OLD",
-    }
-
-
-def test_take_over_a_run_that_held_the_lock(dynamodb: Stubber) -> None:
-    dynamodb.add_response(
-        "update_item",
-        {
-            "Attributes": {
-                **LOCK_KEY,
-                "holder": {"S": DEAD},
-                "run_snapshot": {"S": json.dumps(STORED)},
-            }
-        },
-        _take_over_request(),
-    )
-    state = apply_steps.take_over({"interrupted": _interrupted("TIMED_OUT")}, EXECUTION)
-    assert state["repair"] is True
-    assert state["settings"] == SETTINGS and state["recommendation"] == RECOMMENDATION
-    assert state["snapshot"] == STORED
-    assert state["new_config"] == {"name": STORED["new_config_name"]}
-    assert state["lock"] == {"holder": EXECUTION, "taken_from": DEAD}
-    # Whatever EnsureAutoscaling finds, the record says the run failed and why.
-    state["autoscaling"] = {"serves": "new", "endpoint_config_name": "fraud-scoring-rs-x"}
-    result, reason = apply.outcome(state)
-    assert result == "failed"
-    assert reason.startswith(f"the apply execution {DEAD} was TIMED_OUT; fraud-scoring-rs-x")
-    json.dumps(state)  # it becomes the workflow state
-
-
-def test_take_over_a_run_that_held_no_lock(dynamodb: Stubber) -> None:
-    dynamodb.add_client_error("update_item", "ConditionalCheckFailedException")
-    state = apply_steps.take_over({"interrupted": _interrupted()}, EXECUTION)
-    assert state["repair"] is False and "lock" not in state
-    assert apply.outcome(state) == (
-        "failed",
-        f"the apply execution {DEAD} was ABORTED; it held no lock, so it left nothing to repair",
-    )
-
-
-def test_take_over_a_run_stopped_before_its_snapshot(dynamodb: Stubber) -> None:
-    dynamodb.add_response(
-        "update_item", {"Attributes": {**LOCK_KEY, "holder": {"S": DEAD}}}, _take_over_request()
-    )
-    state = apply_steps.take_over({"interrupted": _interrupted()}, EXECUTION)
-    assert state["repair"] is False and state["lock"]["holder"] == EXECUTION
-    assert apply.outcome(state)[1].endswith("before it changed anything")
-
-
-def test_take_over_of_a_cleanup_reads_the_original_input(dynamodb: Stubber) -> None:
-    cleanup_input = json.dumps({"interrupted": _interrupted()})
-    first_cleanup = "arn:aws:states:us-east-1:123456789012:execution:Apply:cleanup-0"
-    dynamodb.add_client_error("update_item", "ConditionalCheckFailedException")
-    state = apply_steps.take_over(
-        {"interrupted": {"execution_arn": first_cleanup, "input": cleanup_input}}, EXECUTION
-    )
-    assert state["settings"] == SETTINGS
-
-
-def _release_request(keep: bool) -> dict[str, Any]:
-    if keep:
-        return {
-            "TableName": "ledger",
-            "Key": LOCK_KEY,
-            "UpdateExpression": "SET expires_at = :expired",
-            "ConditionExpression": "holder = :me",
-            "ExpressionAttributeValues": {":me": {"S": EXECUTION}, ":expired": {"N": "0"}},
-        }
-    return {
-        "TableName": "ledger",
-        "Key": LOCK_KEY,
-        "ConditionExpression": "holder = :me",
-        "ExpressionAttributeValues": {":me": {"S": EXECUTION}},
-    }
-
-
-@pytest.mark.parametrize(
-    ("parts", "keep"),
-    [
-        # Deregistered, and EnsureAutoscaling never finished: the next run must restore it.
-        ({"new_config": {"name": "x"}, "snapshot": STORED}, True),
-        (
-            {"new_config": {"name": "x"}, "snapshot": STORED, "autoscaling": {"serves": "new"}},
-            False,
-        ),
-        ({"new_config": {"name": "x"}, "snapshot": {**STORED, "deregister_first": False}}, False),
-        ({"snapshot": STORED}, False),  # failed before CreateConfig: nothing was deregistered
-        # Inherited a dead run's snapshot, then failed before its own: pass it on.
-        ({"lock": {"inherited": {"from": DEAD, "autoscaling": AUTOSCALING}}}, True),
-    ],
-)
-def test_release_keeps_the_snapshot_while_autoscaling_may_be_missing(
-    dynamodb: Stubber, parts: dict[str, Any], keep: bool
-) -> None:
-    method = "update_item" if keep else "delete_item"
-    dynamodb.add_response(method, {}, _release_request(keep))
-    result = apply_steps.release_lock({"settings": SETTINGS, **parts}, EXECUTION)
-    assert result == {"released": True, "snapshot_kept": keep}
-
-
-def test_the_next_run_inherits_a_dead_runs_autoscaling(dynamodb: Stubber) -> None:
-    dynamodb.add_response(
-        "update_item",
-        {
-            "Attributes": {
-                **LOCK_KEY,
-                "holder": {"S": DEAD},
-                "expires_at": {"N": "0"},
-                "run_snapshot": {"S": json.dumps(STORED)},
-            }
-        },
-        {
-            "TableName": "ledger",
-            "Key": LOCK_KEY,
-            "UpdateExpression": "SET holder = :me, expires_at = :expires",
-            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
-            "ExpressionAttributeValues": {
-                ":now": {"N": ANY},
-                ":me": {"S": EXECUTION},
-                ":expires": {"N": ANY},
-            },
-            "ReturnValues": "ALL_OLD",
-        },
-    )
-    lock = apply_steps.acquire_lock({"settings": SETTINGS}, EXECUTION)
-    assert lock["inherited"] == {"from": DEAD, "autoscaling": AUTOSCALING}
-
-
-def test_the_record_of_a_cleanup_names_the_run(dynamodb: Stubber) -> None:
-    state = {
-        "settings": SETTINGS,
-        "recommendation": RECOMMENDATION,
-        "interrupted": {"execution_arn": DEAD, "status": "ABORTED"},
-        "error": {"Error": apply.INTERRUPTED_ERROR, "Cause": f"the apply execution {DEAD}"},
-        "snapshot": copy.deepcopy(STORED),
-    }
-    dynamodb.add_response(
-        "put_item",
-        {},
-        {
-            "TableName": "ledger",
-            "Item": {
-                **{"pk": LOCK_KEY["pk"]},
-                "sk": {"S": ANY},
-                "recorded_at": {"S": ANY},
-                "outcome": {"S": "failed"},
-                "record": {"S": ANY},
-            },
-        },
-    )
-    assert apply_steps.record(state, EXECUTION)["result"] == "failed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from decimal import Decimal
 from fractions import Fraction
 
@@ -247,6 +248,10 @@ class TestJobResults:
 
 # -- Properties -------------------------------------------------------------------------------
 
+# `make mutation` runs these once per mutant of the decision core and asks for fewer examples
+# (tools/mutation.py); the suite itself always tries 300.
+EXAMPLES = int(os.environ.get("RIGHTSIZING_PROPERTY_EXAMPLES", "300"))
+
 TYPES = ["ml.c5.large", "ml.c5.xlarge", "ml.m5.xlarge", "ml.g5.xlarge", "ml.inf2.xlarge"]
 
 candidates_strategy = st.lists(
@@ -291,7 +296,7 @@ def decision_inputs(draw: st.DrawFn) -> DecisionInput:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(candidates_strategy, decision_inputs())
 def test_property_choice_never_violates_slo_or_guardrails(
     candidates: list[Candidate], decision_input: DecisionInput
@@ -313,7 +318,7 @@ def test_property_choice_never_violates_slo_or_guardrails(
         assert chosen.cost_at_peak_per_hour <= guardrails.max_cost_per_hour
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(candidates_strategy, decision_inputs())
 def test_property_chosen_cost_is_minimal_among_eligible(
     candidates: list[Candidate], decision_input: DecisionInput
@@ -327,7 +332,7 @@ def test_property_chosen_cost_is_minimal_among_eligible(
         )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(candidates_strategy, decision_inputs())
 def test_property_count_covers_peak_at_target_utilization(
     candidates: list[Candidate], decision_input: DecisionInput

@@ -35,6 +35,7 @@ from .aws import (
     CLIENT_CONFIG,
     endpoint_not_found,
     error_code,
+    is_retryable,
     retryable_errors_typed,
     sagemaker_client,
 )
@@ -320,6 +321,9 @@ def _resolve_aliases(fields: Mapping[str, Any], settings: Mapping[str, Any]) -> 
             try:
                 resolved[key_id] = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
             except ClientError as error:
+                if is_retryable(error):
+                    # Throttled, or KMS failing: no answer about the key; the step is retried.
+                    raise
                 logger.info("cannot read %s: %s", key_id, error_code(error))
                 resolved[key_id] = None
     return resolved

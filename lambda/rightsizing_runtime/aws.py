@@ -67,9 +67,41 @@ _RETRYABLE = standard.OrRetryChecker(
 )
 
 
+#: Modeled errors of the services the workflow handlers call that AWS describes as transient but
+#: botocore's retry lists above do not name (they come with HTTP 400, not 5xx). Each says so in
+#: the service's API reference (and in botocore's model, the shape's documentation):
+MODELED_TRANSIENT_ERRORS = frozenset(
+    {
+        # Application Auto Scaling: "Concurrent updates caused an exception, for example, if you
+        # request an update to an Application Auto Scaling resource that already has a pending
+        # update." Every call the Apply steps make may return it (Describe*, Register,
+        # Deregister, PutScalingPolicy); the pending update ends by itself.
+        "ConcurrentUpdateException",
+        # DynamoDB: "Operation was rejected because there is an ongoing transaction for the
+        # item." (PutItem, UpdateItem, DeleteItem); it ends with that transaction.
+        "TransactionConflictException",
+        # DynamoDB: "The request was rejected because one or more items in the request are being
+        # modified by a request in another Region." botocore's model marks it retryable, which
+        # standard mode reads from the operation's model; a ClientError does not carry that.
+        "ReplicatedWriteConflictException",
+    }
+)
+# Left out, though modeled on those calls: errors that last until someone acts (SageMaker's
+# ResourceLimitExceeded, DynamoDB's ItemCollectionSizeLimitExceededException, Application Auto
+# Scaling's FailedResourceAccessException), and the services' internal errors, which come with
+# HTTP 500 and are retried as 5xx (DynamoDB's InternalServerError, Application Auto Scaling's
+# InternalServiceException, KMS's KMSInternalException and DependencyTimeoutException).
+
+
 def is_retryable(error: Exception) -> bool:
-    """Whether botocore's standard retry mode would retry ``error`` (throttling, 5xx...)."""
+    """Whether ``error`` is worth retrying (throttling, 5xx, a conflict that passes...).
+
+    What botocore's standard retry mode retries (throttling, 5xx, connection errors), and the
+    :data:`MODELED_TRANSIENT_ERRORS`.
+    """
     if isinstance(error, ClientError):
+        if error_code(error) in MODELED_TRANSIENT_ERRORS:
+            return True
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         context = standard.RetryContext(
             attempt_number=1,

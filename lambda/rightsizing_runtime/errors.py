@@ -22,7 +22,8 @@ class NoJobSlotError(RuntimeError):
 class TransientAwsError(RuntimeError):
     """An AWS call still failed with a retryable error after botocore's own retries.
 
-    Throttling, 5xx and connection errors (what botocore's standard retry mode retries). A
+    Throttling, 5xx and connection errors (what botocore's standard retry mode retries), and
+    the modeled errors AWS describes as transient (``aws.MODELED_TRANSIENT_ERRORS``). A
     ``ClientError`` reaches Step Functions under its class name, ``ClientError`` for every
     unmodeled code and the shape's name for a modeled one, so no Retry could tell a throttled
     call from a final error: the handlers raise this instead, and the workflows retry it.
