@@ -19,6 +19,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+from tests.apps import hub
 from tests.apps.every_option import build
 from tools import fidelity
 from tools.cfn import PhysicalNames, resolve_tokens
@@ -591,3 +592,23 @@ def test_publish_lists_what_a_brought_topic_leaves_unverifiable(byo: Stack) -> N
     alarms = [u for u in unverifiable if "cloudwatch.amazonaws.com to sns:Publish" in u.message]
     assert len(alarms) == 3
     assert all("platform-alerts is not in this template" in u.message for u in alarms)
+
+
+def test_publish_checks_a_member_stack_in_its_own_account_and_lists_the_hubs_policy() -> None:
+    """The many-accounts app's member deploys to 222222222222 (its ``env``): its policies name
+    that account, and the forward to the hub's bus in 111111111111 depends on the hub's policy,
+    which only the hub account holds."""
+    [member] = [s for s in hub.build(cdk.App()) if s.stack_name == hub.STACKS[1]]
+    template = Template.from_stack(member).to_json()
+    stack = Stack("test", member.stack_name, template, 0, hub.MEMBER_ACCOUNT, hub.REGION)
+    findings, unverifiable = fidelity.check_publish(stack)
+    assert findings == []
+    [forward] = [u for u in unverifiable if "ForwardToHub" in u.where]
+    assert forward.message.startswith(
+        f"arn:aws:events:{hub.REGION}:{hub.HUB_ACCOUNT}:event-bus/{hub.HUB_BUS_NAME} is in "
+        f"account {hub.HUB_ACCOUNT}: its resource policy must allow account {hub.MEMBER_ACCOUNT}"
+    )
+    # Read as if deployed to the test account, its own ledger and topic look foreign: the
+    # check must take the account from the stack.
+    elsewhere = Stack("test", member.stack_name, template, 0)
+    assert fidelity.check_publish(elsewhere)[0] != []

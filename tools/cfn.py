@@ -77,15 +77,28 @@ _SUFFIX = "1A2B3C4D5E6F7"  # CloudFormation's random suffix is 12-13 upper-case 
 
 def templates(assembly: Path) -> list[Path]:
     """The stack templates of a cloud assembly, in manifest order."""
-    return [path for _, path in stacks(assembly)]
+    return [stack.path for stack in stacks(assembly)]
 
 
-def stacks(assembly: Path) -> list[tuple[str, Path]]:
-    """``(stack name, template path)`` of each stack of a cloud assembly, nested ones included.
+@dataclass(frozen=True)
+class SynthesizedStack:
+    """One stack of a cloud assembly: its name, template, and where it deploys."""
+
+    name: str
+    path: Path
+    #: The account and Region the stack is bound to (``env=``), else the test values.
+    account: str = ACCOUNT
+    region: str = REGION
+
+
+def stacks(assembly: Path) -> list[SynthesizedStack]:
+    """Each stack of a cloud assembly, nested ones included.
 
     In manifest order, each stack followed by its nested stacks. A nested stack's template is
     one of its parent's file assets (``*.nested.template.json``); CloudFormation names it
-    ``<parent>-<logical ID>-<suffix>``, cut to 128 characters.
+    ``<parent>-<logical ID>-<suffix>``, cut to 128 characters, and deploys it where its parent
+    is. A stack's environment is its manifest's ``aws://<account>/<region>``; an
+    environment-agnostic stack (``unknown-account``) gets the test account and Region.
     """
     manifest = json.loads((assembly / "manifest.json").read_text())
     artifacts = manifest["artifacts"]
@@ -94,7 +107,14 @@ def stacks(assembly: Path) -> list[tuple[str, Path]]:
         if artifact["type"] != "aws:cloudformation:stack":
             continue
         name = artifact["properties"].get("stackName", artifact_id)
-        found.append((name, assembly / artifact["properties"]["templateFile"]))
+        account, region = artifact.get("environment", "aws://unknown/unknown")[6:].split("/")
+        where = {
+            "account": account if account.isdigit() else ACCOUNT,
+            "region": region if not region.startswith("unknown") else REGION,
+        }
+        found.append(
+            SynthesizedStack(name, assembly / artifact["properties"]["templateFile"], **where)
+        )
         assets = artifacts.get(f"{artifact_id}.assets", {}).get("properties", {}).get("file")
         if assets is None:
             continue
@@ -102,7 +122,9 @@ def stacks(assembly: Path) -> list[tuple[str, Path]]:
             path = asset["source"]["path"]
             if path.endswith(".nested.template.json"):
                 nested = path.removesuffix(".nested.template.json")
-                found.append((f"{name}-{nested}-{_SUFFIX}"[:128], assembly / path))
+                found.append(
+                    SynthesizedStack(f"{name}-{nested}-{_SUFFIX}"[:128], assembly / path, **where)
+                )
     return found
 
 
@@ -270,9 +292,11 @@ def resolve_tokens(
     return {k: resolve_tokens(v, resources, names=names) for k, v in value.items()}
 
 
-def deployed(template: Mapping[str, Any], stack_name: str) -> dict[str, Any]:
+def deployed(
+    template: Mapping[str, Any], stack_name: str, account: str = ACCOUNT, region: str = REGION
+) -> dict[str, Any]:
     """The template's resources with every token resolved as deployment would."""
-    names = PhysicalNames(stack_name, template["Resources"])
+    names = PhysicalNames(stack_name, template["Resources"], account, region)
     return {
         logical_id: {
             **resource,

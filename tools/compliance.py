@@ -76,8 +76,9 @@ def checkov(executable: str, template: Path) -> tuple[list[str], int, int]:
         check=False,
     )
     report = json.loads(result.stdout)
-    # With --quiet and nothing failed, checkov prints only the summary.
-    summary = report["summary"]
+    # With no check that applies to any resource (the hub's template: an event bus, its
+    # policy and its archive), checkov prints the bare summary, without "summary" or "results".
+    summary = report.get("summary", report)
     failed = [
         f"{c['check_id']} {c['check_name']} ({c['resource']})"
         for c in report.get("results", {}).get("failed_checks", [])

@@ -50,7 +50,7 @@ import botocore.exceptions
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from tools.cfn import PhysicalNames, deployed, stacks
+from tools.cfn import ACCOUNT, REGION, PhysicalNames, deployed, stacks
 from tools.runtime_source import exception_classes, imported_modules, module_clients
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,12 +154,15 @@ class Stack:
     name: str
     template: dict[str, Any]
     template_bytes: int
+    #: Where it deploys (the stack's ``env``): the member account of the many-accounts app.
+    account: str = ACCOUNT
+    region: str = REGION
     resources: dict[str, Any] = field(init=False)
     names: PhysicalNames = field(init=False)
 
     def __post_init__(self) -> None:
-        self.names = PhysicalNames(self.name, self.template["Resources"])
-        self.resources = deployed(self.template, self.name)
+        self.names = PhysicalNames(self.name, self.template["Resources"], self.account, self.region)
+        self.resources = deployed(self.template, self.name, self.account, self.region)
 
     def where(self, *parts: str) -> str:
         """``<app>/<stack>/<parts...>`` (stack names are cut: the max-names one is long)."""
@@ -194,8 +197,15 @@ class Stack:
 def load(assembly: Path) -> list[Stack]:
     """The stacks of a cloud assembly."""
     return [
-        Stack(assembly.name, name, json.loads(path.read_text()), path.stat().st_size)
-        for name, path in stacks(assembly)
+        Stack(
+            assembly.name,
+            stack.name,
+            json.loads(stack.path.read_text()),
+            stack.path.stat().st_size,
+            stack.account,
+            stack.region,
+        )
+        for stack in stacks(assembly)
     ]
 
 
@@ -1462,6 +1472,18 @@ class PublishView:
                         f"{target} is not in this template: its resource policy must not deny "
                         f"{role_arn} {action}, and its KMS key policy must let that role use the "
                         "key (directly, or through IAM with the role's grant)",
+                    )
+                )
+            elif target.startswith("arn:aws:events:") and target.split(":")[4] != self.account:
+                # Across accounts, the bus's resource policy must allow the call as well as the
+                # role's identity policy (EventBridge user guide, "Sending and receiving events
+                # between AWS accounts"): the hub's policy lives in the hub account.
+                self.unverifiable.append(
+                    Unverifiable(
+                        self.stack.where(where),
+                        f"{target} is in account {target.split(':')[4]}: its resource policy "
+                        f"must allow account {self.account} (or its organization) {action} "
+                        "(RightsizingHub's organization_id or account_ids)",
                     )
                 )
             return
