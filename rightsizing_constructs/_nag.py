@@ -162,8 +162,9 @@ ALARM_READ_BY_RULE = Waiver(
     rule="CloudWatchAlarmAction",
     packs=(NIST_800_53_R5, HIPAA_SECURITY),
     reason="The latency alarm's state change reaches the engine as an EventBridge event (the "
-    "endpoint's Triggers rule), which starts a run: CloudWatch alarm actions cannot start "
-    "a Step Functions execution. Failed runs are notified on the topic.",
+    "engine's rule for AWS's events, which routes it to the alarm's endpoint), which starts "
+    "a run: CloudWatch alarm actions cannot start a Step Functions execution. Failed runs "
+    "are notified on the topic.",
 )
 DEAD_LETTERS_SQS_KEY = Waiver(
     rule="SQSQueueKMS",
