@@ -140,7 +140,7 @@ class ApplyWorkflow(Construct):
         execution_role: iam.IRole | None = None,
         kms_keys: Sequence[kms.IKey] = (),
     ) -> dict[str, Any]:
-        """The apply settings of one endpoint, carried in its rule's target input.
+        """The apply settings of one endpoint, carried in the registry (Route hands them over).
 
         ``execution_role`` and ``kms_keys`` are what its endpoint configs may pass to SageMaker
         (:meth:`allow_endpoint_config_use` grants them); the Snapshot step checks the config
@@ -444,7 +444,8 @@ class ApplyWorkflow(Construct):
                     "InvalidApplyInput",
                     error="InvalidInput",
                     cause="The input needs recommendation (the event's detail) and settings "
-                    "(the endpoint's apply settings), as the endpoint's rule delivers them.",
+                    "(the endpoint's apply settings), as the Recommend workflow's StartApply "
+                    "gives them.",
                 )
             )
         )

@@ -96,7 +96,7 @@ class UtilizationAudit(Construct):
             "compute_optimizer": compute_optimizer,
         }
         #: The audit function (``rightsizing_runtime.audit``).
-        self.function = self.engine.runtime_function(
+        self.function = self.engine._runtime_function(
             self,
             "Function",
             module="audit",
@@ -121,7 +121,7 @@ class UtilizationAudit(Construct):
                     self.function,
                     event=events.RuleTargetInput.from_object({"settings": self.settings}),
                     retry_attempts=2,
-                    dead_letter_queue=self.engine.rule_dead_letter_queue,
+                    dead_letter_queue=self.engine._rule_dead_letter_queue,
                 )
             ],
         )
@@ -130,8 +130,8 @@ class UtilizationAudit(Construct):
         """Exactly what the audit calls for the way it finds its endpoints."""
         function: lambda_.Function = self.function
         engine = self.engine
-        endpoints = [engine.sagemaker_arn("endpoint", name) for name in endpoint_names or ["*"]]
-        configs = engine.sagemaker_arn("endpoint-config", "*")
+        endpoints = [engine._sagemaker_arn("endpoint", name) for name in endpoint_names or ["*"]]
+        configs = engine._sagemaker_arn("endpoint-config", "*")
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=endpoints)
         )
@@ -145,7 +145,7 @@ class UtilizationAudit(Construct):
             # Compute Optimizer reads the instances it reports on as the caller.
             unscoped += ["compute-optimizer:GetEC2InstanceRecommendations", "ec2:DescribeInstances"]
         function.add_to_role_policy(iam.PolicyStatement(actions=unscoped, resources=["*"]))
-        engine.grant_ledger(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
+        engine._grant_ledger(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
         engine.event_bus.grant_put_events_to(function)
         role = function.role
         acknowledge_wildcard(role, configs, CONFIGS_REASON)  # type: ignore[arg-type]

@@ -1,8 +1,8 @@
 """The command line: ``python -m rightsizing_constructs plan ...`` and ``... run ...``.
 
 ``run`` prints the one-line AWS CLI command that starts a rightsizing run of an endpoint (the
-manual trigger: a "Rightsizing Run Requested" event, which the endpoint's rule turns into a run
-with its settings). It prints; it never calls AWS.
+manual trigger: a "Rightsizing Run Requested" event, which the engine's rule and its Route step
+turn into a run with the endpoint's settings). It prints; it never calls AWS.
 
 ``plan`` makes the workflow's decision from files: the JSON that
 ``aws sagemaker describe-inference-recommendations-job`` prints (and, optionally,

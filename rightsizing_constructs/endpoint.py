@@ -215,7 +215,7 @@ class EndpointRightsizing(Construct):
                 slo=slo,
                 trigger=latency_alarm,
             )
-        engine.register(
+        engine._register(
             self,
             {
                 "schedule": None if schedule is None else schedule.expression_string,

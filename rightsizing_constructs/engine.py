@@ -173,7 +173,7 @@ class RightsizingEngine(Construct):
         allow_alarms_to_publish(self, self.topic)
         #: True when recommendations and run requests use the account's default bus.
         self.uses_default_bus = event_bus is None
-        self.event_bus: events.IEventBus = event_bus or self.default_bus
+        self.event_bus: events.IEventBus = event_bus or self._default_bus
         #: The decision record of every run (recommend and apply), the locks and the job slots.
         self.ledger_table: dynamodb.ITable = ledger_table or create_ledger(self, encryption_key)
         # The key of the engine's own ledger (a table you bring has its own).
@@ -218,9 +218,9 @@ class RightsizingEngine(Construct):
                 environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
             ),
             poll_interval=self.poll_interval,
-            endpoint_config_arn=lambda name: self.sagemaker_arn("endpoint-config", name),
+            endpoint_config_arn=lambda name: self._sagemaker_arn("endpoint-config", name),
             encryption_key=self.encryption_key,
-            dead_letter_queue=self.rule_dead_letter_queue,
+            dead_letter_queue=self._rule_dead_letter_queue,
             endpoint_access=self.endpoint_access,
             event_bus=self.event_bus,
         )
@@ -247,14 +247,14 @@ class RightsizingEngine(Construct):
             stop_job=self.stop_job_function,
             job_slots=self.job_slots_function,
             max_concurrent_jobs=self.max_concurrent_jobs,
-            dead_letter_queue=self.rule_dead_letter_queue,
+            dead_letter_queue=self._rule_dead_letter_queue,
         )
         # The rules that start runs start this workflow.
         self.routing.wire(
             state_machine=state_machine,
-            dead_letter_queue=self.rule_dead_letter_queue,
+            dead_letter_queue=self._rule_dead_letter_queue,
             event_bus=self.event_bus,
-            default_bus=None if self.uses_default_bus else self.default_bus,
+            default_bus=None if self.uses_default_bus else self._default_bus,
         )
         return state_machine
 
@@ -363,7 +363,7 @@ class RightsizingEngine(Construct):
         return list(self._endpoints.values())
 
     @property
-    def default_bus(self) -> events.IEventBus:
+    def _default_bus(self) -> events.IEventBus:
         """The account's default event bus (AWS services' events arrive only there)."""
         existing = self.node.try_find_child("DefaultBus")
         if existing is not None:
@@ -372,7 +372,7 @@ class RightsizingEngine(Construct):
 
     # -- Endpoints -----------------------------------------------------------------------------
 
-    def register(self, endpoint: EndpointRightsizing, triggers: Mapping[str, Any]) -> None:
+    def _register(self, endpoint: EndpointRightsizing, triggers: Mapping[str, Any]) -> None:
         """Rightsize ``endpoint`` (called by ``EndpointRightsizing``).
 
         Its registry entry, its triggers in the engine's rules, and the roles' access to it.
@@ -390,7 +390,7 @@ class RightsizingEngine(Construct):
             triggers=triggers,
             schedule=endpoint.schedule,
         )
-        endpoint_arn = self.sagemaker_arn("endpoint", endpoint.endpoint_name)
+        endpoint_arn = self._sagemaker_arn("endpoint", endpoint.endpoint_name)
         self._recommend_permissions.allow_endpoint(endpoint_arn)
         if self._model_reads is not None:
             self._model_reads.allow(
@@ -411,16 +411,16 @@ class RightsizingEngine(Construct):
         A :class:`~rightsizing_constructs.RightsizingHub`'s bus, usually in another account
         (``events.EventBus.from_event_bus_arn``); only events leave this account.
         """
-        return forward_rule(self, self.event_bus, hub_bus, self.rule_dead_letter_queue)
+        return forward_rule(self, self.event_bus, hub_bus, self._rule_dead_letter_queue)
 
-    def sagemaker_arn(self, resource: str, name: str) -> str:
+    def _sagemaker_arn(self, resource: str, name: str) -> str:
         """A SageMaker ARN in this stack's account and region (names lowercased, as SageMaker's)."""
         return sagemaker_arn(self, resource, name)
 
     # -- Shared resources ----------------------------------------------------------------------
 
     @property
-    def rule_dead_letter_queue(self) -> sqs.IQueue:
+    def _rule_dead_letter_queue(self) -> sqs.IQueue:
         """The dead-letter queue as rule targets take it.
 
         Its policy is set once, by the engine: a target given the queue itself would add one
@@ -436,13 +436,13 @@ class RightsizingEngine(Construct):
             queue_url=self.dead_letter_queue.queue_url,
         )
 
-    def grant_ledger(self, grantee: iam.IGrantable, *actions: str) -> None:
+    def _grant_ledger(self, grantee: iam.IGrantable, *actions: str) -> None:
         """Grant ``actions`` on the ledger table, and the use of its key when the engine made it."""
         self.ledger_table.grant(grantee, *actions)
         if self._ledger_key is not None:
             self._ledger_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
 
-    def runtime_function(
+    def _runtime_function(
         self,
         scope: Construct,
         construct_id: str,

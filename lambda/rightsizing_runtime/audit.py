@@ -6,7 +6,7 @@ Invoked by the audit's schedule rule with ``{"settings": {...}}`` (the construct
 the lookback window with batched ``GetMetricData`` calls, judges each variant
 (``utilization.classify``), records the findings in the ledger (``LEDGER_TABLE_NAME``) and
 publishes each as a "Rightsizing Finding" event on ``EVENT_BUS_NAME`` (README, "Utilization
-audit"), which an endpoint's rule can turn into a recommend run (``AuditFinding``).
+audit"), which the engine routes to a recommend run of an endpoint with ``AuditFinding``.
 
 With ``compute_optimizer`` it also publishes Compute Optimizer's EC2 instance findings (the
 training side: GPU families included) in the same event; an account that has not opted in gets

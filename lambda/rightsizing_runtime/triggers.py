@@ -1,6 +1,8 @@
-"""What started a run: the EventBridge event an endpoint's rule delivered.
+"""What started a run: the EventBridge event one of the engine's rules delivered.
 
-Every rule of an endpoint hands the Recommend workflow the same input (README, "Triggers")::
+The engine's rules hand the Recommend workflow ``{"trigger": {"source", "detail_type",
+"event"}}``; its Route step finds the endpoint in the registry and gives the run
+(README, "Triggers")::
 
     {"settings": {...}, "apply_settings": {...},
      "trigger": {"source": ..., "detail_type": ..., "event": <the whole event>}}
