@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: deps synth test lint typecheck unit compliance fidelity integ-synth integ bench mutation clean
+.PHONY: deps synth test lint typecheck unit compliance fidelity integ-synth integ bench poll-bench mutation clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,13 @@ integ: deps
 # limit, and the synth time against one endpoint's. About 10 minutes.
 bench: deps
 	$(BIN)/python -m tools.bench
+
+# The polling benchmark (tools/poll_bench.py): runs the synthesized Recommend definition for
+# IR jobs ending over a spread of times (Default 20-120 min, Advanced 1 h to the timeout) and
+# prints how late completion is seen and the state transitions paid, against the fixed
+# 5-minute poll before (tools/poll_bench_baseline.json); fails past issue #14's bounds. ~1 min.
+poll-bench: deps
+	$(BIN)/python -m tools.poll_bench
 
 # Mutation testing of the Lambda runtime with mutmut (tools/mutation.py): a score per module,
 # equivalent mutants excluded (tests/mutation/equivalents.toml); fails below the targets.

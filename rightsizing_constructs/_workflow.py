@@ -178,6 +178,64 @@ def bounded_poll(
     return start.next(wait).next(check).next(finished)
 
 
+@dataclass(frozen=True)
+class ScheduledPollNames:
+    """State names of a scheduled poll loop (public: tests, consoles and alarms show them)."""
+
+    start: str
+    first_wait: str
+    wait: str
+    count: str
+    finished: str
+
+
+def scheduled_poll(
+    scope: Construct,
+    *,
+    names: ScheduledPollNames,
+    check: sfn.TaskStateBase,
+    status_path: str,
+    busy_statuses: Sequence[str],
+    first_wait_path: str,
+    interval: Duration,
+    max_polls_path: str,
+    on_timeout: sfn.IChainable,
+    on_done: sfn.IChainable,
+) -> sfn.Chain:
+    """Wait ``first_wait_path`` seconds, ``check``; while busy, wait ``interval`` and again.
+
+    At most ``max_polls_path`` checks (numbers in the state: each endpoint's own schedule,
+    :mod:`._poll_schedule`). Four states per poll (wait, check, finished, count), each a billed
+    transition ("Standard Workflows pricing details", AWS Step Functions pricing): the budget
+    check is a rule of ``finished`` rather than a state of its own. The loop counts its polls
+    rather than comparing clock times: Choice timestamp comparisons are strict about formats
+    (moto's interpreter, for one, cannot compare ``$$.State.EnteredTime``), while a counter
+    behaves the same everywhere. ``$.polls.count`` is the number of the check just made.
+    """
+    busy = status_is_any(status_path, busy_statuses)
+    start = sfn.Pass(
+        scope, names.start, result=sfn.Result.from_object({"count": 1}), result_path="$.polls"
+    )
+    # SecondsPath: "an integer value" from the state's input ("Wait", Step Functions developer
+    # guide); the settings document's first_poll_seconds is one.
+    first_wait = sfn.Wait(scope, names.first_wait, time=sfn.WaitTime.seconds_path(first_wait_path))
+    wait = sfn.Wait(scope, names.wait, time=sfn.WaitTime.duration(interval))
+    count = sfn.Pass(
+        scope,
+        names.count,
+        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
+        result_path="$.polls",
+    )
+    spent = sfn.Condition.number_greater_than_equals_json_path("$.polls.count", max_polls_path)
+    finished = (
+        sfn.Choice(scope, names.finished)
+        .when(sfn.Condition.and_(busy, spent), on_timeout)
+        .when(busy, count.next(wait).next(check))
+        .otherwise(on_done)
+    )
+    return start.next(first_wait).next(check).next(finished)
+
+
 def standard_state_machine(
     scope: Construct,
     *,

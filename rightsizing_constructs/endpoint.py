@@ -18,8 +18,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from ._poll_schedule import poll_schedule
 from ._runtime import import_runtime
-from ._workflow import max_polls
 from .apply_permissions import check_endpoint_config_use
 from .endpoint_validation import validate
 from .engine import RightsizingEngine
@@ -77,8 +77,10 @@ class EndpointRightsizing(Construct):
         (hysteresis). Default: :class:`Guardrails` defaults (1 to 10 instances, any type, no
         cost cap, any saving).
     :param timeout: how long to wait for the job before stopping it and failing; the workflow
-        polls at most ``ceil(timeout / poll_interval)`` times. At most 24 hours. Default:
-        2 hours for Default jobs; the job duration plus 1 hour for Advanced jobs.
+        polls first at two thirds of the job's ``expected_duration``, then every
+        ``poll_interval`` (at most 60 s) until the first poll at or past the timeout. At most 24
+        hours. Default: 2 hours for Default jobs; the job duration plus 1 hour for Advanced
+        jobs.
     :param apply_mode: ``ApplyMode.AUTO``: ``apply`` recommendations are applied to the endpoint
         by the Apply workflow. ``ApplyMode.RECOMMEND_ONLY``: they are published and notified
         only. Default: ``AUTO``.
@@ -188,7 +190,7 @@ class EndpointRightsizing(Construct):
             "peak_requests_per_minute": peak_requests_per_minute,
             "target_utilization": target_utilization,
             "guardrails": guardrails.render(),
-            **_poll_budget(timeout, engine.poll_interval),
+            **_poll_budget(job, timeout, engine.poll_interval),
         }
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = (
@@ -252,15 +254,23 @@ def _default_timeout(job: RecommenderJob) -> Duration:
     return job.job_duration.plus(_ADVANCED_TIMEOUT_MARGIN)
 
 
-def _poll_budget(timeout: Duration, poll_interval: Duration) -> dict[str, int]:
-    """The settings document's timeout, its poll budget and how long the job slot is held."""
-    polls = max_polls(timeout, poll_interval)
+def _poll_budget(job: RecommenderJob, timeout: Duration, poll_interval: Duration) -> dict[str, int]:
+    """The settings document's timeout, its poll schedule and how long the job slot is held.
+
+    The Recommend workflow waits ``first_poll_seconds`` (its WaitForJob state's
+    ``SecondsPath``), then polls every ``min(poll_interval, 60 s)``, ``max_polls`` times at
+    most (:mod:`._poll_schedule`).
+    """
+    schedule = poll_schedule(
+        expected_seconds=int(job.expected.to_seconds()),
+        timeout_seconds=int(timeout.to_seconds()),
+        poll_interval_seconds=int(poll_interval.to_seconds()),
+    )
     return {
         "timeout_seconds": int(timeout.to_seconds()),
-        "max_polls": polls,
-        "slot_hold_seconds": int(
-            polls * poll_interval.to_seconds() + _SLOT_HOLD_MARGIN.to_seconds()
-        ),
+        "first_poll_seconds": schedule.first_wait_seconds,
+        "max_polls": schedule.max_polls,
+        "slot_hold_seconds": schedule.last_poll_seconds + int(_SLOT_HOLD_MARGIN.to_seconds()),
     }
 
 

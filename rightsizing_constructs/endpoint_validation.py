@@ -223,7 +223,8 @@ def _check_timeout(
     problems: ValidationProblems, timeout: Duration, poll_interval: Duration, job: RecommenderJob
 ) -> None:
     """A timeout known at synth time, within bounds, and long enough for the job."""
-    # The poll budget, ceil(timeout / poll_interval), is written into the settings.
+    # The poll schedule (first wait, budget of polls) is computed from it at synth and written
+    # into the settings (_poll_schedule.py).
     durations_known = not is_token(timeout.to_string())
     problems.check(durations_known, "timeout must be known at synth time, not a token")
     if durations_known:

@@ -8,15 +8,17 @@ A Standard state machine (IR jobs run for hours), read top to bottom as the run 
                  -> ignore: RecordIgnored? (an event naming an unknown endpoint is recorded)
                  -> run: Prepare -> AcquireJobSlot (wait while K jobs run)
                     -> StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished?
-        running  -> CountPoll -> PollBudgetSpent? -> no: WaitForJob (poll again)
-                                                  -> yes: JobTimedOut -> StopJob -> ...
+        running, polls left -> CountPoll -> WaitBetweenPolls -> DescribeJob (poll again)
+        running, budget spent -> JobTimedOut -> StopJob -> ...
         finished -> ReleaseJobSlot -> SelectRecommendation -> PutRecommendationEvent
                     -> RecordRecommendation -> NotifyRecommendation -> Done
     model version not served -> RecordMismatch -> NotifySkipped -> Skipped
     any error  -> StopJob -> ReleaseSlotAfterFailure -> RecordFailure -> NotifyFailure -> Failed
 
-There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``,
-at most ``max_polls`` times (the endpoint's ``ceil(timeout / poll_interval)``). An execution
+There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``
+on each endpoint's schedule (:mod:`._poll_schedule`): a first wait of two thirds of the job's
+expected duration (``$.settings.first_poll_seconds``), then every ``poll_interval``, at most
+60 s, ``max_polls`` times at most (up to the endpoint's ``timeout``). An execution
 that is aborted or hits the state machine's own timeout runs no further state; the engine's
 ``StopOrphanedJob`` rule catches its status-change event, stops the job and frees its slot
 (DESIGN.md invariant 6).
@@ -41,7 +43,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ._nag import acknowledge_wildcard
-from ._workflow import PollNames, bounded_poll, invoke, notify, standard_state_machine
+from ._poll_schedule import poll_gap_seconds
+from ._workflow import ScheduledPollNames, invoke, notify, scheduled_poll, standard_state_machine
 from .event_types import (
     EVENT_SOURCE,
     RECOMMENDATION_DETAIL_TYPE,
@@ -272,20 +275,23 @@ class RecommendWorkflow:
         )
         for state in (prepare, acquire_slot, start_job, describe, release_slot, select, put_event):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
-        poll = bounded_poll(
+        poll = scheduled_poll(
             self.scope,
-            names=PollNames(
+            names=ScheduledPollNames(
                 start="StartPolling",
-                wait="WaitForJob",
+                first_wait="WaitForJob",
+                wait="WaitBetweenPolls",
                 count="CountPoll",
                 finished="JobFinished",
-                budget_spent="PollBudgetSpent",
             ),
             check=describe,
             status_path="$.job_status.status",
             busy_statuses=_RUNNING_JOB_STATUSES,
-            poll_interval=self.poll_interval,
-            max_polls="$.settings.max_polls",
+            # Each endpoint's own first wait (two thirds of its job's expected duration), then
+            # the engine's poll_interval, at most 60 s (_poll_schedule.py).
+            first_wait_path="$.settings.first_poll_seconds",
+            interval=Duration.seconds(poll_gap_seconds(int(self.poll_interval.to_seconds()))),
+            max_polls_path="$.settings.max_polls",
             on_timeout=self._job_timed_out().next(failure_path),
             # COMPLETED, FAILED, STOPPED, DELETING, DELETED: the Select handler decides or
             # raises with IR's failure reason.

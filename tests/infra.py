@@ -62,7 +62,10 @@ def definition(template: Template, workflow: str = "recommend") -> dict[str, Any
         if ("Apply" in logical_id) == (workflow == "apply")
     ]
     resources = template.to_json()["Resources"]
-    return json.loads(resolve_tokens(machine["Properties"]["DefinitionString"], resources))
+    parsed: dict[str, Any] = json.loads(
+        resolve_tokens(machine["Properties"]["DefinitionString"], resources)
+    )
+    return parsed
 
 
 def statements_of(template: Template, role_logical_id_prefix: str) -> list[dict[str, Any]]:
@@ -105,7 +108,7 @@ def registry(template: dict[str, Any], resolve: Any = None) -> list[dict[str, An
 def endpoint_input(template: Template, endpoint_name: str = "fraud-scoring") -> dict[str, Any]:
     """The endpoint's registry entry as the Route step hands it to a run: ``{"settings",
     "apply_settings", "triggers"}``, deploy-time values resolved."""
-    for entry in registry(template.to_json()):
+    for entry in registry(dict(template.to_json())):
         if entry["settings"]["endpoint_name"] == endpoint_name:
             return entry
     raise AssertionError(f"the registry holds no settings of {endpoint_name}")

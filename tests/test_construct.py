@@ -42,6 +42,7 @@ from tests.infra import (
     stack,
     statements_of,
 )
+from tools import poll_bench
 
 JOB_ARNS = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-recommendations-job/rightsizing-*"
 ENDPOINT_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/fraud-scoring"
@@ -90,12 +91,16 @@ def test_the_registry_carries_the_settings(template: Template) -> None:
 
 
 def test_poll_loop(states: dict[str, Any]) -> None:
-    # StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished -(running)->
-    # CountPoll -> PollBudgetSpent -(not yet)-> WaitForJob
+    # StartJob -> StartPolling -> WaitForJob (the endpoint's first wait) -> DescribeJob ->
+    # JobFinished -(running, polls left)-> CountPoll -> WaitBetweenPolls (60 s) -> DescribeJob
     assert states["StartJob"]["Next"] == "StartPolling"
-    assert states["StartPolling"]["Result"] == {"count": 0}
+    assert states["StartPolling"]["Result"] == {"count": 1}
     assert states["StartPolling"]["Next"] == "WaitForJob"
-    assert states["WaitForJob"] == {"Type": "Wait", "Seconds": 300, "Next": "DescribeJob"}
+    assert states["WaitForJob"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.settings.first_poll_seconds",
+        "Next": "DescribeJob",
+    }
     describe = states["DescribeJob"]
     assert describe["Resource"] == (
         "arn:aws:states:::aws-sdk:sagemaker:describeInferenceRecommendationsJob"
@@ -105,15 +110,87 @@ def test_poll_loop(states: dict[str, Any]) -> None:
     # missing field fails the state.
     assert describe["ResultSelector"] == {"status.$": "$.Status"}
     assert describe["Next"] == "JobFinished"
-    running = states["JobFinished"]["Choices"][0]
-    assert {c["StringEquals"] for c in running["Or"]} == {"PENDING", "IN_PROGRESS", "STOPPING"}
-    assert all(c["Variable"] == "$.job_status.status" for c in running["Or"])
-    assert running["Next"] == "CountPoll"
+    running = {
+        "Or": [
+            {"Variable": "$.job_status.status", "StringEquals": status}
+            for status in ("PENDING", "IN_PROGRESS", "STOPPING")
+        ]
+    }
+    assert states["JobFinished"]["Choices"] == [
+        {
+            "And": [
+                running,
+                {
+                    "Variable": "$.polls.count",
+                    "NumericGreaterThanEqualsPath": "$.settings.max_polls",
+                },
+            ],
+            "Next": "JobTimedOut",
+        },
+        {**running, "Next": "CountPoll"},
+    ]
     assert states["JobFinished"]["Default"] == "ReleaseJobSlot"
     assert states["ReleaseJobSlot"]["Next"] == "SelectRecommendation"
     assert states["CountPoll"]["Parameters"] == {"count.$": "States.MathAdd($.polls.count, 1)"}
     assert states["CountPoll"]["ResultPath"] == "$.polls"
-    assert states["PollBudgetSpent"]["Default"] == "WaitForJob"
+    assert states["CountPoll"]["Next"] == "WaitBetweenPolls"
+    # The engine's poll_interval (5 minutes by default), at most 60 s.
+    assert states["WaitBetweenPolls"] == {"Type": "Wait", "Seconds": 60, "Next": "DescribeJob"}
+    assert "PollBudgetSpent" not in states  # folded into JobFinished: 4 transitions a poll
+
+
+def test_poll_schedule_of_a_default_job(template: Template) -> None:
+    """45 minutes expected: the first poll at 30 minutes, then every minute up to the 2-hour
+    timeout (1 + 90 polls), the job slot held an hour past the last poll."""
+    settings = endpoint_input(template)["settings"]
+    assert settings["timeout_seconds"] == 7200
+    assert settings["first_poll_seconds"] == 1800
+    assert settings["max_polls"] == 91
+    assert settings["slot_hold_seconds"] == 7200 + 3600
+
+
+@pytest.mark.parametrize(
+    ("settings", "first_poll", "max_polls", "interval"),
+    [
+        # job_duration 2 h: first poll at 80 min, then every minute to the 3-hour timeout.
+        ({"job": RecommenderJob.advanced(instance_types=["ml.c5.xlarge"])}, 4800, 101, 60),
+        # A job expected to take 30 minutes: first poll at 20 minutes.
+        (
+            {"job": RecommenderJob.default(expected_duration=cdk.Duration.minutes(30))},
+            1200,
+            101,
+            60,
+        ),
+        # A timeout shorter than the first wait: one poll, at the timeout.
+        ({"timeout": cdk.Duration.minutes(20)}, 1200, 1, 60),
+        # A poll_interval under a minute is the gap between polls (e2e tests use 1 second).
+        ({"poll_interval": cdk.Duration.seconds(20)}, 1800, 1 + 270, 20),
+        # One over a minute still polls every minute once the first wait is over.
+        ({"poll_interval": cdk.Duration.minutes(10)}, 1800, 91, 60),
+    ],
+)
+def test_poll_schedule_follows_the_job_timeout_and_poll_interval(
+    settings: dict[str, Any], first_poll: int, max_polls: int, interval: int
+) -> None:
+    template = Template.from_stack(cdk.Stack.of(rightsizing(**settings)))
+    document = endpoint_input(template)["settings"]
+    assert document["first_poll_seconds"] == first_poll
+    assert document["max_polls"] == max_polls
+    assert definition(template)["States"]["WaitBetweenPolls"]["Seconds"] == interval
+
+
+def test_a_45_minute_default_job_is_seen_within_a_minute_for_at_most_100_transitions(
+    template: Template,
+) -> None:
+    """Issue #14's bounds, on the synthesized definition run by the polling benchmark's
+    interpreter for jobs ending every second within a minute of 45 minutes."""
+    states = definition(template)
+    settings = endpoint_input(template)["settings"]
+    completions = range(44 * 60, 46 * 60 + 1)
+    runs = [poll_bench.execute(states, settings, t) for t in completions]
+    assert all(run.end_state == "Done" and run.seen_at is not None for run in runs)
+    assert max(run.seen_at - t for t, run in zip(completions, runs, strict=True)) <= 60
+    assert max(run.transitions for run in runs) <= 100
 
 
 def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) -> None:
@@ -182,15 +259,9 @@ def test_every_lambda_task_retries_transient_aws_errors_and_throttled_invokes(
 
 
 def test_timeout_stops_the_job_then_fails(states: dict[str, Any], template: Template) -> None:
-    # Default: a 2-hour timeout at a 5-minute poll interval is a budget of 24 polls.
-    assert endpoint_input(template)["settings"]["max_polls"] == 24
-    assert states["PollBudgetSpent"]["Choices"] == [
-        {
-            "Variable": "$.polls.count",
-            "NumericGreaterThanEqualsPath": "$.settings.max_polls",
-            "Next": "JobTimedOut",
-        }
-    ]
+    # Default: a first poll at 30 minutes, then one a minute up to the 2-hour timeout.
+    assert endpoint_input(template)["settings"]["max_polls"] == 91
+    assert states["JobFinished"]["Choices"][0]["Next"] == "JobTimedOut"
     assert states["JobTimedOut"]["Parameters"]["Error"] == "JobTimedOut"
     assert states["JobTimedOut"]["Next"] == "StopJob"
     stop = states["StopJob"]
@@ -348,8 +419,9 @@ def test_advanced_job_defaults(template: Template) -> None:
     assert job["traffic_pattern"] == {
         "stairs": {"duration_seconds": 600, "number_of_steps": 5, "users_per_step": 2}
     }
-    # Timeout: job duration + 1 h, polled every 5 minutes.
-    assert settings["max_polls"] == 36
+    # Timeout: job duration + 1 h; the first poll at 80 minutes, then one a minute.
+    assert settings["first_poll_seconds"] == 4800
+    assert settings["max_polls"] == 101
     assert settings["timeout_seconds"] == 3 * 3600
 
 

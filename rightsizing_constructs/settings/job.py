@@ -17,6 +17,9 @@ from .slo import LatencyPercentile, latency_problems
 MAX_INSTANCE_TYPES_PER_JOB = 10
 #: IR's limit on ``JobDurationInSeconds``.
 MAX_JOB_DURATION_SECONDS = 18000
+#: How long a Default job is expected to take: "Inference recommendation jobs complete within
+#: 45 minutes" ("Recommendation jobs with Amazon SageMaker Inference Recommender").
+DEFAULT_JOB_EXPECTED_MINUTES = 45
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,11 +188,21 @@ class RecommenderJob:
     job_duration: Duration | None = None
     max_number_of_tests: int | None = None
     max_parallel_of_tests: int | None = None
+    #: How long the job is expected to take; the first poll comes at two thirds of it.
+    #: Default (None): 45 minutes for a Default job, ``job_duration`` for an Advanced one.
+    expected_duration: Duration | None = None
 
     @classmethod
-    def default(cls) -> RecommenderJob:
-        """An instance recommendation job: IR chooses the candidate types and load."""
-        return cls(job_type=JobType.DEFAULT)
+    def default(cls, *, expected_duration: Duration | None = None) -> RecommenderJob:
+        """An instance recommendation job: IR chooses the candidate types and load.
+
+        :param expected_duration: how long the job is expected to take. The workflow polls
+            it first at two thirds of this, then at most a minute apart (README,
+            "Architecture"): a
+            shorter value sees fast jobs sooner for a few more polls. Default: 45 minutes (IR's
+            "complete within 45 minutes").
+        """
+        return cls(job_type=JobType.DEFAULT, expected_duration=expected_duration)
 
     @classmethod
     def advanced(
@@ -201,6 +214,7 @@ class RecommenderJob:
         job_duration: Duration | None = None,
         max_number_of_tests: int | None = None,
         max_parallel_of_tests: int | None = None,
+        expected_duration: Duration | None = None,
     ) -> RecommenderJob:
         """A load test of up to 10 ``instance_types``.
 
@@ -211,6 +225,9 @@ class RecommenderJob:
         :param max_number_of_tests: most load tests to run (1-10). Default: one per type.
         :param max_parallel_of_tests: most load tests at once (1-10), each a real endpoint
             that counts against the account's quotas. Default: IR's default.
+        :param expected_duration: how long the job is expected to take, at most
+            ``job_duration``. The workflow polls it first at two thirds of this, then at
+            most a minute apart. Default: ``job_duration`` (the job ends by then).
         """
         return cls(
             job_type=JobType.ADVANCED,
@@ -220,7 +237,17 @@ class RecommenderJob:
             job_duration=job_duration if job_duration is not None else Duration.hours(2),
             max_number_of_tests=max_number_of_tests,
             max_parallel_of_tests=max_parallel_of_tests,
+            expected_duration=expected_duration,
         )
+
+    @property
+    def expected(self) -> Duration:
+        """How long the job is expected to take (``expected_duration`` or its default)."""
+        if self.expected_duration is not None:
+            return self.expected_duration
+        if self.job_type is JobType.ADVANCED and self.job_duration is not None:
+            return self.job_duration
+        return Duration.minutes(DEFAULT_JOB_EXPECTED_MINUTES)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instance_types", tuple(self.instance_types))
@@ -231,7 +258,28 @@ class RecommenderJob:
         )
         if self.job_type is JobType.ADVANCED:
             self._check_advanced(problems)
+        if self.expected_duration is not None:
+            self._check_expected_duration(problems)
         problems.keep_on(self)
+
+    def _check_expected_duration(self, problems: ValidationProblems) -> None:
+        """Known at synth (the poll schedule is computed then), whole seconds, within the job."""
+        expected = self.expected_duration
+        duration_problems = seconds_problems("expected_duration", expected)
+        problems.extend(duration_problems)
+        if duration_problems or expected is None:
+            return
+        known = not is_token(expected.to_string())
+        problems.check(
+            known, "expected_duration must be known at synth time (it sets the poll schedule)"
+        )
+        limit = self.job_duration if self.job_type is JobType.ADVANCED else None
+        if known and limit is not None and not is_token(limit.to_string()):
+            problems.check(
+                expected.to_seconds() <= limit.to_seconds(),
+                f"expected_duration ({expected.to_human_string()}) is longer than job_duration "
+                f"({limit.to_human_string()}), when IR ends the job; lower it",
+            )
 
     def _check_advanced(self, problems: ValidationProblems) -> None:
         count = len(self.instance_types)

@@ -18,7 +18,13 @@ from aws_cdk import aws_events as events
 from aws_cdk.assertions import Template
 from rightsizing_runtime import audit
 
-from rightsizing_constructs import AuditFinding, LatencyAlarm, ModelApproval, RightsizingEngine
+from rightsizing_constructs import (
+    AuditFinding,
+    LatencyAlarm,
+    ModelApproval,
+    RecommenderJob,
+    RightsizingEngine,
+)
 from tests.conftest import EVENTS
 from tests.e2e.harness import InferenceRecommenderStandIn, LocalAws, LocalStack, local_aws
 from tests.e2e.test_recommend_workflow import recommendations
@@ -56,6 +62,9 @@ def fleet_template() -> dict[str, Any]:
             construct_id=f"Endpoint{i}",
             endpoint_name=name,
             engine=engine,
+            # The first poll after 1 second, as every later one (the stand-in's jobs end
+            # after a few polls).
+            job=RecommenderJob.default(expected_duration=cdk.Duration.seconds(2)),
             schedule=events.Schedule.rate(cdk.Duration.days(7)),
             **extra,
         )

@@ -14,7 +14,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from rightsizing_constructs import EndpointAccess, RightsizingEngine
+from rightsizing_constructs import EndpointAccess, RecommenderJob, RightsizingEngine
 from tests.e2e.harness import InferenceRecommenderStandIn, LocalAws, LocalStack, local_aws
 from tests.e2e.test_fleet import create_endpoint, put, request_run
 from tests.e2e.test_recommend_workflow import recommendations
@@ -48,6 +48,9 @@ def template() -> dict[str, Any]:
             construct_id=f"Endpoint{index}",
             endpoint_name=fleet_name(index),
             engine=engine,
+            # The first poll after 1 second, as every later one (the stand-in's jobs end
+            # after a few polls).
+            job=RecommenderJob.default(expected_duration=cdk.Duration.seconds(2)),
             peak_requests_per_minute=1000 + index,
         )
     return Template.from_stack(scope).to_json()

@@ -12,17 +12,25 @@ import boto3
 import pytest
 from aws_cdk.assertions import Template
 
-from rightsizing_constructs import RECOMMENDATION_DETAIL_TYPE, RECOMMENDATION_EVENT_SOURCE
+from rightsizing_constructs import (
+    RECOMMENDATION_DETAIL_TYPE,
+    RECOMMENDATION_EVENT_SOURCE,
+    RecommenderJob,
+)
 from tests.conftest import load_event
 from tests.e2e.harness import InferenceRecommenderStandIn, LocalAws, LocalStack, local_aws
 from tests.infra import rightsizing
 
 pytestmark = pytest.mark.e2e
 
+#: The stand-in's jobs end after a few polls, not minutes: the first poll comes after 1 second.
+QUICK_JOB = RecommenderJob.default(expected_duration=cdk.Duration.seconds(2))
+
 
 def synthesized(**overrides: Any) -> dict[str, Any]:
-    """The template of one EndpointRightsizing with a 1-second poll (Wait states really wait)."""
-    settings: dict[str, Any] = {"poll_interval": cdk.Duration.seconds(1)}
+    """The template of one EndpointRightsizing with a 1-second poll (Wait states really wait),
+    and a job expected to take 2 seconds: the first poll after 1 second, as every later one."""
+    settings: dict[str, Any] = {"poll_interval": cdk.Duration.seconds(1), "job": QUICK_JOB}
     settings.update(overrides)
     construct = rightsizing(**settings)
     return Template.from_stack(cdk.Stack.of(construct)).to_json()
