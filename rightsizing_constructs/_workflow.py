@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -20,6 +21,7 @@ from constructs import Construct
 
 from ._nag import CDK_GRANT_POLICY, LOG_GROUP_SERVICE_KEY, acknowledge_wildcard
 from ._runtime import import_runtime
+from .event_types import EVENT_SOURCE
 
 #: The error a handler raises when an AWS call failed with a retryable error (throttling, 5xx)
 #: after botocore's own retries; the runtime owns the name (``rightsizing_runtime.errors``).
@@ -85,6 +87,35 @@ def notify(
         result_path=sfn.JsonPath.DISCARD,
     )
     task.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4)
+    return task
+
+
+def put_event(
+    scope: Construct,
+    state_name: str,
+    *,
+    detail: sfn.TaskInput,
+    detail_type: str,
+    event_bus: events.IEventBus,
+) -> tasks.EventBridgePutEvents:
+    """A task that puts one of the library's events on ``event_bus``, retried on a failure.
+
+    ``States.TaskFailed`` matches every task error but ``States.Timeout`` (Step Functions
+    Developer Guide, "Error names"): throttling and ``EventBridge.FailedEntry`` alike.
+    """
+    task = tasks.EventBridgePutEvents(
+        scope,
+        state_name,
+        entries=[
+            tasks.EventBridgePutEventsEntry(
+                detail=detail, detail_type=detail_type, source=EVENT_SOURCE, event_bus=event_bus
+            )
+        ],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    task.add_retry(
+        errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4, backoff_rate=2
+    )
     return task
 
 

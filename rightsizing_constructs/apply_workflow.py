@@ -52,7 +52,7 @@ from ._workflow import (
     standard_state_machine,
 )
 from .apply_permissions import ApplyPermissions
-from .event_types import APPLY_OUTCOME_DETAIL_TYPE, EVENT_SOURCE
+from .event_types import APPLY_OUTCOME_DETAIL_TYPE
 from .settings import EndpointAccess
 from .triggers import finish_interrupted_apply_rule
 
@@ -363,31 +363,20 @@ class ApplyWorkflow(Construct):
         """
         if self._event_bus is None:
             return then
-        publish = tasks.EventBridgePutEvents(
+        publish = _workflow.put_event(
             self,
             "PublishOutcome",
-            entries=[
-                tasks.EventBridgePutEventsEntry(
-                    detail=sfn.TaskInput.from_object(
-                        {
-                            "endpoint_name": sfn.JsonPath.string_at("$.settings.endpoint_name"),
-                            "variant_name": sfn.JsonPath.string_at("$.settings.variant_name"),
-                            "outcome": sfn.JsonPath.string_at("$.outcome.result"),
-                            "reason": sfn.JsonPath.string_at("$.outcome.reason"),
-                            "execution": sfn.JsonPath.execution_id,
-                        }
-                    ),
-                    detail_type=APPLY_OUTCOME_DETAIL_TYPE,
-                    source=EVENT_SOURCE,
-                    event_bus=self._event_bus,
-                )
-            ],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        # States.TaskFailed matches every task error but States.Timeout (Step Functions
-        # Developer Guide, "Error names"): throttling and EventBridge.FailedEntry alike.
-        publish.add_retry(
-            errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
+            detail=sfn.TaskInput.from_object(
+                {
+                    "endpoint_name": sfn.JsonPath.string_at("$.settings.endpoint_name"),
+                    "variant_name": sfn.JsonPath.string_at("$.settings.variant_name"),
+                    "outcome": sfn.JsonPath.string_at("$.outcome.result"),
+                    "reason": sfn.JsonPath.string_at("$.outcome.reason"),
+                    "execution": sfn.JsonPath.execution_id,
+                }
+            ),
+            detail_type=APPLY_OUTCOME_DETAIL_TYPE,
+            event_bus=self._event_bus,
         )
         publish.add_catch(then, errors=["States.ALL"], result_path="$.publish_error")
         return publish.next(then)

@@ -44,11 +44,16 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._poll_schedule import poll_gap_seconds
-from ._workflow import ScheduledPollNames, invoke, notify, scheduled_poll, standard_state_machine
+from ._workflow import (
+    ScheduledPollNames,
+    invoke,
+    notify,
+    put_event,
+    scheduled_poll,
+    standard_state_machine,
+)
 from .event_types import (
-    EVENT_SOURCE,
     RECOMMENDATION_DETAIL_TYPE,
-    RECOMMENDATION_EVENT_SOURCE,
     RUN_REQUESTED_DETAIL_TYPE,
 )
 from .job_role import JOB_NAMES_REASON, job_arns
@@ -163,21 +168,12 @@ class RecommendWorkflow:
 
         The endpoints of a schedule, or of an approval in a group several endpoints serve.
         """
-        request_run = tasks.EventBridgePutEvents(
+        request_run = put_event(
             self.scope,
             "RequestRun",
-            entries=[
-                tasks.EventBridgePutEventsEntry(
-                    detail=sfn.TaskInput.from_json_path_at("$"),
-                    detail_type=RUN_REQUESTED_DETAIL_TYPE,
-                    source=EVENT_SOURCE,
-                    event_bus=self.event_bus,
-                )
-            ],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        request_run.add_retry(
-            errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
+            detail=sfn.TaskInput.from_json_path_at("$"),
+            detail_type=RUN_REQUESTED_DETAIL_TYPE,
+            event_bus=self.event_bus,
         )
         fan_out = sfn.Map(
             self.scope,
@@ -349,26 +345,13 @@ class RecommendWorkflow:
 
     def _put_recommendation_event(self) -> tasks.EventBridgePutEvents:
         """The recommendation event on the engine's bus: the seam to Apply and to anyone else."""
-        put_event = tasks.EventBridgePutEvents(
+        return put_event(
             self.scope,
             "PutRecommendationEvent",
-            entries=[
-                tasks.EventBridgePutEventsEntry(
-                    detail=sfn.TaskInput.from_json_path_at("$.recommendation.detail"),
-                    detail_type=RECOMMENDATION_DETAIL_TYPE,
-                    source=RECOMMENDATION_EVENT_SOURCE,
-                    event_bus=self.event_bus,
-                )
-            ],
-            result_path=sfn.JsonPath.DISCARD,
+            detail=sfn.TaskInput.from_json_path_at("$.recommendation.detail"),
+            detail_type=RECOMMENDATION_DETAIL_TYPE,
+            event_bus=self.event_bus,
         )
-        put_event.add_retry(
-            errors=["States.TaskFailed"],
-            interval=Duration.seconds(5),
-            max_attempts=4,
-            backoff_rate=2,
-        )
-        return put_event
 
     def _record_and_notify(self) -> sfn.Chain:
         """RecordRecommendation -> NotifyRecommendation -> Done (a failed record still notifies)."""
