@@ -174,32 +174,22 @@ def bounded_poll(
     status_path: str,
     busy_statuses: Sequence[str],
     poll_interval: Duration,
-    max_polls: int | str,
+    max_polls: int,
     on_timeout: sfn.IChainable,
     on_done: sfn.IChainable,
 ) -> sfn.Chain:
     """Wait, ``check``, and again while ``status_path`` is busy; at most ``max_polls`` times.
 
-    ``max_polls`` is a number, or the JSONPath of one in the state (each endpoint's own budget,
-    :func:`max_polls`). The loop counts its polls rather than comparing clock times: Choice
-    timestamp comparisons are strict about formats (moto's interpreter, for one, cannot compare
+    The loop counts its polls rather than comparing clock times: Choice timestamp comparisons
+    are strict about formats (moto's interpreter, for one, cannot compare
     ``$$.State.EnteredTime``), while a counter behaves the same everywhere.
     """
-    spent = (
-        sfn.Condition.number_greater_than_equals_json_path("$.polls.count", max_polls)
-        if isinstance(max_polls, str)
-        else sfn.Condition.number_greater_than_equals("$.polls.count", max_polls)
-    )
+    spent = sfn.Condition.number_greater_than_equals("$.polls.count", max_polls)
     start = sfn.Pass(
         scope, names.start, result=sfn.Result.from_object({"count": 0}), result_path="$.polls"
     )
     wait = sfn.Wait(scope, names.wait, time=sfn.WaitTime.duration(poll_interval))
-    count = sfn.Pass(
-        scope,
-        names.count,
-        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
-        result_path="$.polls",
-    )
+    count = _count_poll(scope, names.count)
     budget = sfn.Choice(scope, names.budget_spent).when(spent, on_timeout).otherwise(wait)
     finished = (
         sfn.Choice(scope, names.finished)
@@ -251,12 +241,7 @@ def scheduled_poll(
     # guide); the settings document's first_poll_seconds is one.
     first_wait = sfn.Wait(scope, names.first_wait, time=sfn.WaitTime.seconds_path(first_wait_path))
     wait = sfn.Wait(scope, names.wait, time=sfn.WaitTime.duration(interval))
-    count = sfn.Pass(
-        scope,
-        names.count,
-        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
-        result_path="$.polls",
-    )
+    count = _count_poll(scope, names.count)
     spent = sfn.Condition.number_greater_than_equals_json_path("$.polls.count", max_polls_path)
     finished = (
         sfn.Choice(scope, names.finished)
@@ -265,6 +250,16 @@ def scheduled_poll(
         .otherwise(on_done)
     )
     return start.next(first_wait).next(check).next(finished)
+
+
+def _count_poll(scope: Construct, state_name: str) -> sfn.Pass:
+    """``$.polls.count`` plus one (States.MathAdd)."""
+    return sfn.Pass(
+        scope,
+        state_name,
+        parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.polls.count"), 1)},
+        result_path="$.polls",
+    )
 
 
 def standard_state_machine(
