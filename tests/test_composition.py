@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from rightsizing_constructs import (
+    FINDING_DETAIL_TYPE,
     LatencyAlarm,
     LatencyPercentile,
     LatencyThreshold,
@@ -19,6 +20,7 @@ from rightsizing_constructs import (
     UtilizationPercentile,
 )
 from rightsizing_constructs.settings import problems_of
+from tests.apps import platform as platform_app
 from tests.infra import ACCOUNT, REGION, rightsizing, stack
 
 
@@ -126,3 +128,63 @@ def test_percentile_enums_are_named_and_valued_alike() -> None:
     scope = stack()
     audit = UtilizationAudit(scope, "Audit", percentile=UtilizationPercentile.P95)
     assert audit.settings["percentile"] == "p95"  # CloudWatch's statistic
+
+
+# -- The platform engineer's app (tests/apps/platform.py), as the README composes it ---------------
+
+
+@pytest.fixture(scope="module")
+def platform() -> dict[str, Template]:
+    """Its three stacks, synthesized once: stack name -> template."""
+    return {s.stack_name: Template.from_stack(s) for s in platform_app.build(cdk.App())}
+
+
+def test_the_platform_app_has_one_engine_in_the_platform_stack(
+    platform: dict[str, Template],
+) -> None:
+    network, rightsizing_stack, team = (platform[name] for name in platform_app.STACKS)
+    count = "AWS::StepFunctions::StateMachine"
+    assert len(rightsizing_stack.find_resources(count)) == 2  # Recommend and Apply, once
+    assert network.find_resources(count) == {} and team.find_resources(count) == {}
+    # The team's endpoints add no rule: their latency alarms, in the team's stack, are all.
+    assert team.find_resources("AWS::Events::Rule") == {}
+    assert len(team.find_resources("AWS::CloudWatch::Alarm")) == 2
+
+
+def test_the_platforms_own_topic_and_key_get_the_grants_a_created_topic_gets(
+    platform: dict[str, Template],
+) -> None:
+    template = platform[platform_app.STACKS[1]]
+    [topic_id] = template.find_resources("AWS::SNS::Topic")
+    [key_id] = template.find_resources("AWS::KMS::Key")
+    assert template.find_resources("AWS::SNS::Topic")[topic_id]["Properties"]["KmsMasterKeyId"] == {
+        "Fn::GetAtt": [key_id, "Arn"]
+    }
+    [policy] = template.find_resources("AWS::SNS::TopicPolicy").values()
+    statements = {s.get("Sid"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["CloudWatchAlarmsPublish"]["Principal"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }
+    key_policy = template.find_resources("AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"]
+    [alarms] = [s for s in key_policy["Statement"] if s.get("Sid") == "CloudWatchAlarmsUseForTopic"]
+    assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def test_the_audits_findings_reach_a_rule_of_the_engine_on_the_custom_bus(
+    platform: dict[str, Template],
+) -> None:
+    template = platform[platform_app.STACKS[1]]
+    [bus_id] = template.find_resources("AWS::Events::EventBus")
+    hearing = [
+        rule["Properties"]
+        for rule in template.find_resources("AWS::Events::Rule").values()
+        if rule["Properties"].get("EventBusName") == {"Ref": bus_id}
+        and FINDING_DETAIL_TYPE in str(rule["Properties"].get("EventPattern"))
+    ]
+    assert len(hearing) == 1
+    [audit] = [
+        f["Properties"]
+        for k, f in template.find_resources("AWS::Lambda::Function").items()
+        if k.startswith("SearchAudit")
+    ]
+    assert audit["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": bus_id}

@@ -39,8 +39,13 @@ def nag_acknowledgments(assembly: Path) -> Counter[str]:
                 if entry["type"] != "aws:cdk:acknowledged-rules":
                     continue
                 for rule_id in entry["data"]:
-                    rule = rule_id.removeprefix("Annotation::")
-                    counts[next(p for p in NAG_PACKS if rule.startswith(p + "-"))] += 1
+                    # "<pack>-<rule>", or with its plugin's prefix ("NIST.800.53.R5::...",
+                    # "Annotation::..."); CDK's own (CloudFormation-Validate::W3010) are not nag's.
+                    head, separator, tail = rule_id.partition("::")
+                    rule = tail if separator and "[" not in head else rule_id
+                    pack = next((p for p in NAG_PACKS if rule.startswith(p + "-")), None)
+                    if pack is not None:
+                        counts[pack] += 1
     return counts
 
 
