@@ -19,7 +19,7 @@ from tests.e2e.harness import (
     LocalStack,
     local_aws,
 )
-from tests.e2e.test_recommend_workflow import create_endpoint, recommendations
+from tests.e2e.test_recommend_workflow import QUICK_JOB, create_endpoint, recommendations
 from tests.infra import rightsizing
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 RESOURCE_ID = "endpoint/fraud-scoring/variant/AllTraffic"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 TEMPLATE = Template.from_stack(
-    cdk.Stack.of(rightsizing(poll_interval=cdk.Duration.seconds(1)))
+    cdk.Stack.of(rightsizing(poll_interval=cdk.Duration.seconds(1), job=QUICK_JOB))
 ).to_json()
 
 # What the endpoint runs before the run: ml.c5.2xlarge x6, autoscaled 2..12 on invocations.
