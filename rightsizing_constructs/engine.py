@@ -39,7 +39,7 @@ from ._arns import sagemaker_arn
 from ._runtime import import_runtime
 from ._workflow import alarm_on_first
 from .apply_workflow import ApplyWorkflow
-from .engine_validation import RolePolicyLimits, validate_settings
+from .engine_validation import RolePolicyLimits, ScheduleRuleLimit, validate_settings
 from .hub import forward_rule
 from .job_role import ModelReads, create_job_role
 from .ledger import create_ledger
@@ -194,6 +194,7 @@ class RightsizingEngine(Construct):
         #: Goes off when a Recommend run fails, times out or is aborted; notifies the topic.
         self.failed_runs_alarm = self._alarm_failed_runs()
         self.node.add_validation(RolePolicyLimits(self, lambda: len(self._endpoints)))
+        self.node.add_validation(ScheduleRuleLimit(lambda: self.routing.schedule_expressions))
 
     def _create_topic(self) -> sns.Topic:
         return sns.Topic(

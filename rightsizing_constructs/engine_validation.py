@@ -55,6 +55,34 @@ class RolePolicyLimits:
         return problems
 
 
+#: Distinct schedule expressions one engine may use. Each is a rule on the account's default
+#: bus (schedules run there), which holds 300 rules by default ("Amazon EventBridge quotas":
+#: rules per event bus), shared with every other rule of the account and Region; the engine
+#: also keeps a few of its own there.
+MAX_SCHEDULE_EXPRESSIONS = 100
+
+
+@jsii.implements(IValidation)
+class ScheduleRuleLimit:
+    """Fails ``cdk synth`` before the engine's schedule rules would fill the default bus."""
+
+    def __init__(self, expressions: Callable[[], int]) -> None:
+        self._expressions = expressions
+
+    def validate(self) -> list[str]:
+        """The problem, if the endpoints use too many distinct schedules (empty: none)."""
+        count = self._expressions()
+        if count <= MAX_SCHEDULE_EXPRESSIONS:
+            return []
+        return [
+            f"the endpoints use {count} distinct schedule expressions: each is an EventBridge "
+            "rule on the account's default bus, which holds 300 rules by default (shared with "
+            f"the account's other rules); use at most {MAX_SCHEDULE_EXPRESSIONS}, for example "
+            "one cron for the endpoints that can share it (endpoints on one expression share "
+            'its rule, README "Triggers")'
+        ]
+
+
 def validate_settings(
     poll_interval: Duration,
     max_concurrent_jobs: int,

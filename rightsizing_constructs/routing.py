@@ -59,6 +59,11 @@ class Routing:
         Aspects.of(engine).add(_BuildRouting(self))
 
     @property
+    def schedule_expressions(self) -> int:
+        """How many distinct schedule expressions the endpoints use (a rule each)."""
+        return len(self._listening.schedules)
+
+    @property
     def alarm_prefix(self) -> str:
         """The start of every latency alarm's name: unique per engine (its path's hash)."""
         return f"rightsizing-latency-{self._engine.node.addr[:10]}-"

@@ -23,6 +23,7 @@ from rightsizing_constructs import (
     ModelApproval,
     RightsizingEngine,
 )
+from rightsizing_constructs.engine_validation import MAX_SCHEDULE_EXPRESSIONS, ScheduleRuleLimit
 from rightsizing_constructs.routing import ALARMS_PER_NESTED_STACK, INLINE_ALARMS
 from tests.apps.fleet import fleet_stack, name
 from tests.infra import ACCOUNT, REGION, as_list, registry
@@ -104,6 +105,34 @@ def test_listed_grants_past_iams_limits_fail_synth_with_the_way_out() -> None:
     assert "exceeds 10 managed policies attached to a Role" in message
     assert "for the grants of 300 endpoints" in message
     assert "endpoint_access=EndpointAccess.tagged(key, value)" in message
+
+
+def test_more_distinct_schedules_than_the_default_bus_can_spare_fail_synth() -> None:
+    """Each distinct schedule expression is a rule on the default bus (300 by default)."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Schedules", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    engine = RightsizingEngine(stack, "Engine", endpoint_access=EndpointAccess.tagged("a", "b"))
+    for index in range(MAX_SCHEDULE_EXPRESSIONS + 1):
+        EndpointRightsizing(
+            stack,
+            f"Endpoint{index}",
+            engine=engine,
+            endpoint_name=f"endpoint-{index}",
+            model_package_version_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/g/1",
+            slo=LatencySlo.p99(cdk.Duration.millis(150)),
+            peak_requests_per_minute=1000,
+            schedule=events.Schedule.cron(minute=str(index % 60), hour=str(index // 60)),
+        )
+    with pytest.raises(RuntimeError) as raised:
+        app.synth()
+    assert "the endpoints use 101 distinct schedule expressions" in str(raised.value)
+    assert "use at most 100" in str(raised.value)
+
+
+def test_the_schedule_limit_is_at_most_and_not_below() -> None:
+    assert ScheduleRuleLimit(lambda: MAX_SCHEDULE_EXPRESSIONS).validate() == []
+    [problem] = ScheduleRuleLimit(lambda: MAX_SCHEDULE_EXPRESSIONS + 1).validate()
+    assert problem.startswith("the endpoints use 101 distinct schedule expressions")
 
 
 def statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
