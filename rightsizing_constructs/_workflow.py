@@ -119,6 +119,19 @@ def put_event(
     return task
 
 
+def unsuccessful_executions(state_machine: sfn.IStateMachine) -> cloudwatch.MathExpression:
+    """The machine's failed, timed-out and aborted executions, per 5 minutes."""
+    return cloudwatch.MathExpression(
+        expression="failed + timedout + aborted",
+        using_metrics={
+            "failed": state_machine.metric_failed(),
+            "timedout": state_machine.metric_timed_out(),
+            "aborted": state_machine.metric_aborted(),
+        },
+        period=Duration.minutes(5),
+    )
+
+
 def alarm_on_first(
     scope: Construct,
     construct_id: str,

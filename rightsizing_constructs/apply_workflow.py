@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -50,6 +49,7 @@ from ._workflow import (
     invoke,
     max_polls,
     standard_state_machine,
+    unsuccessful_executions,
 )
 from .apply_permissions import ApplyPermissions
 from .event_types import APPLY_OUTCOME_DETAIL_TYPE
@@ -95,9 +95,9 @@ class ApplyWorkflow(Construct):
         poll_interval: Duration,
         endpoint_config_arn: Callable[[str], str],
         encryption_key: kms.IKey | None = None,
+        event_bus: events.IEventBus,
         dead_letter_queue: sqs.IQueue | None = None,
         endpoint_access: EndpointAccess | None = None,
-        event_bus: events.IEventBus | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.step_function = step_function
@@ -114,15 +114,7 @@ class ApplyWorkflow(Construct):
             self,
             "FailedApplies",
             description="A rightsizing apply failed, was rolled back, timed out or was aborted",
-            metric=cloudwatch.MathExpression(
-                expression="failed + timedout + aborted",
-                using_metrics={
-                    "failed": self.state_machine.metric_failed(),
-                    "timedout": self.state_machine.metric_timed_out(),
-                    "aborted": self.state_machine.metric_aborted(),
-                },
-                period=Duration.minutes(5),
-            ),
+            metric=unsuccessful_executions(self.state_machine),
             topic=topic,
         )
         #: Starts this machine to finish a run that was aborted or timed out: its record, the
@@ -361,8 +353,6 @@ class ApplyWorkflow(Construct):
         fleet view, or your own automation, hears of applies. A failed publish does not stop
         the cleanup.
         """
-        if self._event_bus is None:
-            return then
         publish = _workflow.put_event(
             self,
             "PublishOutcome",

@@ -37,7 +37,7 @@ from constructs import Construct
 
 from ._arns import sagemaker_arn
 from ._runtime import import_runtime
-from ._workflow import alarm_on_first
+from ._workflow import alarm_on_first, unsuccessful_executions
 from .apply_workflow import ApplyWorkflow
 from .engine_validation import RolePolicyLimits, ScheduleRuleLimit, validate_settings
 from .hub import forward_rule
@@ -264,15 +264,7 @@ class RightsizingEngine(Construct):
             self,
             "FailedRuns",
             description="A rightsizing run failed, timed out or was aborted",
-            metric=cloudwatch.MathExpression(
-                expression="failed + timedout + aborted",
-                using_metrics={
-                    "failed": self.state_machine.metric_failed(),
-                    "timedout": self.state_machine.metric_timed_out(),
-                    "aborted": self.state_machine.metric_aborted(),
-                },
-                period=Duration.minutes(5),
-            ),
+            metric=unsuccessful_executions(self.state_machine),
             topic=self.topic,
         )
 

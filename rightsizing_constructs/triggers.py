@@ -322,6 +322,18 @@ def worst_case_length(value: Any) -> int:
     return len(json.dumps(value))
 
 
+def interrupted_executions(state_machine: sfn.IStateMachine) -> events.EventPattern:
+    """Step Functions' status-change events of ``state_machine``'s aborted or timed-out runs."""
+    return events.EventPattern(
+        source=["aws.states"],
+        detail_type=["Step Functions Execution Status Change"],
+        detail={
+            "status": ["ABORTED", "TIMED_OUT"],
+            "stateMachineArn": [state_machine.state_machine_arn],
+        },
+    )
+
+
 def stop_orphaned_job_rule(
     scope: Construct,
     *,
@@ -337,14 +349,7 @@ def stop_orphaned_job_rule(
         scope,
         "StopOrphanedJob",
         description="Stops the IR job of a rightsizing run that was aborted or timed out",
-        event_pattern=events.EventPattern(
-            source=["aws.states"],
-            detail_type=["Step Functions Execution Status Change"],
-            detail={
-                "status": ["ABORTED", "TIMED_OUT"],
-                "stateMachineArn": [state_machine.state_machine_arn],
-            },
-        ),
+        event_pattern=interrupted_executions(state_machine),
         targets=[
             targets.LambdaFunction(
                 stop_job,
@@ -391,14 +396,7 @@ def finish_interrupted_apply_rule(
         scope,
         "FinishInterruptedApply",
         description="Finishes a rightsizing apply run that was aborted or timed out",
-        event_pattern=events.EventPattern(
-            source=["aws.states"],
-            detail_type=["Step Functions Execution Status Change"],
-            detail={
-                "status": ["ABORTED", "TIMED_OUT"],
-                "stateMachineArn": [state_machine.state_machine_arn],
-            },
-        ),
+        event_pattern=interrupted_executions(state_machine),
         targets=[
             targets.SfnStateMachine(
                 state_machine,
