@@ -1396,6 +1396,10 @@ class PublishView:
         elif resource.startswith("arn:aws:lambda:"):
             self.role_publish(where, role_arn, "lambda:InvokeFunction", resource)
 
+    def _cannot_check(self, where: str, must: str) -> None:
+        """A path this template alone cannot show: what the user must ensure."""
+        self.unverifiable.append(Unverifiable(self.stack.where(where), must))
+
     # -- one publish ------------------------------------------------------------------------
 
     def service_publish(
@@ -1415,14 +1419,12 @@ class PublishView:
         )
         logical_id = self.stack.by_value().get(target)
         if logical_id is None:
-            self.unverifiable.append(
-                Unverifiable(
-                    self.stack.where(where),
-                    f"{target} is not in this template: its resource policy must allow "
-                    f"{service} to {action} (aws:SourceArn {source_arn}), and its KMS key, if "
-                    f"any, must be a customer managed key whose policy allows {service} "
-                    "kms:GenerateDataKey* and kms:Decrypt",
-                )
+            self._cannot_check(
+                where,
+                f"{target} is not in this template: its resource policy must allow "
+                f"{service} to {action} (aws:SourceArn {source_arn}), and its KMS key, if "
+                f"any, must be a customer managed key whose policy allows {service} "
+                "kms:GenerateDataKey* and kms:Decrypt",
             )
             return
         verdict = self._resource_policy(logical_id, request)
@@ -1444,11 +1446,9 @@ class PublishView:
         """
         role = self.stack.by_value().get(role_arn)
         if role is None:
-            self.unverifiable.append(
-                Unverifiable(
-                    self.stack.where(where),
-                    f"{role_arn} is not in this template: it must be allowed {action} on {target}",
-                )
+            self._cannot_check(
+                where,
+                f"{role_arn} is not in this template: it must be allowed {action} on {target}",
             )
             return
         request = Request(role_arn, action, target, {"aws:SecureTransport": "true"})
@@ -1466,25 +1466,21 @@ class PublishView:
             )
         if logical_id is None:
             if target.startswith(("arn:aws:sns:", "arn:aws:dynamodb:", "arn:aws:sqs:")):
-                self.unverifiable.append(
-                    Unverifiable(
-                        self.stack.where(where),
-                        f"{target} is not in this template: its resource policy must not deny "
-                        f"{role_arn} {action}, and its KMS key policy must let that role use the "
-                        "key (directly, or through IAM with the role's grant)",
-                    )
+                self._cannot_check(
+                    where,
+                    f"{target} is not in this template: its resource policy must not deny "
+                    f"{role_arn} {action}, and its KMS key policy must let that role use the "
+                    "key (directly, or through IAM with the role's grant)",
                 )
             elif target.startswith("arn:aws:events:") and target.split(":")[4] != self.account:
                 # Across accounts, the bus's resource policy must allow the call as well as the
                 # role's identity policy (EventBridge user guide, "Sending and receiving events
                 # between AWS accounts"): the hub's policy lives in the hub account.
-                self.unverifiable.append(
-                    Unverifiable(
-                        self.stack.where(where),
-                        f"{target} is in account {target.split(':')[4]}: its resource policy "
-                        f"must allow account {self.account} (or its organization) {action} "
-                        "(RightsizingHub's organization_id or account_ids)",
-                    )
+                self._cannot_check(
+                    where,
+                    f"{target} is in account {target.split(':')[4]}: its resource policy "
+                    f"must allow account {self.account} (or its organization) {action} "
+                    "(RightsizingHub's organization_id or account_ids)",
                 )
             return
         self._key(where, logical_id, request, role=role)
@@ -1493,9 +1489,7 @@ class PublishView:
         """``service`` may assume the role (its trust policy)."""
         role = self.stack.by_value().get(role_arn)
         if role is None:
-            self.unverifiable.append(
-                Unverifiable(self.stack.where(where), f"{role_arn} must trust {service}")
-            )
+            self._cannot_check(where, f"{role_arn} must trust {service}")
             return
         trust = self.stack.resources[role]["Properties"]["AssumeRolePolicyDocument"]
         request = Request(service, "sts:AssumeRole", role_arn, {"aws:SourceAccount": self.account})
@@ -1515,11 +1509,8 @@ class PublishView:
         """A Lambda permission lets ``service`` invoke the function from ``source_arn``."""
         function = self.stack.by_value().get(function_arn)
         if function is None:
-            self.unverifiable.append(
-                Unverifiable(
-                    self.stack.where(where),
-                    f"{function_arn} needs a permission for {service} from {source_arn}",
-                )
+            self._cannot_check(
+                where, f"{function_arn} needs a permission for {service} from {source_arn}"
             )
             return
         names = {function_arn, self.stack.names.name(function)}
@@ -1614,12 +1605,10 @@ class PublishView:
             return
         key_id = self.stack.by_value().get(key)
         if key_id is None or self.stack.resources[key_id]["Type"] != "AWS::KMS::Key":
-            self.unverifiable.append(
-                Unverifiable(
-                    self.stack.where(where),
-                    f"{logical_id} is encrypted with {key}, not in this template: its key "
-                    f"policy must allow {request.principal} {', '.join(KEY_ACTIONS[service])}",
-                )
+            self._cannot_check(
+                where,
+                f"{logical_id} is encrypted with {key}, not in this template: its key "
+                f"policy must allow {request.principal} {', '.join(KEY_ACTIONS[service])}",
             )
             return
         key_arn = self.stack.names.attribute(key_id, "Arn")
