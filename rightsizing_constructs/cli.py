@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--event-bus", default="default", help="the engine's event bus (default: default)"
     )
+    run.add_argument(
+        "--load-test",
+        action="store_true",
+        help="load-test even if a stored job measured the same model (force_load_test)",
+    )
     return parser
 
 
@@ -179,7 +184,12 @@ def run_command(arguments: argparse.Namespace) -> str:
     if problems:
         raise InvalidInput("; ".join(problems))
     triggers = import_runtime("triggers")
-    detail = {"endpoint_name": arguments.endpoint_name, "variant_name": arguments.variant_name}
+    detail: dict[str, Any] = {
+        "endpoint_name": arguments.endpoint_name,
+        "variant_name": arguments.variant_name,
+    }
+    if arguments.load_test:
+        detail["force_load_test"] = True
     entry = {
         "Source": triggers.EVENT_SOURCE,
         "DetailType": triggers.RUN_REQUESTED,

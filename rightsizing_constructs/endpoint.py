@@ -44,6 +44,8 @@ from .settings import (
 SETTINGS_VERSION: int = import_runtime("settings").SETTINGS_VERSION
 
 _DEFAULT_JOB_TIMEOUT = Duration.hours(2)
+#: How long a completed load test is reused by default (``reuse_load_test_for``).
+DEFAULT_REUSE_WINDOW = Duration.days(30)
 # An Advanced job may run for its whole job_duration; the workflow waits that long plus this.
 _ADVANCED_TIMEOUT_MARGIN = Duration.hours(1)
 # A job slot outlives the poll budget by this much before a dead run's slot frees itself.
@@ -76,6 +78,13 @@ class EndpointRightsizing(Construct):
     :param guardrails: bounds on count, types and cost, and the minimum saving worth a change
         (hysteresis). Default: :class:`Guardrails` defaults (1 to 10 instances, any type, no
         cost cap, any saving).
+    :param reuse_load_test_for: how long a completed load test stays good for deciding again.
+        A run whose model (the package version, or the model's images, artifacts and
+        environment) and job definition are those a completed job measured no longer ago than
+        this decides from that job in seconds, without a new load test: only traffic, the SLO's
+        objective or guardrails changed. A run request with ``force_load_test`` (the ``run
+        --load-test`` command) always load-tests. From 0 (always load-test) to 90 days. Default:
+        30 days.
     :param timeout: how long to wait for the job before stopping it and failing; the workflow
         polls first at two thirds of the job's ``expected_duration``, then every
         ``poll_interval`` (at most 60 s) until the first poll at or past the timeout. At most 24
@@ -127,6 +136,7 @@ class EndpointRightsizing(Construct):
         target_utilization: float = 0.5,
         guardrails: Guardrails | None = None,
         timeout: Duration | None = None,
+        reuse_load_test_for: Duration | None = None,
         apply_mode: ApplyMode = ApplyMode.AUTO,
         deployment: Deployment | None = None,
         execution_role: iam.IRole | None = None,
@@ -142,6 +152,9 @@ class EndpointRightsizing(Construct):
         job = job if job is not None else RecommenderJob.default()
         guardrails = guardrails if guardrails is not None else Guardrails()
         timeout = timeout if timeout is not None else _default_timeout(job)
+        reuse_load_test_for = (
+            reuse_load_test_for if reuse_load_test_for is not None else DEFAULT_REUSE_WINDOW
+        )
         validate(
             self,
             endpoint_name=endpoint_name,
@@ -156,6 +169,7 @@ class EndpointRightsizing(Construct):
             guardrails=guardrails,
             poll_interval=engine.poll_interval,
             timeout=timeout,
+            reuse_load_test_for=reuse_load_test_for,
             apply_mode=apply_mode,
             deployment=deployment,
             schedule=schedule,
@@ -191,7 +205,12 @@ class EndpointRightsizing(Construct):
             "target_utilization": target_utilization,
             "guardrails": guardrails.render(),
             **_poll_budget(job, timeout, engine.poll_interval),
+            "reuse_max_age_seconds": int(reuse_load_test_for.to_seconds()),
         }
+        if model_approval is not None:
+            self.settings_document["pending_expiry_seconds"] = int(
+                model_approval.pending_expires_after.to_seconds()
+            )
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = (
             engine.apply_workflow.settings(

@@ -9,6 +9,7 @@ guardrails, the timeout and the poll interval).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_events as events
@@ -35,6 +36,7 @@ from .settings import (
     ValidationProblems,
     is_token,
 )
+from .settings._validation import human
 
 _VERSIONED_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
@@ -57,6 +59,7 @@ def validate(
     guardrails: Guardrails,
     poll_interval: Duration,
     timeout: Duration,
+    reuse_load_test_for: Duration,
     apply_mode: ApplyMode,
     deployment: Deployment | None,
     schedule: events.Schedule | None,
@@ -112,7 +115,27 @@ def validate(
     _check_package_matches(scope, problems, model_package_version_arn, model_approval)
     _check_job(problems, job, guardrails)
     _check_timeout(problems, timeout, poll_interval, job)
+    problems.extend(reuse_window_problems(reuse_load_test_for))
     problems.raise_if_any()
+
+
+#: The longest ``reuse_load_test_for``: past it, prices and the service have moved on.
+MAX_REUSE_WINDOW = Duration.days(90)
+
+
+def reuse_window_problems(window: Any) -> list[str]:
+    """``reuse_load_test_for``: a whole number of seconds from 0 to 90 days."""
+    if not isinstance(window, Duration):
+        return [f"reuse_load_test_for must be a Duration such as Duration.days(30), got {window!r}"]
+    if is_token(window.to_string()):
+        return []
+    try:
+        seconds = window.to_seconds()
+    except Exception:  # jsii raises a plain Error for fractional values
+        return [f"reuse_load_test_for must be a whole number of seconds, got {human(window)}"]
+    if 0 <= seconds <= MAX_REUSE_WINDOW.to_seconds():
+        return []
+    return [f"reuse_load_test_for must be from 0 (never reuse) to 90 days, got {human(window)}"]
 
 
 def _check_model(

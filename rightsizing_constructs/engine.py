@@ -271,9 +271,14 @@ class RightsizingEngine(Construct):
     def _recommend_functions(self) -> RecommendFunctions:
         """The Recommend workflow's functions (``StartJob``, ``JobSlots``...), with their grants."""
         create = self._functions.create
-        #: Prepares a run (checks the endpoint and the trigger) and starts its IR job.
+        #: Prepares a run (checks the endpoint and the trigger, finds a job to reuse), starts its
+        #: IR job, and keeps pending recommendations.
         self.start_job_function = create(
-            self, "StartJob", "start_job", "Prepares a rightsizing run and starts its IR job"
+            self,
+            "StartJob",
+            "start_job",
+            "Prepares a rightsizing run and starts its IR job",
+            environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
         )
         #: Takes and frees the IR job slots.
         self.job_slots_function = create(
@@ -318,6 +323,7 @@ class RightsizingEngine(Construct):
             functions, self.job_role, self.endpoint_access
         )
         self._recommend_permissions.grant_job_slots(self.ledger_table)
+        self._recommend_permissions.grant_prepare_ledger(self.ledger_table)
         #: The registry, the rules that start runs (``routing.rules``, once the app
         #: synthesizes) and the latency alarms' places.
         self.routing = Routing(self, self.route_function)
@@ -385,14 +391,16 @@ class RightsizingEngine(Construct):
         )
         endpoint_arn = self._sagemaker_arn("endpoint", endpoint.endpoint_name)
         self._recommend_permissions.allow_endpoint(endpoint_arn)
+        models = {
+            "model_package_version_arn": endpoint.model_package_version_arn,
+            "model_name": endpoint.model_name,
+            "model_package_group_name": None
+            if endpoint.model_approval is None
+            else endpoint.model_approval.model_package_group_name,
+        }
         if self._model_reads is not None:
-            self._model_reads.allow(
-                model_package_version_arn=endpoint.model_package_version_arn,
-                model_name=endpoint.model_name,
-                model_package_group_name=None
-                if endpoint.model_approval is None
-                else endpoint.model_approval.model_package_group_name,
-            )
+            self._model_reads.allow(**models)
+        self._recommend_permissions.allow_model_reads(**models)
         if endpoint.model_approval is not None:
             self._recommend_permissions.allow_served_model_check()
         if endpoint.applies:
@@ -472,12 +480,14 @@ class RightsizingEngine(Construct):
         """
         uses: list[tuple[kms.IKey, iam.IGrantable]] = []
         if self.encryption_key is not None and own_ledger:
-            # The Recommend workflow records runs; JobSlots and ApplyStep keep their items.
+            # The Recommend workflow records runs; JobSlots, StartJob (pending recommendations)
+            # and ApplyStep keep their items.
             uses += [
                 (self.encryption_key, user)
                 for user in (
                     self.state_machine,
                     self.job_slots_function,
+                    self.start_job_function,
                     self.apply_workflow.step_function,
                 )
             ]

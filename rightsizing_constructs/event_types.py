@@ -25,5 +25,7 @@ FINDING_DETAIL_TYPE: str = _TRIGGERS.FINDING
 APPLY_OUTCOME_DETAIL_TYPE: str = _TRIGGERS.APPLY_OUTCOME
 #: ``detail-type`` of SageMaker's model package events (the model-approval trigger).
 MODEL_PACKAGE_STATE_CHANGE: str = _TRIGGERS.MODEL_PACKAGE_STATE_CHANGE
+#: ``detail-type`` of SageMaker's endpoint status events (a pending recommendation's apply).
+ENDPOINT_STATE_CHANGE: str = _TRIGGERS.ENDPOINT_STATE_CHANGE
 #: ``detail-type`` of CloudWatch's alarm events (the latency-alarm trigger).
 ALARM_STATE_CHANGE: str = _TRIGGERS.ALARM_STATE_CHANGE

@@ -6,13 +6,15 @@ Derived from the handlers (``rightsizing_runtime.start_job``, ``select_recommend
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 
 from ._arns import sagemaker_arn
 from ._grants import endpoint_grant
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
-from .job_role import JOB_NAMES_REASON, job_arns, pass_to_sagemaker
+from ._runtime import import_runtime
+from .job_role import JOB_NAMES_REASON, ModelReads, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
 from .settings import EndpointAccess
 
@@ -71,10 +73,57 @@ class RecommendPermissions:
             acknowledge_wildcard(function.role, jobs, JOB_NAMES_REASON)  # type: ignore[arg-type]
         acknowledge_wildcard(functions.select.role, configs, CONFIGS_REASON)  # type: ignore[arg-type]
         self._served_model_check_granted = False
+        # Prepare identifies the model a run tests (its containers) to find a job to reuse.
+        self._prepare_model_reads = ModelReads(functions.start_job.role, access)  # type: ignore[arg-type]
 
     def grant_job_slots(self, ledger: dynamodb.ITable) -> None:
         """Slots are conditional writes and deletes of the slot items; nothing reads them."""
         ledger.grant(self._functions.job_slots, "dynamodb:PutItem", "dynamodb:DeleteItem")
+
+    def grant_prepare_ledger(self, ledger: dynamodb.ITable) -> None:
+        """The ledger and parameters Prepare and PublishPending use.
+
+        Prepare reads the decision records (a job to reuse) and takes a pending recommendation
+        (get, conditional delete); PublishPending keeps one (put) and its SSM parameter, under
+        the library's path only.
+        """
+        start_job = self._functions.start_job
+        ledger.grant(
+            start_job,
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        )
+        prefix = import_runtime("recommendation").PENDING_PARAMETER_PREFIX
+        parameters = Stack.of(start_job).format_arn(
+            service="ssm", resource="parameter", resource_name=prefix.strip("/") + "/*"
+        )
+        start_job.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ssm:PutParameter", "ssm:DeleteParameter"], resources=[parameters]
+            )
+        )
+        acknowledge_wildcard(
+            start_job.role,  # type: ignore[arg-type]
+            parameters,
+            "A pending recommendation's parameter is named after the endpoint, variant and "
+            "approved version (known at run time), under the library's path only.",
+        )
+
+    def allow_model_reads(
+        self,
+        *,
+        model_package_version_arn: str | None,
+        model_name: str | None,
+        model_package_group_name: str | None,
+    ) -> None:
+        """Prepare describes the model an endpoint is tested with (its fingerprint)."""
+        self._prepare_model_reads.allow(
+            model_package_version_arn=model_package_version_arn,
+            model_name=model_name,
+            model_package_group_name=model_package_group_name,
+        )
 
     def allow_endpoint(self, endpoint_arn: str) -> None:
         """Prepare and Select describe this endpoint."""

@@ -6,13 +6,17 @@ A Standard state machine (IR jobs run for hours), read top to bottom as the run 
                  -> fan_out (a schedule, an approval for several endpoints): RequestRuns
                  -> apply (an ``apply`` recommendation): StartApply (the Apply workflow)
                  -> ignore: RecordIgnored? (an event naming an unknown endpoint is recorded)
-                 -> run: Prepare -> AcquireJobSlot (wait while K jobs run)
+                 -> run: Prepare -> LoadTest?
+        a stored job measured this model -> ReuseJob -> SelectRecommendation (no load test)
+        else -> AcquireJobSlot (wait while K jobs run)
                     -> StartJob -> StartPolling -> WaitForJob -> DescribeJob -> JobFinished?
         running, polls left -> CountPoll -> WaitBetweenPolls -> DescribeJob (poll again)
         running, budget spent -> JobTimedOut -> StopJob -> ...
-        finished -> ReleaseJobSlot -> SelectRecommendation -> PutRecommendationEvent
-                    -> RecordRecommendation -> NotifyRecommendation -> Done
-    model version not served -> RecordMismatch -> NotifySkipped -> Skipped
+        finished -> ReleaseJobSlot -> SelectRecommendation -> Pending?
+                    -> (an approved version not served yet: PublishPending)
+                    -> PutRecommendationEvent -> RecordRecommendation -> NotifyRecommendation
+                    -> Done
+    in service, nothing pending -> RecordNothingPending -> NothingPending
     any error  -> StopJob -> ReleaseSlotAfterFailure -> RecordFailure -> NotifyFailure -> Failed
 
 There is no IR completion event, so the workflow polls ``DescribeInferenceRecommendationsJob``
@@ -44,6 +48,7 @@ from constructs import Construct
 
 from ._nag import acknowledge_wildcard
 from ._poll_schedule import poll_gap_seconds
+from ._recommend_routing import RouteStates
 from ._workflow import (
     ScheduledPollNames,
     invoke,
@@ -54,7 +59,6 @@ from ._workflow import (
 )
 from .event_types import (
     RECOMMENDATION_DETAIL_TYPE,
-    RUN_REQUESTED_DETAIL_TYPE,
 )
 from .job_role import JOB_NAMES_REASON, job_arns
 from .ledger import record_recommendation_run
@@ -76,7 +80,8 @@ class RecommendFunctions:
 
     #: Route: what an event means for which endpoints (reads the registry).
     route: lambda_.IFunction
-    #: Prepare (checks the endpoint and the trigger) and StartJob (starts the IR job).
+    #: Prepare (checks the endpoint and the trigger, finds a job to reuse), StartJob (starts
+    #: the IR job) and PublishPending (keeps a pending recommendation).
     start_job: lambda_.IFunction
     #: Takes and frees the IR job slots.
     job_slots: lambda_.IFunction
@@ -117,7 +122,14 @@ class RecommendWorkflow:
         state_machine = standard_state_machine(
             self.scope,
             comment="Rightsizing of SageMaker endpoints: Inference Recommender, then a decision",
-            definition=self._route(self._recommend()),
+            definition=RouteStates(
+                scope=self.scope,
+                route_function=functions.route,
+                ledger=self.ledger,
+                event_bus=self.event_bus,
+                apply_state_machine=self.apply_state_machine,
+                invalid_input=self._invalid_input,
+            ).chain(self._recommend()),
             timeout=self.queue_timeout.plus(MAX_JOB_TIMEOUT).plus(_STATE_MACHINE_TIMEOUT_MARGIN),
             encryption_key=self.encryption_key,
             invoked=(
@@ -131,102 +143,17 @@ class RecommendWorkflow:
         acknowledge_wildcard(state_machine.role, self._job_arns, JOB_NAMES_REASON)
         return state_machine
 
-    # -- Routing: what the event means for which endpoints --------------------------------------
-
-    def _route(self, recommend: sfn.IChainable) -> sfn.Chain:
-        """Route (the registry) -> a run, an apply, runs of several endpoints, or nothing."""
-        scope = self.scope
-        route = invoke(
-            scope,
-            "RouteTask",
-            state_name="Route",
-            function=self.functions.route,
-            payload={"input": sfn.JsonPath.entire_payload},
-            result_path="$",
-            calls_aws=False,  # the registry is a file in its layer
-        )
-        route.add_catch(self._invalid_input, errors=["InvalidTriggerError"], result_path="$.error")
-        action = "$.route.action"
-        recorded = sfn.Choice(scope, "RecordIgnored?").when(
-            sfn.Condition.boolean_equals("$.route.record", True),
-            self._record_ignored().next(sfn.Succeed(scope, "Ignored")),
-        )
-        recorded.otherwise(sfn.Succeed(scope, "NothingToDo"))
-        return route.next(
-            sfn.Choice(scope, "RouteAction")
-            .when(sfn.Condition.string_equals(action, "run"), recommend)
-            .when(sfn.Condition.string_equals(action, "apply"), self._start_apply())
-            .when(
-                sfn.Condition.string_equals(action, "fan_out"),
-                self._request_runs().next(sfn.Succeed(scope, "RunsRequested")),
-            )
-            .otherwise(recorded)
-        )
-
-    def _request_runs(self) -> sfn.Map:
-        """One "Rightsizing Run Requested" event per endpoint Route names.
-
-        The endpoints of a schedule, or of an approval in a group several endpoints serve.
-        """
-        request_run = put_event(
-            self.scope,
-            "RequestRun",
-            detail=sfn.TaskInput.from_json_path_at("$"),
-            detail_type=RUN_REQUESTED_DETAIL_TYPE,
-            event_bus=self.event_bus,
-        )
-        fan_out = sfn.Map(
-            self.scope,
-            "RequestRuns",
-            comment="One 'Rightsizing Run Requested' event per endpoint to run",
-            items_path="$.route.requests",
-            max_concurrency=10,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        fan_out.item_processor(request_run)
-        return fan_out
-
-    def _start_apply(self) -> sfn.Chain:
-        """An ``apply`` recommendation for an endpoint in AUTO mode starts the Apply workflow."""
-        start_apply = tasks.StepFunctionsStartExecution(
-            self.scope,
-            "StartApply",
-            state_machine=self.apply_state_machine,
-            input=sfn.TaskInput.from_object(
-                {
-                    "recommendation": sfn.JsonPath.object_at("$.recommendation"),
-                    "settings": sfn.JsonPath.object_at("$.apply_settings"),
-                }
-            ),
-            integration_pattern=sfn.IntegrationPattern.REQUEST_RESPONSE,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        start_apply.add_retry(
-            errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=4
-        )
-        return start_apply.next(sfn.Succeed(self.scope, "ApplyStarted"))
-
-    def _record_ignored(self) -> sfn.TaskStateBase:
-        """An event that names an endpoint the engine does not rightsize, in the ledger."""
-        return record_recommendation_run(
-            self.scope,
-            "RecordIgnored",
-            ledger=self.ledger,
-            outcome="ignored",
-            reason=sfn.JsonPath.string_at("$.route.reason"),
-            record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.route")),
-            endpoint_name_path="$.route.endpoint_name",
-            sort_key_prefix="ignored",
-        )
-
     # -- A run: prepare, take a slot, start the job, poll, decide ------------------------------
 
     def _recommend(self) -> sfn.Chain:
-        """Prepare -> AcquireJobSlot -> StartJob -> the poll loop; errors to the failure path."""
-        functions = self.functions
+        """Prepare -> a stored job (ReuseJob) or a load test -> the decision.
+
+        Every error goes to the failure path; an endpoint in service that nothing waits for,
+        to RecordNothingPending.
+        """
         prepare = self._invoke(
             "Prepare",
-            functions.start_job,
+            self.functions.start_job,
             {
                 "step": "prepare",
                 "settings": sfn.JsonPath.object_at("$.settings"),
@@ -234,6 +161,29 @@ class RecommendWorkflow:
             },
             result_path="$.settings",
         )
+        failure_path = self._failure_path()
+        prepare.add_catch(
+            self._nothing_pending_path(), errors=["NothingPendingError"], result_path="$.error"
+        )
+        prepare.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
+        select, decide = self._decide(failure_path)
+        # Prepare found a completed job that measured this very model under this very job
+        # definition (measurements.py): decide from it, without a slot or a new load test.
+        reuse = sfn.Pass(
+            self.scope,
+            "ReuseJob",
+            parameters={"job_name": sfn.JsonPath.string_at("$.settings.reuse.job_name")},
+            result_path="$.job",
+        )
+        reuse.next(select)
+        return prepare.next(
+            sfn.Choice(self.scope, "LoadTest?")
+            .when(sfn.Condition.is_present("$.settings.reuse"), reuse)
+            .otherwise(self._load_test(failure_path, decide))
+        )
+
+    def _load_test(self, failure_path: sfn.IChainable, decide: sfn.IChainable) -> sfn.Chain:
+        """AcquireJobSlot -> StartJob -> the poll loop -> ReleaseJobSlot -> ``decide``."""
         acquire_slot = self._slots("AcquireJobSlot", "acquire", "$.slot")
         acquire_slot.add_retry(
             errors=["NoJobSlotError"],
@@ -245,7 +195,7 @@ class RecommendWorkflow:
         )
         start_job = self._invoke(
             "StartJob",
-            functions.start_job,
+            self.functions.start_job,
             {
                 "step": "start",
                 "settings": sfn.JsonPath.object_at("$.settings"),
@@ -255,21 +205,7 @@ class RecommendWorkflow:
         )
         describe = self._describe_job()
         release_slot = self._slots("ReleaseJobSlot", "release", sfn.JsonPath.DISCARD)
-        select = self._invoke(
-            "SelectRecommendation",
-            functions.select,
-            {
-                "settings": sfn.JsonPath.object_at("$.settings"),
-                "job": sfn.JsonPath.object_at("$.job"),
-            },
-            result_path="$.recommendation.detail",
-        )
-        put_event = self._put_recommendation_event()
-        failure_path = self._failure_path()
-        prepare.add_catch(
-            self._mismatch_path(), errors=["ModelMismatchError"], result_path="$.error"
-        )
-        for state in (prepare, acquire_slot, start_job, describe, release_slot, select, put_event):
+        for state in (acquire_slot, start_job, describe, release_slot):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
         poll = scheduled_poll(
             self.scope,
@@ -291,9 +227,49 @@ class RecommendWorkflow:
             on_timeout=self._job_timed_out().next(failure_path),
             # COMPLETED, FAILED, STOPPED, DELETING, DELETED: the Select handler decides or
             # raises with IR's failure reason.
-            on_done=release_slot.next(select).next(put_event).next(self._record_and_notify()),
+            on_done=release_slot.next(decide),
         )
-        return prepare.next(acquire_slot).next(start_job).next(poll)
+        return acquire_slot.next(start_job).next(poll)
+
+    def _decide(self, failure_path: sfn.IChainable) -> tuple[sfn.TaskStateBase, sfn.Chain]:
+        """The decision and its publication; returns Select and the chain from it.
+
+        SelectRecommendation -> Pending? -> (PublishPending) -> PutRecommendationEvent ->
+        RecordRecommendation -> NotifyRecommendation -> Done.
+        """
+        select = self._invoke(
+            "SelectRecommendation",
+            self.functions.select,
+            {
+                "settings": sfn.JsonPath.object_at("$.settings"),
+                "job": sfn.JsonPath.object_at("$.job"),
+            },
+            result_path="$.recommendation.detail",
+        )
+        publish_pending = self._invoke(
+            "PublishPending",
+            self.functions.start_job,
+            {
+                "step": "publish_pending",
+                "recommendation": sfn.JsonPath.object_at("$.recommendation.detail"),
+            },
+            result_path="$.published",
+        )
+        put_event = self._put_recommendation_event()
+        for state in (select, publish_pending, put_event):
+            state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
+        put_event.next(self._record_and_notify())
+        # An approved version the endpoint does not serve yet: its recommendation is kept for
+        # when it does (and for the pipeline that deploys it) before it is announced.
+        chain = select.next(
+            sfn.Choice(self.scope, "Pending?")
+            .when(
+                sfn.Condition.string_equals("$.recommendation.detail.action", "pending"),
+                publish_pending.next(put_event),
+            )
+            .otherwise(put_event)
+        )
+        return select, chain
 
     def _job_timed_out(self) -> sfn.Pass:
         """The poll budget is spent: an error for the failure path, which stops the job."""
@@ -414,17 +390,17 @@ class RecommendWorkflow:
         record.add_catch(notify, errors=["States.ALL"], result_path="$.record_error")
         return path
 
-    def _mismatch_path(self) -> sfn.Chain:
-        """The approved version is not the one served: RecordMismatch -> NotifySkipped."""
-        notify = self._notify_endpoint("NotifySkipped", "Rightsizing skipped: {}")
+    def _nothing_pending_path(self) -> sfn.Chain:
+        """An endpoint in service that no pending recommendation waits for: recorded, done."""
         record = self._record(
-            "RecordMismatch",
-            outcome="model-mismatch",
+            "RecordNothingPending",
+            outcome="nothing-pending",
             reason=sfn.JsonPath.string_at("$.error.Cause"),
             record=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.error")),
         )
-        record.add_catch(notify, errors=["States.ALL"], result_path="$.record_error")
-        return record.next(notify).next(sfn.Succeed(self.scope, "Skipped"))
+        done = sfn.Succeed(self.scope, "NothingPending")
+        record.add_catch(done, errors=["States.ALL"], result_path="$.record_error")
+        return record.next(done)
 
     # -- Task builders -------------------------------------------------------------------------
 

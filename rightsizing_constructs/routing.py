@@ -179,7 +179,10 @@ class Routing:
                 event_rule(
                     engine,
                     "AwsEvents",
-                    description="Starts rightsizing runs on model approvals and latency alarms",
+                    description=(
+                        "Starts rightsizing runs on model approvals, endpoints in service and "
+                        "latency alarms"
+                    ),
                     bus=default_bus,
                     patterns=aws,
                     **common,

@@ -7,8 +7,9 @@ and carry no endpoint's settings (docs/fleet.md). Per engine:
   any endpoint, "Rightsizing Finding" of the classifications some endpoint listens to, and
   ``apply`` recommendations when some endpoint applies them;
 - ``AwsEvents``, on the default bus (AWS's own events arrive only there), when some endpoint
-  needs them: model package approvals, and the state changes of the alarms named under the
-  engine's prefix (``latency_alarm``);
+  needs them: model package approvals and endpoints coming into service (a pending
+  recommendation waits for the approved version to be served), and the state changes of the
+  alarms named under the engine's prefix (``latency_alarm``);
 - one ``Schedule<n>`` rule per schedule expression some endpoint runs on, naming only the
   expression.
 
@@ -38,6 +39,7 @@ from ._nag import ALARM_READ_BY_RULE
 from ._runtime import import_runtime
 from .event_types import (
     ALARM_STATE_CHANGE,
+    ENDPOINT_STATE_CHANGE,
     EVENT_SOURCE,
     FINDING_DETAIL_TYPE,
     MODEL_PACKAGE_STATE_CHANGE,
@@ -129,6 +131,15 @@ def aws_patterns(listening: Listening, alarm_prefix: str) -> list[dict[str, Any]
                 "source": ["aws.sagemaker"],
                 "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
                 "detail": {"ModelApprovalStatus": ["Approved"]},
+            }
+        )
+        # An approved version is sized before it ships; its recommendation is applied when the
+        # endpoint serves it (SageMaker's endpoint events, EndpointStatus in upper snake case).
+        patterns.append(
+            {
+                "source": ["aws.sagemaker"],
+                "detail-type": [ENDPOINT_STATE_CHANGE],
+                "detail": {"EndpointStatus": ["IN_SERVICE"]},
             }
         )
     if listening.latency_alarms:

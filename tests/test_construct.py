@@ -216,6 +216,7 @@ def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) 
                 "StartJob",
                 "ReleaseJobSlot",
                 "SelectRecommendation",
+                "PublishPending",
                 "StopJob",
                 "ReleaseSlotAfterFailure",
             },
@@ -312,7 +313,16 @@ def test_failing_to_stop_still_notifies(states: dict[str, Any]) -> None:
 
 def test_recommendation_event(states: dict[str, Any]) -> None:
     assert states["SelectRecommendation"]["ResultPath"] == "$.recommendation.detail"
-    assert states["SelectRecommendation"]["Next"] == "PutRecommendationEvent"
+    assert states["SelectRecommendation"]["Next"] == "Pending?"
+    # A pending recommendation (an approved version not served yet) is kept before it is put.
+    [pending] = states["Pending?"]["Choices"]
+    assert pending == {
+        "Variable": "$.recommendation.detail.action",
+        "StringEquals": "pending",
+        "Next": "PublishPending",
+    }
+    assert states["Pending?"]["Default"] == "PutRecommendationEvent"
+    assert states["PublishPending"]["Next"] == "PutRecommendationEvent"
     put = states["PutRecommendationEvent"]
     assert put["Resource"] == "arn:aws:states:::events:putEvents"
     assert put["Parameters"]["Entries"] == [

@@ -1,4 +1,4 @@
-"""Fleet pieces of the runtime: hysteresis, triggers, the model check, IR job slots."""
+"""Fleet pieces of the runtime: hysteresis, triggers, IR job slots (approvals: test_closed_loop)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from botocore.stub import Stubber
-from rightsizing_runtime import job_slots, start_job
+from rightsizing_runtime import job_slots
 from rightsizing_runtime.decision import CurrentConfig, decide
-from rightsizing_runtime.errors import ModelMismatchError, NoJobSlotError
+from rightsizing_runtime.errors import NoJobSlotError
 from rightsizing_runtime.triggers import InvalidTriggerError, trigger_from
 
 from rightsizing_constructs import RightsizingEngine
 from tests.infra import stack
 from tests.test_decision import candidate, inputs
-from tests.test_handlers import describe_endpoint_config_response, describe_endpoint_response
-from tests.test_handlers import settings_document as endpoint_settings
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:RecommendSM:run-1"
 VERSION = "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud-scoring/4"
@@ -100,65 +98,6 @@ def test_trigger_kinds() -> None:
 def test_unknown_or_unusable_triggers_are_refused(trigger: Any, message: str) -> None:
     with pytest.raises(InvalidTriggerError, match=message):
         trigger_from(trigger)
-
-
-# -- Prepare: the model an approval names must be the one the endpoint serves -----------------
-
-
-@pytest.fixture
-def sagemaker() -> Iterator[Stubber]:
-    with Stubber(start_job.sagemaker) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
-def _serving(stubber: Stubber, package: str) -> None:
-    stubber.add_response(
-        "describe_endpoint", describe_endpoint_response(), {"EndpointName": "fraud-scoring"}
-    )
-    stubber.add_response(
-        "describe_endpoint_config",
-        describe_endpoint_config_response("ml.c5.xlarge", 2),
-        {"EndpointConfigName": "fraud-scoring-config-1"},
-    )
-    stubber.add_response(
-        "describe_model",
-        {
-            "ModelName": "fraud-scoring-model",
-            "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/fraud-scoring-model",
-            "PrimaryContainer": {"ModelPackageName": package},
-            "CreationTime": "2026-01-01T00:00:00Z",
-        },
-        {"ModelName": "fraud-scoring-model"},
-    )
-
-
-def _approval(version: str) -> dict[str, Any]:
-    return {
-        "source": "aws.sagemaker",
-        "detail_type": "SageMaker Model Package State Change",
-        "event": {
-            "id": "evt",
-            "detail": {"ModelApprovalStatus": "Approved", "ModelPackageArn": version},
-        },
-    }
-
-
-def test_approved_version_served_is_the_model_ir_tests(sagemaker: Stubber) -> None:
-    _serving(sagemaker, VERSION)
-    run = start_job.handler(
-        {"step": "prepare", "settings": endpoint_settings(), "trigger": _approval(VERSION)}
-    )
-    assert run["model"] == {"model_package_version_arn": VERSION}
-    assert run["trigger"]["kind"] == "model-approval"
-
-
-def test_approved_version_not_served_changes_nothing(sagemaker: Stubber) -> None:
-    _serving(sagemaker, VERSION.replace("/4", "/3"))
-    with pytest.raises(ModelMismatchError, match=r"serves .*fraud-scoring/3"):
-        start_job.handler(
-            {"step": "prepare", "settings": endpoint_settings(), "trigger": _approval(VERSION)}
-        )
 
 
 # -- Job slots --------------------------------------------------------------------------------

@@ -151,6 +151,12 @@ def _holds(rule: Mapping[str, Any], document: Any) -> bool:
         return any(_holds(r, document) for r in rule["Or"])
     if "Not" in rule:
         return not _holds(rule["Not"], document)
+    if "IsPresent" in rule:
+        try:
+            _get(document, rule["Variable"])
+        except (KeyError, TypeError):
+            return rule["IsPresent"] is False
+        return rule["IsPresent"] is True
     value = _get(document, rule["Variable"])
     for operator, compare in (
         ("StringEquals", lambda a, b: a == b),

@@ -11,10 +11,6 @@ class UnsupportedEndpointError(ValueError):
     """The endpoint exists but cannot be rightsized (no such variant, serverless variant...)."""
 
 
-class ModelMismatchError(ValueError):
-    """A newly approved model version is not the one the endpoint serves: nothing is changed."""
-
-
 class NoJobSlotError(RuntimeError):
     """All of the engine's IR job slots are taken; the run waits and asks again."""
 

@@ -9,6 +9,7 @@ renaming or removing one bumps ``SCHEMA_VERSION``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -24,6 +25,38 @@ from .decision import (
 )
 
 SCHEMA_VERSION = "1"
+#: The action of a recommendation for an approved version the endpoint does not serve yet: it
+#: is kept (``pending.py``) and applied once the endpoint serves that version, never before.
+PENDING = "pending"
+
+
+#: Every parameter a pending recommendation is kept in is under this path (``pending.py``);
+#: the IAM policy is scoped to it.
+PENDING_PARAMETER_PREFIX = "/rightsizing/pending/"
+
+
+def pending_parameter_name(endpoint_name: str, variant_name: str, version_arn: str) -> str:
+    """``/rightsizing/pending/<endpoint>/<variant>/<group>/<version>``: where a pipeline reads it.
+
+    From ``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>``. Endpoint,
+    variant and group names are letters, digits and hyphens (SageMaker's patterns), all allowed
+    in parameter names; the name has 7 levels of the 15 allowed and at most 300 characters of
+    the 1,011 (Systems Manager quotas).
+    """
+    group, version = version_arn.split(":", 5)[5].split("/")[1:3]
+    return f"{PENDING_PARAMETER_PREFIX}{endpoint_name}/{variant_name}/{group}/{version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measured:
+    """What the decision's measurements were taken of, for the record."""
+
+    #: ``measurements.fingerprint`` of the model and job definition (None: not known, ``plan``).
+    model_fingerprint: str | None = None
+    #: Whether the job was a stored one, reused instead of a new load test.
+    job_reused: bool = False
+    #: The approved version not served yet (Prepare's ``pending``), or None.
+    pending: Mapping[str, Any] | None = None
 
 
 def recommend(
@@ -35,13 +68,14 @@ def recommend(
     variant_name: str,
     endpoint_config: Mapping[str, Any] | None = None,
     trigger: Mapping[str, Any] | None = None,
+    measured: Measured | None = None,
 ) -> dict[str, Any]:
     """Decide on a job's candidates (``candidates_from_job``); return the event detail.
 
     ``endpoint_config`` is the endpoint's current ``DescribeEndpointConfig`` response, when known:
     with it, a recommendation the endpoint already runs is ``no-change``. Shared by the Select
     handler and the ``plan`` command, so both decide alike. ``trigger`` is what started the run
-    (``triggers.Trigger.render()``), recorded as is.
+    (``triggers.Trigger.render()``), recorded as is; ``measured`` what the job measured.
     """
     current = (
         None if endpoint_config is None else current_config_from(endpoint_config, variant_name)
@@ -55,6 +89,7 @@ def recommend(
         job_name=job_name,
         current=current,
         trigger=trigger,
+        measured=measured or Measured(),
     )
 
 
@@ -67,17 +102,41 @@ def recommendation_detail(
     job_name: str,
     current: CurrentConfig | None,
     trigger: Mapping[str, Any] | None = None,
+    measured: Measured | None = None,
 ) -> dict[str, Any]:
-    """Render a decision as the event's JSON-serializable ``detail``."""
+    """Render a decision as the event's JSON-serializable ``detail``.
+
+    With ``measured.pending``, the action is ``pending`` (the decision's own action is kept in
+    ``pending.decision``): nothing is applied before the endpoint serves the version.
+    """
+    measured = measured or Measured()
     chosen = decision.chosen
+    action: str = decision.action
+    reason = decision.reason
+    pending = None
+    if measured.pending is not None:
+        version = measured.pending["model_package_version_arn"]
+        pending = {
+            "model_package_version_arn": version,
+            "expires_at": measured.pending["expires_at"],
+            "decision": decision.action,
+            "parameter_name": pending_parameter_name(
+                str(endpoint_name), variant_name, str(version)
+            ),
+        }
+        action = PENDING
+        reason = f"pending until {endpoint_name}/{variant_name} serves {version}: {reason}"
     return {
         "schema_version": SCHEMA_VERSION,
         "endpoint_name": endpoint_name,
         "variant_name": variant_name,
         "job_name": job_name,
         "trigger": None if trigger is None else dict(trigger),
-        "action": decision.action,
-        "reason": decision.reason,
+        "model_fingerprint": measured.model_fingerprint,
+        "job_reused": measured.job_reused,
+        "pending": pending,
+        "action": action,
+        "reason": reason,
         "instance_type": chosen.candidate.instance_type if chosen else None,
         "instance_count": chosen.instance_count if chosen else None,
         "autoscaling": None

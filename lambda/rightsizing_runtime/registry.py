@@ -65,6 +65,7 @@ class Registry:
     _by_group: dict[str, tuple[Entry, ...]] = field(init=False, repr=False)
     _by_alarm: dict[str, Entry] = field(init=False, repr=False)
     _by_schedule: dict[str, tuple[Entry, ...]] = field(init=False, repr=False)
+    _approved_by_name: dict[str, tuple[Entry, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         by_group: dict[str, list[Entry]] = {}
@@ -84,6 +85,13 @@ class Registry:
             {e.latency_alarm_name: e for e in self.entries if e.latency_alarm_name},
         )
         object.__setattr__(self, "_by_schedule", {k: tuple(v) for k, v in by_schedule.items()})
+        approved_by_name: dict[str, list[Entry]] = {}
+        for entry in self.entries:
+            if entry.model_package_group_name:
+                approved_by_name.setdefault(entry.endpoint_name, []).append(entry)
+        object.__setattr__(
+            self, "_approved_by_name", {k: tuple(v) for k, v in approved_by_name.items()}
+        )
 
     def endpoint(self, endpoint_name: str, variant_name: str) -> Entry | None:
         """The entry of this endpoint variant, if the engine rightsizes it."""
@@ -92,6 +100,10 @@ class Registry:
     def approved_in(self, group_name: str) -> tuple[Entry, ...]:
         """The endpoints whose runs start on approvals in this model package group."""
         return self._by_group.get(group_name.lower(), ())
+
+    def approved_variants_of(self, endpoint_name: str) -> tuple[Entry, ...]:
+        """The variants of this endpoint whose runs start on model approvals."""
+        return self._approved_by_name.get(endpoint_name, ())
 
     def alarmed_by(self, alarm_name: str) -> Entry | None:
         """The endpoint whose latency alarm this is."""

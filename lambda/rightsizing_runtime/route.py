@@ -10,7 +10,8 @@ and returns the workflow's next state, with ``route.action``:
 - ``apply``: an ``apply`` recommendation for an endpoint in ``ApplyMode.AUTO``:
   ``recommendation`` and ``apply_settings``;
 - ``fan_out``: runs of several endpoints (a schedule, an approval in a group several endpoints
-  serve): ``route.requests``, one "Rightsizing Run Requested" detail each;
+  serve, an endpoint several such variants share starting to serve a config):
+  ``route.requests``, one "Rightsizing Run Requested" detail each;
 - ``ignore``: nothing to do; with ``route.record`` true (an event that names an endpoint the
   engine does not rightsize) the workflow records it in the ledger under the named endpoint.
 
@@ -31,8 +32,10 @@ from typing import Any
 from . import registry
 from .triggers import (
     ALARM_STATE_CHANGE,
+    ENDPOINT_STATE_CHANGE,
     EVENT_SOURCE,
     FINDING,
+    IN_SERVICE_KIND,
     MODEL_PACKAGE_STATE_CHANGE,
     RECOMMENDATION,
     RUN_REQUESTED,
@@ -95,6 +98,8 @@ def route(event: Mapping[str, Any], fleet: registry.Registry) -> dict[str, Any]:
         return _recommendation(fleet, detail)
     if kind == ("aws.sagemaker", MODEL_PACKAGE_STATE_CHANGE):
         return _approval(fleet, detail, trigger)
+    if kind == ("aws.sagemaker", ENDPOINT_STATE_CHANGE):
+        return _in_service(fleet, detail, trigger)
     if kind == ("aws.cloudwatch", ALARM_STATE_CHANGE):
         entry = fleet.alarmed_by(str(detail.get("alarmName")))
         if entry is None:
@@ -157,6 +162,23 @@ def _approval(
         return _run(entries[0], trigger)
     version = detail.get("ModelPackageArn")
     return _fan_out(entries, "model-approval", f"approval of {version}", version=version)
+
+
+def _in_service(
+    fleet: registry.Registry, detail: Mapping[str, Any], trigger: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An endpoint started serving a config: its variants sized on approval check what waits.
+
+    Only variants with a model-approval trigger can have a pending recommendation
+    (``pending.py``); every other endpoint's state changes are nothing to this engine.
+    """
+    name = str(detail.get("EndpointName"))
+    entries = fleet.approved_variants_of(name)
+    if detail.get("EndpointStatus") != "IN_SERVICE" or not entries:
+        return _ignore(f"no pending recommendation can wait for endpoint {name!r}")
+    if len(entries) == 1:
+        return _run(entries[0], trigger)
+    return _fan_out(entries, IN_SERVICE_KIND, f"endpoint {name} in service")
 
 
 def _run(entry: registry.Entry, trigger: Mapping[str, Any]) -> dict[str, Any]:

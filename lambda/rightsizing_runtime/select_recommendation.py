@@ -1,6 +1,7 @@
 """Select: read the finished job, decide, and return the recommendation event's ``detail``.
 
-Input: ``{"settings": <settings document>, "job": {"job_name": ...}}``. Output: the ``detail``
+Input: ``{"settings": <settings document>, "job": {"job_name": ...}}``: the run's own job, or
+the stored one Prepare chose to reuse (``settings.reuse``). Output: the ``detail``
 (schema in ``recommendation.py``), which the state machine puts on EventBridge. A job that did not
 complete raises :class:`InvalidJobResultError` with IR's failure reason; nothing is recommended.
 """
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 from .aws import endpoint_not_found, retryable_errors_typed, sagemaker_client
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
-from .recommendation import recommend
+from .recommendation import Measured, recommend
 from .settings import EndpointSettings, parse_settings
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         variant_name=settings.variant_name,
         endpoint_config=current_endpoint_config(settings),
         trigger=settings.trigger,
+        measured=Measured(
+            model_fingerprint=settings.model_fingerprint,
+            job_reused=settings.reuse is not None,
+            pending=settings.pending,
+        ),
     )
     logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
     return detail

@@ -36,6 +36,13 @@ class EndpointSettings:
     decision_input: DecisionInput
     #: What started the run (``triggers.Trigger.render()``), once the Prepare step resolved it.
     trigger: Mapping[str, Any] | None = None
+    #: What the run's load test measures (``measurements.fingerprint``), once prepared.
+    model_fingerprint: str | None = None
+    #: The stored job the run decides from instead of a new load test (``{"job_name", ...}``).
+    reuse: Mapping[str, Any] | None = None
+    #: The approved version the endpoint does not serve yet, whose recommendation is pending
+    #: (``{"model_package_version_arn", "expires_at", "served"}``).
+    pending: Mapping[str, Any] | None = None
 
 
 def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
@@ -74,6 +81,9 @@ def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
                 ),
             ),
             trigger=document.get("trigger"),
+            model_fingerprint=document.get("model_fingerprint"),
+            reuse=document.get("reuse"),
+            pending=document.get("pending"),
         )
     except InvalidSettingsError:
         raise

@@ -3,37 +3,64 @@
 Two steps of the Recommend workflow run here (``event["step"]``):
 
 - ``prepare``: ``{"settings", "trigger"}`` -> the run's settings document: the endpoint's
-  settings, checked against the endpoint, with ``trigger`` resolved (``triggers.py``) and, for a
-  model approval, the approved version as the model IR tests. A version the endpoint does not
-  serve raises :class:`ModelMismatchError`: the library never swaps a model silently.
+  settings, checked against the endpoint, with ``trigger`` resolved (``triggers.py``) and:
+
+  - ``model``: for a model approval, the approved version, which IR tests. A version the
+    endpoint does not serve yet is sized before it ships: ``pending`` says so
+    (``pending.py``); the library never swaps a model itself.
+  - ``model_fingerprint``: what the load test measures (``measurements.py``).
+  - ``reuse``: the completed job the run decides from instead of a new load test, when one
+    measured the same fingerprint recently enough (``reuse_max_age_seconds``) and the trigger
+    did not ask for a load test; for an endpoint that starts serving a pending version, that
+    pending run's job (:class:`NothingPendingError` when there is none).
 - ``start`` (the default): ``{"settings", "execution_arn"}`` -> ``{"job_name", "job_arn"}``.
+- ``publish_pending``: ``{"recommendation"}`` (a ``pending`` recommendation's detail) ->
+  where it was kept, and the version it superseded.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
-from .aws import endpoint_not_found, error_code, retryable_errors_typed, sagemaker_client
-from .errors import EndpointNotFoundError, ModelMismatchError, UnsupportedEndpointError
+from . import measurements, pending
+from .aws import (
+    CLIENT_CONFIG,
+    endpoint_not_found,
+    error_code,
+    retryable_errors_typed,
+    sagemaker_client,
+)
+from .errors import EndpointNotFoundError, UnsupportedEndpointError
 from .job_request import create_job_request, job_name
 from .settings import EndpointSettings, parse_settings
-from .triggers import trigger_from
+from .triggers import IN_SERVICE_KIND, Trigger, trigger_from
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 sagemaker = sagemaker_client()
+dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+ssm = boto3.client("ssm", config=CLIENT_CONFIG)
+# Older settings documents lack the reuse and expiry settings: the construct's defaults.
+_DEFAULT_REUSE_MAX_AGE_SECONDS = 30 * 24 * 3600
+_DEFAULT_PENDING_EXPIRY_SECONDS = 14 * 24 * 3600
 
 
 @retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
-    """Run the ``prepare`` or ``start`` step."""
-    if event.get("step") == "prepare":
+    """Run the ``prepare``, ``start`` or ``publish_pending`` step."""
+    step = event.get("step")
+    if step == "prepare":
         return prepare(event)
+    if step == "publish_pending":
+        return publish_pending(event["recommendation"])
     return start(event)
 
 
@@ -45,18 +72,155 @@ def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
     endpoint = check_endpoint(settings)
     run = dict(document)
     run["trigger"] = trigger.render()
-    version = trigger.model_package_version_arn
-    if version is not None:
-        served = served_model_packages(endpoint, settings.variant_name)
-        if version not in served:
-            raise ModelMismatchError(
-                f"{version} was approved, but {settings.endpoint_name}/{settings.variant_name} "
-                f"serves {', '.join(sorted(served)) or 'no model package version'}; deploy the "
-                "new version first (the next run then rightsizes it). Nothing was changed."
-            )
-        run["model"] = {"model_package_version_arn": version}
-    logger.info("prepared a %s run of %s", trigger.kind, settings.endpoint_name)
+    now = _now()
+    if trigger.kind == IN_SERVICE_KIND:
+        # Raises NothingPendingError when no pending recommendation waits for this endpoint.
+        taken = take_pending(settings, served_model_packages(endpoint, settings.variant_name), now)
+        run["model"] = {"model_package_version_arn": taken["model_package_version_arn"]}
+        run["reuse"] = {"job_name": taken["job_name"], "pending_for": run["model"]}
+    else:
+        version = trigger.model_package_version_arn
+        if version is not None:
+            run["model"] = {"model_package_version_arn": version}
+            served = served_model_packages(endpoint, settings.variant_name)
+            if version not in served:
+                expiry = int(
+                    document.get("pending_expiry_seconds", _DEFAULT_PENDING_EXPIRY_SECONDS)
+                )
+                run["pending"] = {
+                    "model_package_version_arn": version,
+                    "expires_at": (now + datetime.timedelta(seconds=expiry)).isoformat(),
+                    "served": sorted(served),
+                }
+    run["model_fingerprint"] = measurements.fingerprint(
+        measurements.model_identity(
+            run["model"],
+            describe_model=lambda name: sagemaker.describe_model(ModelName=name),
+            describe_model_package=lambda arn: sagemaker.describe_model_package(
+                ModelPackageName=arn
+            ),
+        ),
+        settings.job,
+    )
+    if "reuse" not in run:
+        reused = _reusable_job(settings, trigger, run["model_fingerprint"], document, now)
+        if reused is not None:
+            run["reuse"] = reused
+    logger.info(
+        "prepared a %s run of %s (%s)",
+        trigger.kind,
+        settings.endpoint_name,
+        f"reusing {run['reuse']['job_name']}" if "reuse" in run else "load test",
+    )
     return run
+
+
+def _reusable_job(
+    settings: EndpointSettings,
+    trigger: Trigger,
+    measured: str,
+    document: Mapping[str, Any],
+    now: datetime.datetime,
+) -> dict[str, Any] | None:
+    """A completed job of the same fingerprint, unless a load test was asked for."""
+    max_age = int(document.get("reuse_max_age_seconds", _DEFAULT_REUSE_MAX_AGE_SECONDS))
+    if trigger.force_load_test or max_age <= 0:
+        return None
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=_ledger_table(), **measurements.ledger_query(settings.endpoint_name)
+    )
+    return measurements.reusable_job(
+        ledger_pages=iter(pages),
+        variant_name=settings.variant_name,
+        measured=measured,
+        max_age=datetime.timedelta(seconds=max_age),
+        now=now,
+        describe_job=lambda name: sagemaker.describe_inference_recommendations_job(JobName=name),
+    )
+
+
+def publish_pending(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep a pending recommendation: its SSM parameter, then its ledger item.
+
+    The item replaces the variant's older pending recommendation, if any: that one is superseded
+    (its parameter deleted, a ``superseded`` record written). The parameter goes first: the
+    item is what an endpoint's state change takes, and it must not name a missing parameter.
+    """
+    recorded_at = _now().isoformat()
+    item = pending.pending_item(detail, recorded_at)
+    name = item["parameter_name"]["S"]
+    version = item["model_package_version_arn"]["S"]
+    ssm.put_parameter(
+        Name=name,
+        Description=f"Pending rightsizing of {detail['endpoint_name']} for {version}"[:1024],
+        Value=pending.parameter_value(detail),
+        Type="String",
+        Overwrite=True,
+    )
+    old = dynamodb.put_item(TableName=_ledger_table(), Item=item, ReturnValues="ALL_OLD").get(
+        "Attributes"
+    )
+    superseded = None
+    if old and old["model_package_version_arn"]["S"] != version:
+        superseded = old["model_package_version_arn"]["S"]
+        _delete_parameter(old.get("parameter_name", {}).get("S"))
+        dynamodb.put_item(
+            TableName=_ledger_table(), Item=pending.superseded_record(old, detail, recorded_at)
+        )
+        logger.info("the pending recommendation for %s is superseded by %s", superseded, version)
+    return {"parameter_name": name, "superseded": superseded}
+
+
+def take_pending(
+    settings: EndpointSettings, served: set[str], now: datetime.datetime
+) -> dict[str, Any]:
+    """The pending recommendation of the version the endpoint now serves, taken (deleted).
+
+    A conditional delete: of two runs on the same state change, one takes it. Raises
+    :class:`pending.NothingPendingError` when nothing waits for this version, another run took
+    it, or it expired (then it is removed).
+    """
+    where = f"{settings.endpoint_name}/{settings.variant_name}"
+    key = pending.ledger_key(settings.endpoint_name, settings.variant_name)
+    item = dynamodb.get_item(TableName=_ledger_table(), Key=key, ConsistentRead=True).get("Item")
+    version, expired = pending.check_pending(item, where=where, served=served, now=now)
+    assert item is not None  # check_pending raised otherwise
+    try:
+        dynamodb.delete_item(
+            TableName=_ledger_table(),
+            Key=key,
+            ConditionExpression="model_package_version_arn = :version",
+            ExpressionAttributeValues={":version": {"S": version}},
+        )
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+        raise pending.NothingPendingError(
+            f"the pending recommendation of {where} was taken by another run"
+        ) from error
+    _delete_parameter(item.get("parameter_name", {}).get("S"))
+    if expired:
+        raise pending.expired_error(item, where)
+    return {"model_package_version_arn": version, "job_name": item["job_name"]["S"]}
+
+
+def _delete_parameter(name: str | None) -> None:
+    """Delete a pending recommendation's parameter; one already gone is no error."""
+    if not name:
+        return
+    try:
+        ssm.delete_parameter(Name=name)
+    except ClientError as error:
+        if error_code(error) != "ParameterNotFound":
+            raise
+
+
+def _ledger_table() -> str:
+    return os.environ["LEDGER_TABLE_NAME"]
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def start(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -99,3 +99,16 @@ def seconds_problems(name: str, duration: Any) -> list[str]:
     except Exception:  # jsii raises a plain Error for fractional values
         return [f"{name} must be a whole number of seconds, got {human(duration)}"]
     return [] if seconds >= 1 else [f"{name} must be at least 1 second, got {seconds} s"]
+
+
+def duration_range_problems(
+    name: str, duration: Any, shortest: Duration, longest: Duration
+) -> list[str]:
+    """A whole number of seconds from ``shortest`` to ``longest`` (a token is not checked)."""
+    found = seconds_problems(name, duration)
+    if found or is_token(duration.to_string()):
+        return found
+    seconds = duration.to_seconds()
+    if shortest.to_seconds() <= seconds <= longest.to_seconds():
+        return []
+    return [f"{name} must be from {human(shortest)} to {human(longest)}, got {human(duration)}"]

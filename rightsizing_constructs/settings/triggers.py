@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from aws_cdk import Duration
 
 from .._runtime import import_runtime
-from ._validation import ValidationProblems, human, is_token
+from ._validation import ValidationProblems, duration_range_problems, human, is_token
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -22,16 +22,31 @@ class ModelApproval:
     """Trigger: a new version approved in a Model Package Group runs IR on that version.
 
     Fires on ``SageMaker Model Package State Change`` events of ``model_package_group_name``
-    with ``ModelApprovalStatus`` ``Approved``. The library never swaps the model: when the
-    endpoint does not serve the approved version, the run records ``model-mismatch`` and
-    changes nothing (deploy the version with your pipeline; a later run rightsizes it).
+    with ``ModelApprovalStatus`` ``Approved``. The library never swaps the model. When the
+    endpoint already serves the approved version, the run is an ordinary one. When it does not
+    yet (approval usually starts the deployment), the version is sized before it ships: the
+    recommendation is ``pending``, kept in the ledger and in an SSM parameter a pipeline can
+    read before it deploys (README, "Size before shipping"), and applied (``ApplyMode.AUTO``) or
+    notified when the endpoint starts serving that version. A newer approval supersedes it.
     """
 
     #: The Model Package Group whose approved versions start a run.
     model_package_group_name: str
+    #: How long a pending recommendation waits for the endpoint to serve its version (1 hour to
+    #: 90 days); after that it is dropped, and the next trigger load-tests again. Default: 14
+    #: days.
+    pending_expires_after: Duration = field(default_factory=lambda: Duration.days(14))
 
     def __post_init__(self) -> None:
         problems = ValidationProblems("ModelApproval")
+        problems.extend(
+            duration_range_problems(
+                "pending_expires_after",
+                self.pending_expires_after,
+                Duration.hours(1),
+                Duration.days(90),
+            )
+        )
         problems.check(
             is_token(self.model_package_group_name)
             or (

@@ -120,7 +120,12 @@ _HANDLER_CLIENTS = {
     "sagemaker": "sagemaker",
     "autoscaling": "application-autoscaling",
     "dynamodb": "dynamodb",
+    "ssm": "ssm",
 }
+#: The model package groups the tests' endpoints and approvals name, with versions 1 to
+#: ``MODEL_PACKAGE_VERSIONS`` in moto (DescribeModelPackage: Prepare's model fingerprint).
+MODEL_PACKAGE_GROUPS = ("fraud-scoring", "fleet-models", "models-auto", "models-notify")
+MODEL_PACKAGE_VERSIONS = 5
 # X-Amz-Target prefixes of JSON-protocol services -> botocore service names.
 _JSON_PREFIXES = {
     "SageMaker": "sagemaker",
@@ -161,6 +166,8 @@ class Job:
     request: dict[str, Any]
     status: str = "IN_PROGRESS"
     describes: int = 0
+    #: When the job ended (epoch seconds): set when it ends, or by a test (an older job).
+    completed_at: float | None = None
 
 
 @dataclass
@@ -203,6 +210,7 @@ class InferenceRecommenderStandIn:
         done = self.polls_before_done is not None and job.describes > self.polls_before_done
         if job.status == "IN_PROGRESS" and done:
             job.status = self.outcome
+            job.completed_at = round(time.time(), 3)
         return _reply(self._description(name, arn, job))
 
     def _description(self, name: str, arn: str, job: Job) -> dict[str, Any]:
@@ -217,6 +225,8 @@ class InferenceRecommenderStandIn:
             "LastModifiedTime": now,
             "InputConfig": job.request["InputConfig"],
         }
+        if job.completed_at is not None:
+            description["CompletionTime"] = job.completed_at
         if job.status == "COMPLETED":
             description["InferenceRecommendations"] = self.recommendations
         if job.status == "FAILED":
@@ -518,6 +528,7 @@ def local_aws(
         botocore_stubber.process_request = lambda request: (  # type: ignore[method-assign]
             aws.serve(request) or moto_answer(request)
         )
+        register_model_packages()
         runtime = [importlib.import_module(f"rightsizing_runtime.{m}") for m in _HANDLER_MODULES]
         saved: list[tuple[Any, str, Any]] = []
         # The handlers' module-level clients were made outside the mock: give them new ones,
@@ -539,6 +550,27 @@ def local_aws(
             for module, attribute, client in saved:
                 setattr(module, attribute, client)
             boto3.DEFAULT_SESSION = None
+
+
+def register_model_packages() -> None:
+    """The tests' model package versions, in moto's model registry.
+
+    Each version's container names the version in its image tag, so versions differ.
+    """
+    sagemaker = boto3.client("sagemaker")
+    for group in MODEL_PACKAGE_GROUPS:
+        sagemaker.create_model_package_group(ModelPackageGroupName=group)
+        for version in range(1, MODEL_PACKAGE_VERSIONS + 1):
+            sagemaker.create_model_package(
+                ModelPackageGroupName=group,
+                InferenceSpecification={
+                    "Containers": [
+                        {"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{group}:{version}"}
+                    ],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv"],
+                },
+            )
 
 
 def resolve(value: Any, refs: dict[str, str], arns: dict[str, str]) -> Any:
@@ -577,6 +609,7 @@ class LocalStack:
 
     def __init__(self, aws: LocalAws, template: dict[str, Any]) -> None:
         self.aws = aws
+        self._delivered = 0
         self.resources = template["Resources"]
         self.sfn = boto3.client("stepfunctions")
         self.events = boto3.client("events")
@@ -739,7 +772,9 @@ class LocalStack:
         for url, machine in self.starts.items():
             received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
             for message in received.get("Messages", []):
-                started.append(self._start(machine, f"delivered-{len(started)}", message["Body"]))
+                self._delivered += 1  # execution names are unique per state machine
+                name = f"delivered-{self._delivered}"
+                started.append(self._start(machine, name, message["Body"]))
         return [self._wait(arn, limit) for arn in started]
 
     def executions(self, machine: str = "apply", limit: float = 60) -> list[Execution]:

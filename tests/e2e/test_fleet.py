@@ -207,30 +207,6 @@ def test_model_approval_matches_the_docs_sample_for_its_group(fleet: LocalStack)
     )
 
 
-def test_approved_version_the_endpoint_does_not_serve_changes_nothing(
-    fleet: LocalStack, ir: InferenceRecommenderStandIn
-) -> None:
-    create_endpoint(
-        "fleet-0", model_package=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
-    )
-    approved = docs_sample("model_package_state_change_docs_sample.json")
-    approved["detail"].update(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="Approved",
-        ModelPackageArn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/2",
-    )
-    put(fleet, approved)
-
-    [run] = fleet.deliver()
-
-    assert run.status == "SUCCEEDED", run.cause
-    assert run.states[-3:] == ["RecordMismatch", "NotifySkipped", "Skipped"]
-    assert ir.jobs == {}  # no load test was paid for
-    [record] = fleet.ledger_items("recommendation#")
-    assert record["outcome"]["S"] == "model-mismatch"
-    assert f"model-package/{GROUP}/1" in record["reason"]["S"]
-
-
 def test_approved_version_the_endpoint_serves_is_load_tested(
     fleet: LocalStack, ir: InferenceRecommenderStandIn
 ) -> None:
