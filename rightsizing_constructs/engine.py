@@ -395,6 +395,8 @@ class RightsizingEngine(Construct):
             )
         if endpoint.model_approval is not None:
             self._recommend_permissions.allow_served_model_check()
+        if endpoint.peak_traffic is not None:
+            self._recommend_permissions.allow_traffic_reads()
         if endpoint.applies:
             self.apply_workflow.grant_endpoint(endpoint_arn)
 

@@ -14,7 +14,15 @@ from ._grants import endpoint_grant
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from .job_role import JOB_NAMES_REASON, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
+from .security import VPC_REASON
 from .settings import EndpointAccess
+
+#: Why StartJob holds "*" once an endpoint measures its peak (cdk-nag acknowledgment; it
+#: replaces the function's X-Ray (and VPC) reason on the same resource, so it names them too).
+TRAFFIC_READS_REASON = (
+    "cloudwatch:GetMetricData has no resource-level permissions (it reads the variant's "
+    "Invocations when an endpoint measures its peak); X-Ray neither."
+)
 
 
 class RecommendPermissions:
@@ -71,6 +79,7 @@ class RecommendPermissions:
             acknowledge_wildcard(function.role, jobs, JOB_NAMES_REASON)  # type: ignore[arg-type]
         acknowledge_wildcard(functions.select.role, configs, CONFIGS_REASON)  # type: ignore[arg-type]
         self._served_model_check_granted = False
+        self._traffic_reads_granted = False
 
     def grant_job_slots(self, ledger: dynamodb.ITable) -> None:
         """Slots are conditional writes and deletes of the slot items; nothing reads them."""
@@ -103,3 +112,21 @@ class RecommendPermissions:
             "The model an endpoint serves is named in its current endpoint config, which is "
             "only known at run time.",
         )
+
+    def allow_traffic_reads(self) -> None:
+        """Prepare reads the variant's ``Invocations`` when an endpoint measures its peak.
+
+        Granted only once an endpoint has ``peak_traffic``: an engine whose endpoints all give
+        their peak by hand cannot read metrics.
+        """
+        if self._traffic_reads_granted:
+            return
+        self._traffic_reads_granted = True
+        start_job = self._functions.start_job
+        # GetMetricData has no resource types and no condition keys (Service Authorization
+        # Reference, "Actions, resources, and condition keys for Amazon CloudWatch"): "*" only.
+        start_job.add_to_role_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
+        )
+        reason = TRAFFIC_READS_REASON + (" " + VPC_REASON if start_job.is_bound_to_vpc else "")
+        acknowledge_wildcard(start_job.role, "*", reason)  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         variant_name=settings.variant_name,
         endpoint_config=current_endpoint_config(settings),
         trigger=settings.trigger,
+        peak_source=settings.peak_source,
     )
     logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
     return detail

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from .decision import DecisionInput, Guardrails, Slo, exact
+from .traffic import ObservedPeak, parse_peak_traffic
 
 SETTINGS_VERSION = 1
 
@@ -36,6 +37,10 @@ class EndpointSettings:
     decision_input: DecisionInput
     #: What started the run (``triggers.Trigger.render()``), once the Prepare step resolved it.
     trigger: Mapping[str, Any] | None = None
+    #: How Prepare measures the peak (``peak_traffic``; None: the configured number is used).
+    peak_traffic: ObservedPeak | None = None
+    #: Where the run's peak came from (``traffic.resolve_peak``), once Prepare resolved it.
+    peak_source: Mapping[str, Any] | None = None
 
 
 def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
@@ -74,6 +79,8 @@ def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
                 ),
             ),
             trigger=document.get("trigger"),
+            peak_traffic=parse_peak_traffic(document.get("peak_traffic")),
+            peak_source=document.get("peak_source"),
         )
     except InvalidSettingsError:
         raise

@@ -5,7 +5,9 @@ Two steps of the Recommend workflow run here (``event["step"]``):
 - ``prepare``: ``{"settings", "trigger"}`` -> the run's settings document: the endpoint's
   settings, checked against the endpoint, with ``trigger`` resolved (``triggers.py``) and, for a
   model approval, the approved version as the model IR tests. A version the endpoint does not
-  serve raises :class:`ModelMismatchError`: the library never swaps a model silently.
+  serve raises :class:`ModelMismatchError`: the library never swaps a model silently. With
+  ``peak_traffic`` in the settings, the peak is measured (``traffic.py``) and replaces
+  ``peak_requests_per_minute``; ``peak_source`` says where the run's peak came from.
 - ``start`` (the default): ``{"settings", "execution_arn"}`` -> ``{"job_name", "job_arn"}``.
 """
 
@@ -13,20 +15,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
-from .aws import endpoint_not_found, error_code, retryable_errors_typed, sagemaker_client
+from .aws import (
+    CLIENT_CONFIG,
+    endpoint_not_found,
+    error_code,
+    retryable_errors_typed,
+    sagemaker_client,
+)
 from .errors import EndpointNotFoundError, ModelMismatchError, UnsupportedEndpointError
 from .job_request import create_job_request, job_name
 from .settings import EndpointSettings, parse_settings
+from .traffic import CONFIGURED, resolve_peak
 from .triggers import trigger_from
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 sagemaker = sagemaker_client()
+cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
 
 
 @retryable_errors_typed
@@ -55,6 +67,8 @@ def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
                 "new version first (the next run then rightsizes it). Nothing was changed."
             )
         run["model"] = {"model_package_version_arn": version}
+    # -- Peak traffic (#14): measured when the settings ask for it ----------------------------
+    run.update(peak_of(settings))
     logger.info("prepared a %s run of %s", trigger.kind, settings.endpoint_name)
     return run
 
@@ -77,6 +91,20 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
         logger.info("job %s already exists for %s; reusing it", name, execution_arn)
     logger.info("started %s for %s/%s", name, settings.endpoint_name, settings.variant_name)
     return {"job_name": name, "job_arn": job_arn}
+
+
+def peak_of(settings: EndpointSettings) -> dict[str, Any]:
+    """``peak_source``, and the measured ``peak_requests_per_minute`` (``traffic.py``)."""
+    if settings.peak_traffic is None:
+        return {"peak_source": dict(CONFIGURED)}
+    return resolve_peak(
+        settings.peak_traffic,
+        configured=settings.decision_input.peak_requests_per_minute,
+        endpoint_name=settings.endpoint_name,
+        variant_name=settings.variant_name,
+        read=lambda request: cloudwatch.get_paginator("get_metric_data").paginate(**request),
+        now=datetime.now(UTC),
+    )
 
 
 def check_endpoint(settings: EndpointSettings) -> dict[str, Any]:
