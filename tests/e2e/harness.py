@@ -120,6 +120,7 @@ _HANDLER_CLIENTS = {
     "sagemaker": "sagemaker",
     "autoscaling": "application-autoscaling",
     "dynamodb": "dynamodb",
+    "cloudwatch": "cloudwatch",  # StartJob's, for a measured peak
 }
 # X-Amz-Target prefixes of JSON-protocol services -> botocore service names.
 _JSON_PREFIXES = {
