@@ -293,13 +293,14 @@ def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> di
 
 def _summary(detail: dict[str, Any]) -> str:
     """One line for people: the choice and what it and the current config cost, with units."""
+    peak = _peak_note(detail)
     if detail["action"] == "reject":
-        return "plan: reject: no candidate is eligible; the reasons are in the detail"
+        return "plan: reject: no candidate is eligible; the reasons are in the detail" + peak
     cost = Decimal(repr(detail["estimated_cost_per_hour"]))
     per_month = cost * import_runtime("decision").HOURS_PER_MONTH
     line = (
         f"plan: {detail['action']} {detail['instance_type']} x{detail['instance_count']}, "
-        f"{_usd(cost)} per hour at peak ({_usd(per_month, cents=True)} per month)"
+        f"{_usd(cost)} per hour at peak ({_usd(per_month, cents=True)} per month){peak}"
     )
     current = detail["current"]
     if current is not None and current["instance_type"] is not None:
@@ -310,6 +311,19 @@ def _summary(detail: dict[str, Any]) -> str:
             else f"{_usd(Decimal(repr(now)))} per hour"
         )
     return line
+
+
+def _peak_note(detail: dict[str, Any]) -> str:
+    """Where the peak came from: the flag, always.
+
+    ``plan`` reads no metrics, unlike a run whose endpoint has ``peak_traffic``: its
+    ``inputs.peak_source`` says ``configured``.
+    """
+    inputs = detail["inputs"]
+    return (
+        f"; peak {inputs['peak_requests_per_minute']} requests per minute, "
+        f"{inputs['peak_source']['kind']} (--peak-requests-per-minute)"
+    )
 
 
 def _usd(amount: Decimal, *, cents: bool = False) -> str:

@@ -34,6 +34,7 @@ from .settings import (
     LatencySlo,
     LatencyThreshold,
     ModelApproval,
+    PeakTraffic,
     RecommenderJob,
     StoppingConditions,
     ValidationProblems,
@@ -64,7 +65,15 @@ class EndpointRightsizing(Construct):
     :param endpoint_name: the endpoint to rightsize. It must exist when a run starts.
     :param slo: the latency objective (:class:`LatencySlo`).
     :param peak_requests_per_minute: expected peak traffic to the variant, in requests per
-        minute; the instance count is sized for it.
+        minute; the instance count is sized for it. With ``peak_traffic``, the fallback used
+        when the peak cannot be measured.
+    :param peak_traffic: measure the peak at the start of each run instead
+        (:meth:`PeakTraffic.observed`: a percentile of the variant's per-minute
+        ``Invocations`` over a lookback, times a growth factor, optionally at least a floor);
+        the StartJob function may then call ``cloudwatch:GetMetricData``. With too little
+        history, no requests or an error reading CloudWatch, the run uses
+        ``peak_requests_per_minute`` and says why (``inputs.peak_source`` of the
+        recommendation). Default: none (``peak_requests_per_minute`` is the peak).
     :param variant_name: the production variant. Default: ``AllTraffic``.
     :param model_package_version_arn: the versioned model package IR tests. Give this or
         ``model_name``.
@@ -128,6 +137,7 @@ class EndpointRightsizing(Construct):
         endpoint_name: str,
         slo: LatencySlo,
         peak_requests_per_minute: float,
+        peak_traffic: PeakTraffic | None = None,
         variant_name: str = "AllTraffic",
         model_package_version_arn: str | None = None,
         model_name: str | None = None,
@@ -161,6 +171,7 @@ class EndpointRightsizing(Construct):
             variant_name=variant_name,
             slo=slo,
             peak_requests_per_minute=peak_requests_per_minute,
+            peak_traffic=peak_traffic,
             model_package_version_arn=model_package_version_arn,
             model_name=model_name,
             container_config=container_config,
@@ -187,6 +198,8 @@ class EndpointRightsizing(Construct):
         self.model_package_version_arn = model_package_version_arn
         self.model_name = model_name
         self.model_approval = model_approval
+        #: How the peak is measured (None: ``peak_requests_per_minute`` is the peak).
+        self.peak_traffic = peak_traffic
         #: The audit findings that start runs (None: findings do not).
         self.audit_finding = audit_finding
         #: Whether ``apply`` recommendations are applied (``ApplyMode.AUTO``).
@@ -202,6 +215,8 @@ class EndpointRightsizing(Construct):
             "job": _render_job(job, slo),
             "slo": {"percentile": slo.percentile.value, "max_latency_ms": slo.max_latency_ms},
             "peak_requests_per_minute": peak_requests_per_minute,
+            # Only when given: the documents of endpoints without it stay as they were.
+            **({} if peak_traffic is None else {"peak_traffic": peak_traffic.render()}),
             "target_utilization": target_utilization,
             "guardrails": guardrails.render(),
             **_poll_budget(job, timeout, engine.poll_interval),

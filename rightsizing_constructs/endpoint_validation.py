@@ -32,6 +32,7 @@ from .settings import (
     LatencyAlarm,
     LatencySlo,
     ModelApproval,
+    PeakTraffic,
     RecommenderJob,
     ValidationProblems,
     is_token,
@@ -51,6 +52,7 @@ def validate(
     variant_name: str,
     slo: LatencySlo,
     peak_requests_per_minute: float,
+    peak_traffic: PeakTraffic | None,
     model_package_version_arn: str | None,
     model_name: str | None,
     container_config: ContainerConfig | None,
@@ -80,6 +82,7 @@ def validate(
     )
     optional: tuple[tuple[str, object, type], ...] = (
         ("deployment", deployment, Deployment),
+        ("peak_traffic", peak_traffic, PeakTraffic),
         ("schedule", schedule, events.Schedule),
         ("model_approval", model_approval, ModelApproval),
         ("latency_alarm", latency_alarm, LatencyAlarm),
@@ -106,6 +109,7 @@ def validate(
         ("guardrails", guardrails),
         ("container_config", container_config),
         ("deployment", deployment),
+        ("peak_traffic", peak_traffic),
         ("model_approval", model_approval),
         ("latency_alarm", latency_alarm),
         ("audit_finding", audit_finding),

@@ -400,9 +400,10 @@ class RightsizingEngine(Construct):
         }
         if self._model_reads is not None:
             self._model_reads.allow(**models)
+        # With an approval, also which version the endpoint serves (a pending recommendation).
         self._recommend_permissions.allow_model_reads(**models)
-        if endpoint.model_approval is not None:
-            self._recommend_permissions.allow_served_model_check()
+        if endpoint.peak_traffic is not None:
+            self._recommend_permissions.allow_traffic_reads()
         if endpoint.applies:
             self.apply_workflow.grant_endpoint(endpoint_arn)
 

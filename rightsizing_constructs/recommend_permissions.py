@@ -16,7 +16,15 @@ from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from ._runtime import import_runtime
 from .job_role import JOB_NAMES_REASON, ModelReads, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
+from .security import VPC_REASON
 from .settings import EndpointAccess
+
+#: Why StartJob holds "*" once an endpoint measures its peak (cdk-nag acknowledgment; it
+#: replaces the function's X-Ray (and VPC) reason on the same resource, so it names them too).
+TRAFFIC_READS_REASON = (
+    "cloudwatch:GetMetricData has no resource-level permissions (it reads the variant's "
+    "Invocations when an endpoint measures its peak); X-Ray neither."
+)
 
 
 class RecommendPermissions:
@@ -75,6 +83,7 @@ class RecommendPermissions:
         self._served_model_check_granted = False
         # Prepare identifies the model a run tests (its containers) to find a job to reuse.
         self._prepare_model_reads = ModelReads(functions.start_job.role, access)  # type: ignore[arg-type]
+        self._traffic_reads_granted = False
 
     def grant_job_slots(self, ledger: dynamodb.ITable) -> None:
         """Slots are conditional writes and deletes of the slot items; nothing reads them."""
@@ -118,7 +127,12 @@ class RecommendPermissions:
         model_name: str | None,
         model_package_group_name: str | None,
     ) -> None:
-        """Prepare describes the model an endpoint is tested with (its fingerprint)."""
+        """Prepare describes the model an endpoint is tested with (its fingerprint).
+
+        With model approvals, also the model the endpoint serves (a pending recommendation).
+        """
+        if model_package_group_name is not None:
+            self.allow_served_model_check()
         self._prepare_model_reads.allow(
             model_package_version_arn=model_package_version_arn,
             model_name=model_name,
@@ -152,3 +166,21 @@ class RecommendPermissions:
             "The model an endpoint serves is named in its current endpoint config, which is "
             "only known at run time.",
         )
+
+    def allow_traffic_reads(self) -> None:
+        """Prepare reads the variant's ``Invocations`` when an endpoint measures its peak.
+
+        Granted only once an endpoint has ``peak_traffic``: an engine whose endpoints all give
+        their peak by hand cannot read metrics.
+        """
+        if self._traffic_reads_granted:
+            return
+        self._traffic_reads_granted = True
+        start_job = self._functions.start_job
+        # GetMetricData has no resource types and no condition keys (Service Authorization
+        # Reference, "Actions, resources, and condition keys for Amazon CloudWatch"): "*" only.
+        start_job.add_to_role_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
+        )
+        reason = TRAFFIC_READS_REASON + (" " + VPC_REASON if start_job.is_bound_to_vpc else "")
+        acknowledge_wildcard(start_job.role, "*", reason)  # type: ignore[arg-type]

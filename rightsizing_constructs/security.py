@@ -40,7 +40,7 @@ _XRAY_REASON = (
     "X-Ray PutTraceSegments and PutTelemetryRecords (Lambda active tracing) have no "
     "resource-level permissions."
 )
-_VPC_REASON = (
+VPC_REASON = (
     "Lambda attaches the function to the VPC through network interfaces it creates with "
     "generated IDs; ec2:DescribeNetworkInterfaces has no resource-level permissions."
 )
@@ -129,7 +129,7 @@ class RuntimeFunctions:
             role.add_to_policy(iam.PolicyStatement(actions=_VPC_ACCESS_ACTIONS, resources=["*"]))
             VPC_NETWORK_INTERFACES.apply(role.node.find_child("DefaultPolicy"))
         acknowledge_wildcard(
-            role, "*", _XRAY_REASON + (" " + _VPC_REASON if self.vpc is not None else "")
+            role, "*", _XRAY_REASON + (" " + VPC_REASON if self.vpc is not None else "")
         )
         self._waive_defaults(function, log_group, has_environment=bool(environment))
         if not asynchronous:

@@ -120,7 +120,12 @@ def test_apply(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         "ml.m5.xlarge": True,
     }
     assert detail["job_name"] == "rightsizing-0123456789abcdef01234567"
-    assert err == "plan: apply ml.m5.xlarge x8, 1.84 USD per hour at peak (1343.20 USD per month)\n"
+    assert err == (
+        "plan: apply ml.m5.xlarge x8, 1.84 USD per hour at peak (1343.20 USD per month); peak "
+        "3240 requests per minute, configured (--peak-requests-per-minute)\n"
+    )
+    # plan reads no metrics: its peak is the flag's, as a run's without peak_traffic.
+    assert detail["inputs"]["peak_source"] == {"kind": "configured"}
 
 
 def test_guardrails_change_the_choice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -170,7 +175,10 @@ def test_reject(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert detail["action"] == "reject"
     assert detail["instance_type"] is None and detail["instance_count"] is None
     assert "more than the maximum of 1.5" in detail["reason"]
-    assert err == "plan: reject: no candidate is eligible; the reasons are in the detail\n"
+    assert err == (
+        "plan: reject: no candidate is eligible; the reasons are in the detail; peak 3240 "
+        "requests per minute, configured (--peak-requests-per-minute)\n"
+    )
 
 
 # -- The workflow's settings, under the constructs' names -----------------------------------
@@ -457,7 +465,8 @@ def test_costs_read_as_people_write_them(
     # Its sentence and the summary round them; the summary names the unit.
     assert detail["reason"].endswith("(2.04 per hour at peak)")
     assert err == (
-        "plan: apply ml.c5.xlarge x10, 2.04 USD per hour at peak (1489.20 USD per month)\n"
+        "plan: apply ml.c5.xlarge x10, 2.04 USD per hour at peak (1489.20 USD per month); "
+        "peak 3240 requests per minute, configured (--peak-requests-per-minute)\n"
     )
 
 

@@ -336,13 +336,13 @@ def lambda_task(definition: dict[str, Any], handler_module: str, stack: Stack) -
 
 
 def test_sdk_finds_a_lambda_retry_on_an_error_type_the_handler_cannot_raise(every: Stack) -> None:
-    """StartJob's only client is SageMaker's, whose model has no ThrottlingException: a
-    throttled call surfaces as ClientError (botocore names client errors after modeled shapes
-    only)."""
+    """SelectRecommendation's only client is SageMaker's, whose model has no
+    ThrottlingException: a throttled call surfaces as ClientError (botocore names client errors
+    after modeled shapes only)."""
 
     def seed(stack: Stack) -> None:
         def change(definition: dict[str, Any]) -> None:
-            task = lambda_task(definition, "start_job", stack)
+            task = lambda_task(definition, "select_recommendation", stack)
             task["Retry"] = [
                 {"ErrorEquals": ["ThrottlingException", "ClientError", "ResourceNotFound"]}
             ]
@@ -351,7 +351,7 @@ def test_sdk_finds_a_lambda_retry_on_an_error_type_the_handler_cannot_raise(ever
 
     def baseline(stack: Stack) -> None:
         def change(definition: dict[str, Any]) -> None:
-            lambda_task(definition, "start_job", stack)["Retry"] = []
+            lambda_task(definition, "select_recommendation", stack)["Retry"] = []
 
         edit_definition(stack, DESCRIBE_JOB, change)
 
@@ -362,11 +362,14 @@ def test_sdk_finds_a_lambda_retry_on_an_error_type_the_handler_cannot_raise(ever
 
 def test_handler_error_types_follow_the_clients_models() -> None:
     apply_steps = fidelity.handler_error_types("rightsizing_runtime.apply_steps.handler")
+    select = fidelity.handler_error_types("rightsizing_runtime.select_recommendation.handler")
     start_job = fidelity.handler_error_types("rightsizing_runtime.start_job.handler")
     # DynamoDB models ThrottlingException; SageMaker models ResourceNotFound (no suffix).
     assert "ThrottlingException" in apply_steps
-    assert "ThrottlingException" not in start_job
-    assert {"ClientError", "ResourceNotFound", "ModelMismatchError", "KeyError"} <= start_job
+    assert "ThrottlingException" not in select
+    assert {"ClientError", "ResourceNotFound", "InvalidJobResultError", "KeyError"} <= select
+    # StartJob reads the ledger (DynamoDB) and raises the library's own NothingPendingError.
+    assert {"ThrottlingException", "NothingPendingError", "ResourceNotFound"} <= start_job
 
 
 def test_sdk_error_prefixes_are_the_sdk_v2_client_names() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from rightsizing_runtime import select_recommendation, start_job, stop_job
 from rightsizing_runtime.decision import InvalidJobResultError
 from rightsizing_runtime.errors import (
@@ -314,6 +314,7 @@ class TestStartJob:
             ),
             (settings_document(target_utilization=2), "target_utilization must be in"),
             (settings_document(peak_requests_per_minute="lots"), "wrong kind"),
+            (settings_document(peak_traffic={"source": "guess"}), "source must be 'observed'"),
         ],
     )
     def test_malformed_settings_change_nothing(
@@ -322,6 +323,144 @@ class TestStartJob:
         # No stubbed call: the Stubber fails the test if the handler calls AWS at all.
         with pytest.raises(InvalidSettingsError, match=message):
             start_job.handler({"settings": document, "execution_arn": EXECUTION_ARN})
+
+
+# -- Prepare: the measured peak (#14) ---------------------------------------------------------
+
+PEAK_TRAFFIC = {
+    "source": "observed",
+    "lookback_seconds": 14 * 86_400,
+    "percentile": 100,
+    "growth": 1.2,
+    "at_least": None,
+    "min_history_seconds": 86_400,
+}
+
+
+@pytest.fixture
+def cloudwatch_stub() -> Iterator[Stubber]:
+    """A Stubber on StartJob's CloudWatch client."""
+    with Stubber(start_job.cloudwatch) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def invocations_page(values: list[float]) -> dict[str, Any]:
+    start = datetime(2026, 10, 30, tzinfo=UTC)
+    return {
+        "MetricDataResults": [
+            {
+                "Id": "invocations",
+                "Timestamps": [start + timedelta(minutes=i) for i in range(len(values))],
+                "Values": values,
+                "StatusCode": "Complete",
+            }
+        ]
+    }
+
+
+def stub_model_package(stubber: Stubber) -> None:
+    """DescribeModelPackage of the settings' version: Prepare's fingerprint of the model."""
+    stubber.add_response(
+        "describe_model_package",
+        {
+            "ModelPackageName": "fraud-scoring",
+            "ModelPackageArn": PACKAGE_ARN,
+            "CreationTime": NOW,
+            "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "InferenceSpecification": {
+                "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/f:3"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        },
+        {"ModelPackageName": PACKAGE_ARN},
+    )
+
+
+# No stored load test is looked for (reuse_load_test_for=Duration.days(0)): these pin the peak.
+NO_REUSE = {"reuse_max_age_seconds": 0}
+
+
+@pytest.mark.parametrize("sagemaker_stub", [start_job], indirect=True)
+class TestPreparePeak:
+    def test_the_run_sizes_for_the_observed_peak(
+        self, sagemaker_stub: Stubber, cloudwatch_stub: Stubber
+    ) -> None:
+        stub_endpoint(sagemaker_stub)
+        stub_model_package(sagemaker_stub)
+        values = [400.0] * 2880
+        values[1000] = 850.0
+        cloudwatch_stub.add_response(
+            "get_metric_data",
+            invocations_page(values),
+            {
+                "MetricDataQueries": [
+                    {
+                        "Id": "invocations",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/SageMaker",
+                                "MetricName": "Invocations",
+                                "Dimensions": [
+                                    {"Name": "EndpointName", "Value": "fraud-scoring"},
+                                    {"Name": "VariantName", "Value": "AllTraffic"},
+                                ],
+                            },
+                            "Period": 60,
+                            "Stat": "Sum",
+                        },
+                        "ReturnData": True,
+                    }
+                ],
+                "StartTime": ANY,
+                "EndTime": ANY,
+                "ScanBy": "TimestampAscending",
+            },
+        )
+        run = start_job.handler(
+            {
+                "step": "prepare",
+                "settings": settings_document(peak_traffic=PEAK_TRAFFIC, **NO_REUSE),
+            }
+        )
+        assert run["peak_requests_per_minute"] == 1020  # 850 x 1.2, not the configured 3240
+        assert run["peak_source"]["kind"] == "observed"
+        assert run["peak_source"]["observed_per_minute"] == 850
+        assert run["peak_source"]["datapoints"] == 2880
+        assert run["peak_traffic"] == PEAK_TRAFFIC  # the settings ride along unchanged
+
+    def test_an_unreadable_metric_keeps_the_configured_peak(
+        self, sagemaker_stub: Stubber, cloudwatch_stub: Stubber
+    ) -> None:
+        stub_endpoint(sagemaker_stub)
+        stub_model_package(sagemaker_stub)
+        cloudwatch_stub.add_client_error(
+            "get_metric_data",
+            service_error_code="AccessDenied",
+            service_message="not authorized to perform: cloudwatch:GetMetricData",
+            http_status_code=403,
+        )
+        run = start_job.handler(
+            {
+                "step": "prepare",
+                "settings": settings_document(peak_traffic=PEAK_TRAFFIC, **NO_REUSE),
+            }
+        )
+        assert run["peak_requests_per_minute"] == 3240
+        assert run["peak_source"]["kind"] == "fallback"
+        assert run["peak_source"]["reason"].startswith("could not read CloudWatch (AccessDenied")
+
+    def test_without_peak_traffic_nothing_is_read(
+        self, sagemaker_stub: Stubber, cloudwatch_stub: Stubber
+    ) -> None:
+        stub_endpoint(sagemaker_stub)
+        stub_model_package(sagemaker_stub)
+        run = start_job.handler({"step": "prepare", "settings": settings_document(**NO_REUSE)})
+        assert run["peak_requests_per_minute"] == 3240
+        assert run["peak_source"] == {"kind": "configured"}
+        assert "peak_traffic" not in run
 
 
 def test_job_names_are_valid_unique_and_short() -> None:
@@ -372,6 +511,30 @@ class TestSelectRecommendation:
         [candidate] = detail["candidates"]
         assert candidate["model_latency_ms"] == pytest.approx(263.596)
         assert candidate["chosen"] is True
+
+    def test_inputs_say_where_the_peak_came_from(self, sagemaker_stub: Stubber) -> None:
+        source = {
+            "kind": "observed",
+            "lookback_days": 14,
+            "percentile": 100,
+            "growth": 1.2,
+            "at_least": None,
+            "period_seconds": 60,
+            "datapoints": 20160,
+            "observed_per_minute": 2700,
+            "reason": "p100 of 20160 60-second periods over the last 14 days: ...",
+        }
+        for settings, expected in (
+            (settings_document(), {"kind": "configured"}),
+            (settings_document(peak_source={"kind": "configured"}), {"kind": "configured"}),
+            (settings_document(peak_source=source), source),
+        ):
+            self._stub_reads(sagemaker_stub, docs_sample_job(), "ml.m5.2xlarge", 6)
+            detail = select_recommendation.handler(
+                {"settings": settings, "job": {"job_name": JOB_NAME}}
+            )
+            assert detail["inputs"]["peak_source"] == expected
+            assert detail["inputs"]["peak_requests_per_minute"] == 3240
 
     def test_no_change_when_already_running_it(self, sagemaker_stub: Stubber) -> None:
         self._stub_reads(sagemaker_stub, docs_sample_job(), "ml.c5.xlarge", 10)

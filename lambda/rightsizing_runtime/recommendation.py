@@ -69,13 +69,16 @@ def recommend(
     endpoint_config: Mapping[str, Any] | None = None,
     trigger: Mapping[str, Any] | None = None,
     measured: Measured | None = None,
+    peak_source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Decide on a job's candidates (``candidates_from_job``); return the event detail.
 
     ``endpoint_config`` is the endpoint's current ``DescribeEndpointConfig`` response, when known:
     with it, a recommendation the endpoint already runs is ``no-change``. Shared by the Select
     handler and the ``plan`` command, so both decide alike. ``trigger`` is what started the run
-    (``triggers.Trigger.render()``), recorded as is; ``measured`` what the job measured.
+    (``triggers.Trigger.render()``), recorded as is, and so is ``peak_source``: where the
+    peak came from (``traffic.resolve_peak``; None: the configured number). ``measured``: what
+    the job measured.
     """
     current = (
         None if endpoint_config is None else current_config_from(endpoint_config, variant_name)
@@ -90,6 +93,7 @@ def recommend(
         current=current,
         trigger=trigger,
         measured=measured or Measured(),
+        peak_source=peak_source,
     )
 
 
@@ -103,6 +107,7 @@ def recommendation_detail(
     current: CurrentConfig | None,
     trigger: Mapping[str, Any] | None = None,
     measured: Measured | None = None,
+    peak_source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Render a decision as the event's JSON-serializable ``detail``.
 
@@ -149,7 +154,7 @@ def recommendation_detail(
         },
         "estimated_cost_per_hour": _number(chosen.cost_at_peak_per_hour) if chosen else None,
         "current": _current(current, decision.evaluations),
-        "inputs": _inputs(decision_input),
+        "inputs": _inputs(decision_input, peak_source),
         "candidates": [
             _candidate(evaluation, evaluation is chosen) for evaluation in decision.evaluations
         ],
@@ -184,10 +189,14 @@ def _current(
     }
 
 
-def _inputs(decision_input: DecisionInput) -> Mapping[str, Any]:
+def _inputs(
+    decision_input: DecisionInput, peak_source: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
     guardrails = decision_input.guardrails
     return {
         "peak_requests_per_minute": _number(decision_input.peak_requests_per_minute),
+        # Without a measured peak the number is the configured one (traffic.CONFIGURED).
+        "peak_source": {"kind": "configured"} if peak_source is None else dict(peak_source),
         "target_utilization": _number(decision_input.target_utilization),
         "slo": {
             "percentile": decision_input.slo.percentile,

@@ -45,6 +45,7 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
             job_reused=settings.reuse is not None,
             pending=settings.pending,
         ),
+        peak_source=settings.peak_source,
     )
     logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
     return detail

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from .decision import DecisionInput, Guardrails, Slo, exact
+from .traffic import ObservedPeak, parse_peak_traffic
 
 SETTINGS_VERSION = 1
 
@@ -43,6 +44,10 @@ class EndpointSettings:
     #: The approved version the endpoint does not serve yet, whose recommendation is pending
     #: (``{"model_package_version_arn", "expires_at", "served"}``).
     pending: Mapping[str, Any] | None = None
+    #: How Prepare measures the peak (``peak_traffic``; None: the configured number is used).
+    peak_traffic: ObservedPeak | None = None
+    #: Where the run's peak came from (``traffic.resolve_peak``), once Prepare resolved it.
+    peak_source: Mapping[str, Any] | None = None
 
 
 def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
@@ -84,6 +89,8 @@ def parse_settings(document: Mapping[str, Any]) -> EndpointSettings:
             model_fingerprint=document.get("model_fingerprint"),
             reuse=document.get("reuse"),
             pending=document.get("pending"),
+            peak_traffic=parse_peak_traffic(document.get("peak_traffic")),
+            peak_source=document.get("peak_source"),
         )
     except InvalidSettingsError:
         raise

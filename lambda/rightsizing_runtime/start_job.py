@@ -13,6 +13,8 @@ Two steps of the Recommend workflow run here (``event["step"]``):
     measured the same fingerprint recently enough (``reuse_max_age_seconds``) and the trigger
     did not ask for a load test; for an endpoint that starts serving a pending version, that
     pending run's job (:class:`NothingPendingError` when there is none).
+  - ``peak_requests_per_minute`` measured (``traffic.py``) when the settings have
+    ``peak_traffic``, and ``peak_source``: where the run's peak came from.
 - ``start`` (the default): ``{"settings", "execution_arn"}`` -> ``{"job_name", "job_arn"}``.
 - ``publish_pending``: ``{"recommendation"}`` (a ``pending`` recommendation's detail) ->
   where it was kept, and the version it superseded.
@@ -40,6 +42,7 @@ from .aws import (
 from .errors import EndpointNotFoundError, UnsupportedEndpointError
 from .job_request import create_job_request, job_name
 from .settings import EndpointSettings, parse_settings
+from .traffic import CONFIGURED, resolve_peak
 from .triggers import IN_SERVICE_KIND, Trigger, trigger_from
 
 logger = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
 ssm = boto3.client("ssm", config=CLIENT_CONFIG)
+cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
 # Older settings documents lack the reuse and expiry settings: the construct's defaults.
 _DEFAULT_REUSE_MAX_AGE_SECONDS = 30 * 24 * 3600
 _DEFAULT_PENDING_EXPIRY_SECONDS = 14 * 24 * 3600
@@ -106,6 +110,8 @@ def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
         reused = _reusable_job(settings, trigger, run["model_fingerprint"], document, now)
         if reused is not None:
             run["reuse"] = reused
+    # Peak traffic: measured when the settings ask for it (traffic.py).
+    run.update(peak_of(settings, now))
     logger.info(
         "prepared a %s run of %s (%s)",
         trigger.kind,
@@ -241,6 +247,20 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
         logger.info("job %s already exists for %s; reusing it", name, execution_arn)
     logger.info("started %s for %s/%s", name, settings.endpoint_name, settings.variant_name)
     return {"job_name": name, "job_arn": job_arn}
+
+
+def peak_of(settings: EndpointSettings, now: datetime.datetime) -> dict[str, Any]:
+    """``peak_source``, and the measured ``peak_requests_per_minute`` (``traffic.py``)."""
+    if settings.peak_traffic is None:
+        return {"peak_source": dict(CONFIGURED)}
+    return resolve_peak(
+        settings.peak_traffic,
+        configured=settings.decision_input.peak_requests_per_minute,
+        endpoint_name=settings.endpoint_name,
+        variant_name=settings.variant_name,
+        read=lambda request: cloudwatch.get_paginator("get_metric_data").paginate(**request),
+        now=now,
+    )
 
 
 def check_endpoint(settings: EndpointSettings) -> dict[str, Any]:

@@ -10,7 +10,8 @@ Values that are unresolved CDK tokens are not checked: they are only known at de
 - :mod:`.deployment`: apply mode and how the endpoint update shifts traffic;
 - :mod:`.triggers`: model approvals, latency alarms, audit findings;
 - :mod:`.audit`: how the utilization audit judges a variant;
-- :mod:`.access`: how the engine's roles are granted the endpoints.
+- :mod:`.access`: how the engine's roles are granted the endpoints;
+- :mod:`.traffic`: where the peak traffic a run sizes for comes from.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .job import (
     TrafficPattern,
 )
 from .slo import Guardrails, LatencyPercentile, LatencySlo
+from .traffic import PeakTraffic
 from .triggers import AUDIT_CLASSIFICATIONS, AuditFinding, LatencyAlarm, ModelApproval
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "LatencyThreshold",
     "LookbackPeriod",
     "ModelApproval",
+    "PeakTraffic",
     "Phase",
     "RecommenderJob",
     "Stairs",

@@ -6,7 +6,8 @@ Two stacks, because some options exclude each other ("bring your own or let us c
 - ``RightsizingEveryOption``: the engine creates everything, with a customer managed key,
   reserved concurrency, a VPC and a custom bus; four endpoints between them set every
   ``EndpointRightsizing`` option (every trigger, an Advanced job with phases, another with
-  stairs, every deployment kind, rollback alarms by name and as alarms, every guardrail), and
+  stairs, every deployment kind, rollback alarms by name and as alarms, every guardrail, a
+  measured peak), and
   three ``UtilizationAudit``s watch endpoints by name (with every audit option), by tags and
   all of them;
 - ``RightsizingBringYourOwn``: the engine uses the team's own job role, topic, bus and ledger.
@@ -49,6 +50,7 @@ from rightsizing_constructs import (
     LatencyThreshold,
     LookbackPeriod,
     ModelApproval,
+    PeakTraffic,
     Phase,
     RecommenderJob,
     RightsizingEngine,
@@ -201,6 +203,14 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         ),
         slo=LatencySlo.p95(cdk.Duration.millis(200)),
         peak_requests_per_minute=600,
+        # Measured: the 99.9th percentile minute of 30 days (5-minute data), plus half.
+        peak_traffic=PeakTraffic.observed(
+            lookback=cdk.Duration.days(30),
+            percentile=99.9,
+            growth=1.5,
+            at_least=100,
+            min_history=cdk.Duration.days(3),
+        ),
         apply_mode=ApplyMode.RECOMMEND_ONLY,
         audit_finding=AuditFinding(),
     )

@@ -121,6 +121,7 @@ _HANDLER_CLIENTS = {
     "autoscaling": "application-autoscaling",
     "dynamodb": "dynamodb",
     "ssm": "ssm",
+    "cloudwatch": "cloudwatch",  # StartJob's, for a measured peak
 }
 #: The model package groups the tests' endpoints and approvals name, with versions 1 to
 #: ``MODEL_PACKAGE_VERSIONS`` in moto (DescribeModelPackage: Prepare's model fingerprint).

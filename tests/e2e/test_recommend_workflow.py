@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aws_cdk as cdk
 import boto3
 import pytest
 from aws_cdk.assertions import Template
+from botocore.config import Config
 
 from rightsizing_constructs import (
     RECOMMENDATION_DETAIL_TYPE,
@@ -146,6 +148,55 @@ def test_no_candidate_meets_the_slo_is_recorded_as_reject(stack: LocalStack) -> 
     [record] = stack.ledger_items("recommendation#")
     assert record["outcome"]["S"] == "reject"
     assert json.loads(record["record"]["S"])["candidates"]
+
+
+def test_a_measured_peak_is_what_the_run_sizes_for(stack: LocalStack) -> None:
+    """Per-minute Invocations in (moto's) CloudWatch: the run sizes for their peak x growth."""
+    create_endpoint()
+    events = stack.route_events("recommendations", RECOMMENDATIONS_PATTERN)
+    # Uncompressed: the harness reads JSON-protocol bodies (botocore gzips PutMetricData's).
+    cloudwatch = boto3.client("cloudwatch", config=Config(disable_request_compression=True))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    minutes = [now - timedelta(minutes=m) for m in range(2, 24 * 60)]  # a day, whole minutes
+    data = [
+        {
+            "MetricName": "Invocations",
+            "Dimensions": [
+                {"Name": "EndpointName", "Value": "fraud-scoring"},
+                {"Name": "VariantName", "Value": "AllTraffic"},
+            ],
+            "Timestamp": minute,
+            "Value": 500.0 if i == 90 else 300.0,
+            "Unit": "None",
+        }
+        for i, minute in enumerate(minutes)
+    ]
+    for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 values
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[first : first + 1000])
+    # The settings a construct with PeakTraffic.observed(lookback=Duration.days(1),
+    # min_history=Duration.hours(12)) renders (test_traffic_construct pins the rendering).
+    endpoint = stack.endpoint_input()
+    peak_traffic = {
+        "source": "observed",
+        "lookback_seconds": 86_400,
+        "percentile": 100,
+        "growth": 1.2,
+        "at_least": None,
+        "min_history_seconds": 12 * 3600,
+    }
+    measured = {**endpoint, "settings": {**endpoint["settings"], "peak_traffic": peak_traffic}}
+
+    execution = stack.run("measured", measured)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    [event] = stack.messages(events)
+    inputs = event["detail"]["inputs"]
+    assert inputs["peak_requests_per_minute"] == 600  # the busiest minute, 500, x 1.2
+    assert inputs["peak_source"]["kind"] == "observed", inputs["peak_source"]
+    assert inputs["peak_source"]["observed_per_minute"] == 500
+    # At 600 rather than the configured 3240: ml.c5.xlarge x2 (0.408/h) beats ml.m5.xlarge x2.
+    detail = event["detail"]
+    assert (detail["instance_type"], detail["instance_count"]) == ("ml.c5.xlarge", 2)
 
 
 def test_failed_job_fails_the_run_with_irs_reason(
