@@ -37,7 +37,7 @@ from .settings import (
     ValidationProblems,
     is_token,
 )
-from .settings._validation import human
+from .settings._validation import duration_range_problems
 
 _VERSIONED_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
@@ -128,18 +128,10 @@ MAX_REUSE_WINDOW = Duration.days(90)
 
 
 def reuse_window_problems(window: Any) -> list[str]:
-    """``reuse_load_test_for``: a whole number of seconds from 0 to 90 days."""
-    if not isinstance(window, Duration):
-        return [f"reuse_load_test_for must be a Duration such as Duration.days(30), got {window!r}"]
-    if is_token(window.to_string()):
-        return []
-    try:
-        seconds = window.to_seconds()
-    except Exception:  # jsii raises a plain Error for fractional values
-        return [f"reuse_load_test_for must be a whole number of seconds, got {human(window)}"]
-    if 0 <= seconds <= MAX_REUSE_WINDOW.to_seconds():
-        return []
-    return [f"reuse_load_test_for must be from 0 (never reuse) to 90 days, got {human(window)}"]
+    """``reuse_load_test_for``: a whole number of seconds from 0 (never reuse) to 90 days."""
+    return duration_range_problems(
+        "reuse_load_test_for", window, Duration.seconds(0), MAX_REUSE_WINDOW
+    )
 
 
 def _check_model(

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Template
 from botocore.stub import ANY, Stubber
 from rightsizing_runtime import measurements, route, start_job
 from rightsizing_runtime.pending import NothingPendingError, parameter_value
@@ -20,6 +22,8 @@ from rightsizing_runtime.recommendation import Measured, pending_parameter_name,
 from rightsizing_runtime.registry import REGISTRY_VERSION, load
 from rightsizing_runtime.triggers import InvalidTriggerError, trigger_from
 
+from rightsizing_constructs import ModelApproval
+from tests.infra import rightsizing, stack
 from tests.test_decision import candidate, inputs
 from tests.test_handlers import (
     describe_endpoint_config_response,
@@ -614,3 +618,72 @@ def test_in_service_events_reach_only_variants_sized_on_approval() -> None:
     # A fanned-out request is a run of that kind.
     request = _request(requested_by="endpoint-in-service")
     assert trigger_from(request).kind == "endpoint-in-service"
+
+
+# -- The constructs: settings, validation, the rule ---------------------------------------------
+
+
+def test_the_settings_document_carries_the_reuse_window_and_the_pending_expiry() -> None:
+    endpoint = rightsizing(
+        model_approval=ModelApproval(
+            model_package_group_name="fraud-scoring",
+            pending_expires_after=cdk.Duration.days(3),
+        ),
+        reuse_load_test_for=cdk.Duration.days(7),
+    )
+    assert endpoint.settings_document["reuse_max_age_seconds"] == 7 * 86400
+    assert endpoint.settings_document["pending_expiry_seconds"] == 3 * 86400
+    plain = rightsizing()
+    assert plain.settings_document["reuse_max_age_seconds"] == 30 * 86400  # the default
+    assert "pending_expiry_seconds" not in plain.settings_document
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"reuse_load_test_for": cdk.Duration.days(91)},
+            "reuse_load_test_for must be from 0 seconds to 90 days, got 91 days",
+        ),
+        ({"reuse_load_test_for": 30}, "reuse_load_test_for must be a Duration"),
+        (
+            {
+                "model_approval": ModelApproval(
+                    model_package_group_name="fraud-scoring",
+                    pending_expires_after=cdk.Duration.minutes(5),
+                )
+            },
+            "pending_expires_after must be from 1 hour to 90 days, got 5 minutes",
+        ),
+    ],
+)
+def test_bad_closed_loop_settings_fail_synth(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rightsizing(**settings)
+
+
+def test_endpoints_sized_on_approval_hear_their_endpoint_come_into_service() -> None:
+    scope = stack()
+    rightsizing(
+        scope,
+        model_approval=ModelApproval(model_package_group_name="fraud-scoring"),
+    )
+    rules = Template.from_stack(scope).find_resources("AWS::Events::Rule")
+    patterns = [
+        json.loads(rule["Properties"]["EventPattern"])
+        if isinstance(rule["Properties"]["EventPattern"], str)
+        else rule["Properties"]["EventPattern"]
+        for rule in rules.values()
+        if "EventPattern" in rule["Properties"]
+    ]
+    branches = [b for p in patterns for b in p.get("$or", [p])]
+    assert {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Endpoint State Change"],
+        "detail": {"EndpointStatus": ["IN_SERVICE"]},
+    } in branches
+    # Without an approval trigger no endpoint's state changes are heard.
+    plain = stack()
+    rightsizing(plain)
+    plain_rules = Template.from_stack(plain).to_json()["Resources"]
+    assert "SageMaker Endpoint State Change" not in json.dumps(plain_rules)

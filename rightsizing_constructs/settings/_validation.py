@@ -105,10 +105,14 @@ def duration_range_problems(
     name: str, duration: Any, shortest: Duration, longest: Duration
 ) -> list[str]:
     """A whole number of seconds from ``shortest`` to ``longest`` (a token is not checked)."""
-    found = seconds_problems(name, duration)
-    if found or is_token(duration.to_string()):
-        return found
-    seconds = duration.to_seconds()
+    if not isinstance(duration, Duration):
+        return [f"{name} must be a Duration such as Duration.days(1), got {duration!r}"]
+    if is_token(duration.to_string()):
+        return []
+    try:
+        seconds = duration.to_seconds()
+    except Exception:  # jsii raises a plain Error for fractional values
+        return [f"{name} must be a whole number of seconds, got {human(duration)}"]
     if shortest.to_seconds() <= seconds <= longest.to_seconds():
         return []
     return [f"{name} must be from {human(shortest)} to {human(longest)}, got {human(duration)}"]
