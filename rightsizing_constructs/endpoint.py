@@ -226,6 +226,8 @@ class EndpointRightsizing(Construct):
             self.settings_document["pending_expiry_seconds"] = int(
                 model_approval.pending_expires_after.to_seconds()
             )
+            # Other triggers test the version the endpoint serves by then (a later approval's).
+            self.settings_document["model_from_served"] = True
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = (
             engine.apply_workflow.settings(

@@ -344,6 +344,21 @@ def test_an_approved_version_already_served_is_an_ordinary_run(aws: dict[str, St
     assert "pending" not in run
 
 
+def test_other_triggers_of_an_endpoint_sized_on_approvals_test_the_served_version(
+    aws: dict[str, Stubber],
+) -> None:
+    # Configured with v2 at synth; v3 shipped since: a latency alarm's run tests v3.
+    _serving(aws["sagemaker"], V3)
+    _package(aws["sagemaker"], V3)
+    _ledger(aws["dynamodb"], [])
+
+    run = _prepare(model={"model_package_version_arn": V2}, model_from_served=True)
+
+    assert run["model"] == {"model_package_version_arn": V3}
+    assert run["model_fingerprint"] == _fingerprint(V3)
+    assert "pending" not in run
+
+
 def test_a_pending_recommendation_names_its_parameter_and_keeps_its_decision() -> None:
     pending = {"model_package_version_arn": V3, "expires_at": "2026-12-13T12:00:00+00:00"}
     detail = recommend(
@@ -634,8 +649,10 @@ def test_the_settings_document_carries_the_reuse_window_and_the_pending_expiry()
     assert endpoint.settings_document["reuse_max_age_seconds"] == 7 * 86400
     assert endpoint.settings_document["pending_expiry_seconds"] == 3 * 86400
     plain = rightsizing()
+    assert endpoint.settings_document["model_from_served"] is True
     assert plain.settings_document["reuse_max_age_seconds"] == 30 * 86400  # the default
     assert "pending_expiry_seconds" not in plain.settings_document
+    assert "model_from_served" not in plain.settings_document
 
 
 @pytest.mark.parametrize(

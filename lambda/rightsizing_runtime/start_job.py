@@ -7,7 +7,8 @@ Two steps of the Recommend workflow run here (``event["step"]``):
 
   - ``model``: for a model approval, the approved version, which IR tests. A version the
     endpoint does not serve yet is sized before it ships: ``pending`` says so
-    (``pending.py``); the library never swaps a model itself.
+    (``pending.py``); the library never swaps a model itself. For other triggers of an
+    endpoint sized on approvals (``model_from_served``), the version it serves now.
   - ``model_fingerprint``: what the load test measures (``measurements.py``).
   - ``reuse``: the completed job the run decides from instead of a new load test, when one
     measured the same fingerprint recently enough (``reuse_max_age_seconds``) and the trigger
@@ -84,6 +85,12 @@ def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
         run["reuse"] = {"job_name": taken["job_name"], "pending_for": run["model"]}
     else:
         version = trigger.model_package_version_arn
+        if version is None and document.get("model_from_served"):
+            # Sized on approvals: the version deployed since synth is the one to test, not the
+            # one the construct was given.
+            version_served = _one_served_version(endpoint, settings)
+            if version_served is not None:
+                run["model"] = {"model_package_version_arn": version_served}
         if version is not None:
             run["model"] = {"model_package_version_arn": version}
             served = served_model_packages(endpoint, settings.variant_name)
@@ -119,6 +126,20 @@ def prepare(event: Mapping[str, Any]) -> dict[str, Any]:
         f"reusing {run['reuse']['job_name']}" if "reuse" in run else "load test",
     )
     return run
+
+
+def _one_served_version(endpoint: Mapping[str, Any], settings: EndpointSettings) -> str | None:
+    """The one model package version the variant serves, or None (none, or several)."""
+    served = served_model_packages(endpoint, settings.variant_name)
+    if len(served) != 1:
+        logger.info(
+            "%s/%s serves %d model package versions: IR tests the configured model",
+            settings.endpoint_name,
+            settings.variant_name,
+            len(served),
+        )
+        return None
+    return served.pop()
 
 
 def _reusable_job(
