@@ -114,7 +114,14 @@ def _handler_clients() -> dict[str, BaseClient]:
 
 def test_the_handlers_call_these_services() -> None:
     # A new service's modeled errors must be looked at for MODELED_TRANSIENT_ERRORS.
-    assert sorted(_handler_clients()) == ["application-autoscaling", "dynamodb", "kms", "sagemaker"]
+    assert sorted(_handler_clients()) == [
+        "application-autoscaling",
+        "cloudwatch",
+        "dynamodb",
+        "kms",
+        "sagemaker",
+        "ssm",
+    ]
 
 
 def test_every_error_botocore_models_as_retryable_is_retried() -> None:
@@ -146,7 +153,14 @@ def test_each_modeled_transient_error_is_one_those_services_model() -> None:
         "ConcurrentUpdateException",
         "TransactionConflictException",
         "ReplicatedWriteConflictException",
+        "TooManyUpdates",
     } == MODELED_TRANSIENT_ERRORS
+
+
+def test_concurrent_parameter_updates_are_retried() -> None:
+    """PublishPending's PutParameter: SSM's TooManyUpdates (HTTP 400) passes by itself."""
+    assert is_retryable(client_error("TooManyUpdates", 400))
+    assert not is_retryable(client_error("ParameterLimitExceeded", 400))
 
 
 def test_a_concurrent_update_is_raised_for_the_workflow_to_retry() -> None:

@@ -172,9 +172,9 @@ def test_a_customer_managed_key_encrypts_everything_the_engine_creates() -> None
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": key_arn})
     log_groups = template.find_resources("AWS::Logs::LogGroup")
     assert log_groups and all(g["Properties"]["KmsKeyId"] == key_arn for g in log_groups.values())
-    # The functions with an environment (the ledger's name, the registry's values) encrypt it
-    # with the key.
-    template.resource_properties_count_is("AWS::Lambda::Function", {"KmsKeyArn": key_arn}, 3)
+    # The functions with an environment (the ledger's name: JobSlots, StartJob, ApplyStep; the
+    # registry's values: Route) encrypt it with the key.
+    template.resource_properties_count_is("AWS::Lambda::Function", {"KmsKeyArn": key_arn}, 4)
 
 
 def test_the_key_policy_lets_logs_of_this_account_and_alarms_use_the_key() -> None:
@@ -195,6 +195,7 @@ def test_the_roles_that_write_encrypted_resources_may_use_the_key() -> None:
         "RightsizingEngineStateMachineRole",
         "RightsizingEngineApplyStateMachineRole",
         "RightsizingEngineJobSlotsRole",
+        "RightsizingEngineStartJobRole",  # pending recommendations
         "RightsizingEngineApplyStepRole",
     }
 

@@ -84,13 +84,18 @@ MODELED_TRANSIENT_ERRORS = frozenset(
         # modified by a request in another Region." botocore's model marks it retryable, which
         # standard mode reads from the operation's model; a ClientError does not carry that.
         "ReplicatedWriteConflictException",
+        # Systems Manager (PutParameter, a pending recommendation's parameter): "There are
+        # concurrent updates for a resource that supports one update at a time."
+        "TooManyUpdates",
     }
 )
 # Left out, though modeled on those calls: errors that last until someone acts (SageMaker's
 # ResourceLimitExceeded, DynamoDB's ItemCollectionSizeLimitExceededException, Application Auto
-# Scaling's FailedResourceAccessException), and the services' internal errors, which come with
-# HTTP 500 and are retried as 5xx (DynamoDB's InternalServerError, Application Auto Scaling's
-# InternalServiceException, KMS's KMSInternalException and DependencyTimeoutException).
+# Scaling's FailedResourceAccessException, Systems Manager's ParameterLimitExceeded), and the
+# services' internal errors, which come with HTTP 500 and are retried as 5xx (DynamoDB's
+# InternalServerError, Application Auto Scaling's InternalServiceException, KMS's
+# KMSInternalException and DependencyTimeoutException, Systems Manager's InternalServerError).
+# CloudWatch's GetMetricData models only InvalidNextToken (a bug, not a passing state).
 
 
 def is_retryable(error: Exception) -> bool:
