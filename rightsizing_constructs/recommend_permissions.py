@@ -14,7 +14,7 @@ from ._arns import sagemaker_arn
 from ._grants import endpoint_grant
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from ._runtime import import_runtime
-from .job_role import JOB_NAMES_REASON, ModelReads, job_arns, pass_to_sagemaker
+from .job_role import JOB_NAMES_REASON, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
 from .security import VPC_REASON
 from .settings import EndpointAccess
@@ -82,7 +82,7 @@ class RecommendPermissions:
         acknowledge_wildcard(functions.select.role, configs, CONFIGS_REASON)  # type: ignore[arg-type]
         self._served_model_check_granted = False
         # Prepare identifies the model a run tests (its containers) to find a job to reuse.
-        self._prepare_model_reads = ModelReads(functions.start_job.role, access)  # type: ignore[arg-type]
+        self._model_reads_granted: set[str] = set()
         self._traffic_reads_granted = False
 
     def grant_job_slots(self, ledger: dynamodb.ITable) -> None:
@@ -133,10 +133,29 @@ class RecommendPermissions:
         """
         if model_package_group_name is not None:
             self.allow_served_model_check()
-        self._prepare_model_reads.allow(
-            model_package_version_arn=model_package_version_arn,
-            model_name=model_name,
-            model_package_group_name=model_package_group_name,
+        if model_package_version_arn is not None or model_package_group_name is not None:
+            self._read_every("sagemaker:DescribeModelPackage", "model-package")
+        if model_name is not None:
+            self._read_every("sagemaker:DescribeModel", "model")
+
+    def _read_every(self, action: str, resource_type: str) -> None:
+        """``action`` (a Describe) on every resource of the type in the account and Region.
+
+        Listing each endpoint's model would make StartJob's policy grow with the fleet, a second
+        list beside its endpoints' ARNs (IAM's limits, ``_grants.py``), for a read of metadata.
+        """
+        if action in self._model_reads_granted:
+            return
+        self._model_reads_granted.add(action)
+        start_job = self._functions.start_job
+        every = sagemaker_arn(start_job, resource_type, "*")
+        start_job.add_to_role_policy(iam.PolicyStatement(actions=[action], resources=[every]))
+        acknowledge_wildcard(
+            start_job.role,  # type: ignore[arg-type]
+            every,
+            "Prepare describes (reads only) the model or model package a run tests, to know "
+            "whether a stored load test measured it; one grant for the whole fleet keeps the "
+            "role's policy from growing with it.",
         )
 
     def allow_endpoint(self, endpoint_arn: str) -> None:
