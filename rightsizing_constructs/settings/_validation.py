@@ -90,14 +90,9 @@ def millisecond_problems(name: str, duration: Any) -> list[str]:
 
 
 def seconds_problems(name: str, duration: Any) -> list[str]:
-    if not isinstance(duration, Duration):
-        return [f"{name} must be a Duration such as Duration.minutes(2), got {duration!r}"]
-    if is_token(duration.to_string()):
-        return []
-    try:
-        seconds = duration.to_seconds()
-    except Exception:  # jsii raises a plain Error for fractional values
-        return [f"{name} must be a whole number of seconds, got {human(duration)}"]
+    seconds, found = _whole_seconds(name, duration, "Duration.minutes(2)")
+    if seconds is None:
+        return found
     return [] if seconds >= 1 else [f"{name} must be at least 1 second, got {seconds} s"]
 
 
@@ -105,14 +100,19 @@ def duration_range_problems(
     name: str, duration: Any, shortest: Duration, longest: Duration
 ) -> list[str]:
     """A whole number of seconds from ``shortest`` to ``longest`` (a token is not checked)."""
-    if not isinstance(duration, Duration):
-        return [f"{name} must be a Duration such as Duration.days(1), got {duration!r}"]
-    if is_token(duration.to_string()):
-        return []
-    try:
-        seconds = duration.to_seconds()
-    except Exception:  # jsii raises a plain Error for fractional values
-        return [f"{name} must be a whole number of seconds, got {human(duration)}"]
-    if shortest.to_seconds() <= seconds <= longest.to_seconds():
-        return []
+    seconds, found = _whole_seconds(name, duration, "Duration.days(1)")
+    if seconds is None or shortest.to_seconds() <= seconds <= longest.to_seconds():
+        return found
     return [f"{name} must be from {human(shortest)} to {human(longest)}, got {human(duration)}"]
+
+
+def _whole_seconds(name: str, duration: Any, example: str) -> tuple[float | None, list[str]]:
+    """The seconds of ``duration``, or None with what is wrong (nothing, for a token)."""
+    if not isinstance(duration, Duration):
+        return None, [f"{name} must be a Duration such as {example}, got {duration!r}"]
+    if is_token(duration.to_string()):
+        return None, []
+    try:
+        return duration.to_seconds(), []
+    except Exception:  # jsii raises a plain Error for fractional values
+        return None, [f"{name} must be a whole number of seconds, got {human(duration)}"]
