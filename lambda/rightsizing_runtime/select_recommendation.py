@@ -9,13 +9,16 @@ complete raises :class:`InvalidJobResultError` with IR's failure reason; nothing
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
-from .aws import endpoint_not_found, retryable_errors_typed, sagemaker_client
+from .aws import CLIENT_CONFIG, endpoint_not_found, retryable_errors_typed, sagemaker_client
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
+from .evidence import gather_evidence
 from .recommendation import Measured, recommend
 from .settings import EndpointSettings, parse_settings
 
@@ -23,6 +26,8 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 sagemaker = sagemaker_client()
+# The benchmark endpoints' per-minute metrics (evidence.py): one GetMetricData per job.
+cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
 
 
 @retryable_errors_typed
@@ -31,7 +36,14 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     settings = parse_settings(event["settings"])
     name = event["job"]["job_name"]
     # A job that did not complete raises here, before the endpoint is read.
-    candidates = candidates_from_job(sagemaker.describe_inference_recommendations_job(JobName=name))
+    description = sagemaker.describe_inference_recommendations_job(JobName=name)
+    candidates = candidates_from_job(description)
+    evidence = gather_evidence(
+        description,
+        settings.decision_input.slo,
+        read=lambda request: cloudwatch.get_paginator("get_metric_data").paginate(**request),
+        now=datetime.now(UTC),
+    )
     detail = recommend(
         candidates=candidates,
         job_name=name,
@@ -46,8 +58,15 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
             pending=settings.pending,
         ),
         peak_source=settings.peak_source,
+        evidence=evidence,
     )
-    logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
+    logger.info(
+        "%s for %s (%s): %s",
+        detail["action"],
+        settings.endpoint_name,
+        detail["evidence"],
+        detail["reason"],
+    )
     return detail
 
 

@@ -1,0 +1,463 @@
+"""Measured load-latency curves (issue #15): capacity at SLO, the unit check, the request.
+
+The curves are hand-made, minute by minute, so each rule (ramp-up skipped, sustained for three
+consecutive minutes, a gap breaks a run, noise does not count) is pinned on a case that shows
+it. The GetMetricData request is checked by botocore's Stubber against CloudWatch's model.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from rightsizing_runtime import evidence, select_recommendation
+from rightsizing_runtime.decision import (
+    Candidate,
+    DecisionInput,
+    Guardrails,
+    Slo,
+    candidates_from_job,
+    decide,
+)
+from rightsizing_runtime.evidence import Benchmark, Point, capacity_at_slo, unit_check
+
+from tests.test_handlers import (
+    JOB_NAME,
+    describe_endpoint_config_response,
+    docs_sample_job,
+    settings_document,
+    stub_endpoint,
+)
+
+T0 = datetime(2026, 11, 1, 10, 2, tzinfo=UTC)
+SLO_MS = Decimal(300)
+P99 = Slo(percentile="P99", max_latency_ms=SLO_MS)
+
+
+def curve(
+    rates: Sequence[int], latencies: Sequence[int], missing: Sequence[int] = ()
+) -> list[Point]:
+    """Minute i at rates[i] requests per minute per instance and latencies[i] ms."""
+    return [
+        Point(
+            minute=T0 + timedelta(minutes=i),
+            requests_per_minute_per_instance=Fraction(r),
+            latency_ms=Decimal(lat),
+        )
+        for i, (r, lat) in enumerate(zip(rates, latencies, strict=True))
+        if i not in missing
+    ]
+
+
+# -- Capacity at SLO ---------------------------------------------------------------------------
+
+
+def test_a_ramp_sustains_the_lowest_rate_of_its_best_three_minutes() -> None:
+    # Latency grows with load; 300 ms is crossed after 500 requests per minute.
+    rates = [100, 200, 300, 400, 500, 600, 700]
+    latencies = [50, 60, 80, 150, 280, 420, 900]
+    # The last three minutes within the SLO are 300, 400, 500: 300 is what held three minutes.
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 300
+
+
+def test_a_plateau_within_the_slo_is_its_rate() -> None:
+    rates = [50, 600, 600, 600, 600, 600]
+    latencies = [40, 250, 260, 255, 270, 265]
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 600
+
+
+def test_saturation_past_the_slo_keeps_the_last_sustained_rate() -> None:
+    # Stairs of three minutes; at 900 the endpoint saturates (the rate stalls, latency explodes).
+    rates = [100, 300, 300, 300, 600, 600, 600, 900, 880, 870]
+    latencies = [40, 90, 95, 92, 200, 210, 220, 2500, 4000, 6000]
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 600
+
+
+def test_a_single_lucky_minute_is_noise_not_capacity() -> None:
+    rates = [100, 400, 400, 400, 800, 800, 800, 800]
+    latencies = [40, 200, 210, 190, 350, 290, 360, 340]
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 400
+
+
+def test_a_missing_minute_breaks_a_run() -> None:
+    rates = [100, 500, 500, 500, 500, 500]
+    latencies = [40, 200, 200, 200, 200, 200]
+    # Minutes 1, 2 | 4, 5: no three consecutive minutes at 500.
+    assert capacity_at_slo(curve(rates, latencies, missing=[3]), SLO_MS) is None
+    assert capacity_at_slo(curve(rates, latencies, missing=[1]), SLO_MS) == 500
+
+
+def test_the_first_minute_is_ramp_up() -> None:
+    # Counted, the first minute would make 900 sustained with the next two.
+    rates = [900, 900, 900, 200, 200, 200]
+    latencies = [100, 100, 100, 100, 100, 100]
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 200
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS, ramp_up_minutes=0) == 900
+
+
+def test_a_curve_that_never_meets_the_slo_has_no_capacity() -> None:
+    assert capacity_at_slo(curve([100, 200, 300, 400], [400, 500, 600, 700]), SLO_MS) is None
+    assert capacity_at_slo([], SLO_MS) is None
+
+
+def test_the_slo_bound_is_inclusive() -> None:
+    assert capacity_at_slo(curve([1, 7, 7, 7], [300, 300, 300, 300]), SLO_MS) == 7
+    over = curve([1, 7, 7, 7], [300, 300, 301, 300])
+    assert capacity_at_slo(over, SLO_MS) is None
+
+
+def test_sustain_minutes_is_configurable() -> None:
+    rates, latencies = [100, 700, 700, 300, 300, 300], [40, 100, 100, 100, 100, 100]
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 300
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS, sustain_minutes=2) == 700
+
+
+# -- Unit check ---------------------------------------------------------------------------------
+
+
+def test_the_docs_sample_is_in_microseconds() -> None:
+    """IR's 263596 for ml.c5.xlarge at 648 requests per minute (the docs' genuine sample)."""
+    [recommendation] = docs_sample_job()["InferenceRecommendations"]
+    check = unit_check(recommendation["Metrics"]["ModelLatency"], Decimal("291.2"))
+    assert check.unit == "us"
+    assert check.model_latency_ms == Decimal("263.596")
+    assert "microseconds" in check.reason
+
+
+def test_a_scalar_in_milliseconds_is_recognized() -> None:
+    check = unit_check(250, Decimal("291.2"))
+    assert (check.unit, check.model_latency_ms) == ("ms", Decimal(250))
+
+
+def test_neither_unit_matching_takes_the_larger_latency_and_says_so() -> None:
+    check = unit_check(263596, Decimal(20))
+    assert check.unit == "unknown"
+    assert check.model_latency_ms == Decimal(263596)
+    assert "neither" in check.reason and "larger" in check.reason
+
+
+def test_the_tolerance_is_a_factor_of_four_either_way() -> None:
+    assert unit_check(100_000, Decimal(400)).unit == "us"
+    assert unit_check(100_000, Decimal(25)).unit == "us"
+    assert unit_check(100_000, Decimal("401")).unit == "unknown"
+    assert unit_check(100_000, Decimal("24.9")).unit == "unknown"
+
+
+# -- The request and the fallback ---------------------------------------------------------------
+
+START = datetime(2026, 11, 1, 10, 1, 30, tzinfo=UTC)
+END = datetime(2026, 11, 1, 10, 13, 10, tzinfo=UTC)
+NOW = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
+
+
+def job_with_windows(count: int = 1) -> dict[str, Any]:
+    """The docs' sample with its benchmark window (botocore's members of the recommendation)."""
+    job = docs_sample_job()
+    [recommendation] = job["InferenceRecommendations"]
+    recommendation.update(InvocationStartTime=START, InvocationEndTime=END)
+    job["InferenceRecommendations"] = []
+    for index in range(count):
+        copied = copy.deepcopy(recommendation)
+        copied["RecommendationId"] = f"{JOB_NAME}/r{index}"
+        copied["EndpointConfiguration"]["EndpointName"] = f"{JOB_NAME}-e{index}"
+        job["InferenceRecommendations"].append(copied)
+    return job
+
+
+def expected_request(count: int = 1) -> dict[str, Any]:
+    def query(query_id: str, metric: str, stat: str, endpoint: str) -> dict[str, Any]:
+        return {
+            "Id": query_id,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SageMaker",
+                    "MetricName": metric,
+                    "Dimensions": [
+                        {"Name": "EndpointName", "Value": endpoint},
+                        {"Name": "VariantName", "Value": "AllTraffic"},
+                    ],
+                },
+                "Period": 60,
+                "Stat": stat,
+            },
+            "ReturnData": True,
+        }
+
+    queries = []
+    for index in range(count):
+        endpoint = f"{JOB_NAME}-e{index}"
+        queries += [
+            query(f"inv_{index}", "Invocations", "Sum", endpoint),
+            query(f"lat_{index}", "ModelLatency", "p99", endpoint),
+        ]
+    return {
+        "MetricDataQueries": queries,
+        # Whole minutes: from the minute the benchmark started to the one after it ended.
+        "StartTime": datetime(2026, 11, 1, 10, 1, tzinfo=UTC),
+        "EndTime": datetime(2026, 11, 1, 10, 14, tzinfo=UTC),
+        "ScanBy": "TimestampAscending",
+    }
+
+
+def metric_results(index: int, rates: Sequence[int], latencies_us: Sequence[int]) -> list[dict]:
+    stamps = [
+        datetime(2026, 11, 1, 10, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(len(rates))
+    ]
+    return [
+        {
+            "Id": f"inv_{index}",
+            "Label": "Invocations",
+            "Timestamps": stamps,
+            "Values": [float(r) for r in rates],
+            "StatusCode": "Complete",
+        },
+        {
+            "Id": f"lat_{index}",
+            "Label": "ModelLatency",
+            "Timestamps": stamps,
+            "Values": [float(v) for v in latencies_us],
+            "StatusCode": "Complete",
+        },
+    ]
+
+
+# Stairs to IR's 648 requests per minute; p99 in microseconds, as CloudWatch reports it.
+RATES = [40, 200, 200, 200, 420, 420, 420, 600, 600, 600, 648, 648, 648]
+LATENCIES_US = [
+    90_000, 110_000, 120_000, 115_000, 180_000, 190_000, 185_000,
+    240_000, 250_000, 245_000, 290_000, 292_000, 291_000,
+]  # fmt: skip
+
+
+@pytest.fixture
+def stubs() -> Iterator[tuple[Stubber, Stubber]]:
+    with (
+        Stubber(select_recommendation.sagemaker) as sagemaker,
+        Stubber(select_recommendation.cloudwatch) as cloudwatch,
+    ):
+        yield sagemaker, cloudwatch
+        sagemaker.assert_no_pending_responses()
+        cloudwatch.assert_no_pending_responses()
+
+
+def select(
+    stubs: tuple[Stubber, Stubber], job: dict[str, Any], max_latency_ms: int = 300
+) -> dict[str, Any]:
+    sagemaker, _ = stubs
+    sagemaker.add_response("describe_inference_recommendations_job", job, {"JobName": JOB_NAME})
+    stub_endpoint(sagemaker)
+    sagemaker.add_response(
+        "describe_endpoint_config",
+        describe_endpoint_config_response("ml.m5.2xlarge", 6),
+        {"EndpointConfigName": "fraud-scoring-config-1"},
+    )
+    settings = settings_document(
+        slo={"percentile": "P99", "max_latency_ms": max_latency_ms},
+        guardrails={"min_instances": 1, "max_instances": 20, "allowed_instance_types": []},
+    )
+    return select_recommendation.handler({"settings": settings, "job": {"job_name": JOB_NAME}})
+
+
+@pytest.fixture(autouse=True)
+def _now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler's clock: shortly after the load test."""
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return NOW
+
+    monkeypatch.setattr(select_recommendation, "datetime", Clock)
+
+
+def test_select_reads_one_request_for_every_benchmark_and_decides_on_the_curve(
+    stubs: tuple[Stubber, Stubber],
+) -> None:
+    _, cloudwatch = stubs
+    cloudwatch.add_response(
+        "get_metric_data",
+        {"MetricDataResults": metric_results(0, RATES, LATENCIES_US)},
+        expected_request(),
+    )
+    detail = select(stubs, job_with_windows(), max_latency_ms=200)
+    assert detail["evidence"] == "measured-curve"
+    [candidate] = detail["candidates"]
+    # 420 requests per minute held three minutes within 200 ms; IR's 648 saturates past it.
+    assert candidate["capacity_at_slo"] == 420
+    assert candidate["latency_at_peak_ms"] == 291
+    assert candidate["unit_check"]["unit"] == "us"
+    # IR's scalar (263.6 ms at saturation) exceeds 200 ms, but the curve meets it at 420.
+    assert candidate["eligible"] is True
+    assert detail["instance_count"] == 16  # ceil(3240 / (420 * 0.5))
+    assert detail["autoscaling"]["target_value"] == 210.0
+
+
+def test_no_benchmark_window_decides_from_irs_scalars_without_reading(
+    stubs: tuple[Stubber, Stubber],
+) -> None:
+    detail = select(stubs, docs_sample_job())
+    assert detail["evidence"] == "ir-summary"
+    assert "window" in detail["evidence_reason"]
+    assert detail["candidates"][0]["capacity_at_slo"] is None
+    assert detail["candidates"][0]["unit_check"] is None
+
+
+def test_a_cloudwatch_error_falls_back(stubs: tuple[Stubber, Stubber]) -> None:
+    _, cloudwatch = stubs
+    cloudwatch.add_client_error(
+        "get_metric_data", "AccessDenied", "not authorized", expected_params=expected_request()
+    )
+    detail = select(stubs, job_with_windows())
+    assert detail["evidence"] == "ir-summary"
+    assert "AccessDenied" in detail["evidence_reason"]
+    assert (detail["instance_type"], detail["instance_count"]) == ("ml.c5.xlarge", 10)
+
+
+def test_an_empty_series_falls_back(stubs: tuple[Stubber, Stubber]) -> None:
+    _, cloudwatch = stubs
+    cloudwatch.add_response(
+        "get_metric_data", {"MetricDataResults": metric_results(0, [], [])}, expected_request()
+    )
+    detail = select(stubs, job_with_windows())
+    assert detail["evidence"] == "ir-summary"
+    assert "no per-minute" in detail["evidence_reason"]
+
+
+def test_a_load_test_older_than_fifteen_days_is_not_read() -> None:
+    job = job_with_windows()
+    later = START + timedelta(days=15, minutes=1)
+    found = evidence.gather_evidence(job, P99, read=lambda _: pytest.fail("read"), now=later)
+    assert found.kind == "ir-summary"
+    assert "15 days" in found.reason
+
+
+def test_one_candidate_without_a_curve_makes_the_whole_decision_ir_summary() -> None:
+    job = job_with_windows(2)
+    pages = [{"MetricDataResults": metric_results(0, RATES, LATENCIES_US)}]
+    found = evidence.gather_evidence(job, P99, read=lambda _: pages, now=NOW)
+    assert found.kind == "ir-summary"
+    assert f"{JOB_NAME}-e1/AllTraffic" in found.reason
+
+
+def test_requests_respect_getmetricdata_limits() -> None:
+    benchmark = Benchmark(
+        recommendation_id="r",
+        endpoint_name="e",
+        variant_name="AllTraffic",
+        instance_count=1,
+        start=START,
+        end=START + timedelta(hours=5),
+        ir_model_latency=1,
+    )
+    # 301 minutes: 100,800 datapoints allow 334 queries (167 benchmarks) per request.
+    requests = evidence.metric_requests([benchmark] * 400, "P95")
+    assert [len(r["MetricDataQueries"]) for r in requests] == [334, 334, 132]
+    stats = {q["Id"][:4]: q["MetricStat"]["Stat"] for r in requests for q in r["MetricDataQueries"]}
+    assert stats == {"inv_": "Sum", "lat_": "p95"}
+    # A short window: 500 queries per request at most.
+    short = dataclasses.replace(benchmark, end=START + timedelta(minutes=5))
+    assert [
+        len(r["MetricDataQueries"]) for r in evidence.metric_requests([short] * 300, "P99")
+    ] == [
+        500,
+        100,
+    ]
+
+
+def test_the_benchmark_instance_count_divides_the_load() -> None:
+    job = job_with_windows()
+    job["InferenceRecommendations"][0]["EndpointConfiguration"]["InitialInstanceCount"] = 2
+    [benchmark] = evidence.benchmarks_from_job(job)
+    pages = [{"MetricDataResults": metric_results(0, [2 * r for r in RATES], LATENCIES_US)}]
+    series = evidence.read_results(pages)
+    points = evidence.curve(benchmark, series["inv_0"], series["lat_0"])
+    assert [p.requests_per_minute_per_instance for p in points] == RATES
+
+
+def test_aws_cli_output_timestamps_are_read() -> None:
+    """``plan --metrics`` reads what ``aws cloudwatch get-metric-data`` prints: ISO strings."""
+    page = {
+        "MetricDataResults": [
+            {"Id": "inv_0", "Timestamps": ["2026-11-01T10:01:00+00:00"], "Values": [5.0]}
+        ]
+    }
+    assert evidence.read_results([page]) == {
+        "inv_0": {datetime(2026, 11, 1, 10, 1, tzinfo=UTC): 5.0}
+    }
+
+
+# -- In the decision ---------------------------------------------------------------------------
+
+
+def candidate(**overrides: Any) -> Candidate:
+    values: dict[str, Any] = {
+        "recommendation_id": "r",
+        "instance_type": "ml.c5.xlarge",
+        "serverless": False,
+        "cost_per_hour": Decimal("0.204"),
+        "cost_per_inference": None,
+        "max_invocations": 648,
+        "model_latency_ms": Decimal("263.596"),
+    }
+    values.update(overrides)
+    return Candidate(**values)
+
+
+def decision_input(peak: int = 3240, slo_ms: int = 300) -> DecisionInput:
+    return DecisionInput(
+        peak_requests_per_minute=Fraction(peak),
+        target_utilization=Fraction(1, 2),
+        slo=Slo(percentile="P99", max_latency_ms=Decimal(slo_ms)),
+        guardrails=Guardrails(max_instances=20),
+    )
+
+
+def test_the_measured_capacity_caps_max_invocations() -> None:
+    decision = decide(
+        [candidate(capacity_at_slo=Fraction(420), meets_slo_measured=True)], decision_input()
+    )
+    assert decision.chosen is not None
+    assert decision.chosen.instance_count == 16  # ceil(3240 / (420 * 0.5))
+    assert decision.autoscaling is not None and decision.autoscaling.target_value == 210.0
+    # A curve measured past IR's MaxInvocations does not raise it.
+    decision = decide(
+        [candidate(capacity_at_slo=Fraction(700), meets_slo_measured=True)], decision_input()
+    )
+    assert decision.chosen is not None and decision.chosen.instance_count == 10
+
+
+def test_a_curve_that_never_met_the_slo_is_ineligible_whatever_ir_says() -> None:
+    decision = decide([candidate(meets_slo_measured=False)], decision_input(slo_ms=300))
+    assert decision.action == "reject"
+    assert "measured P99 latency never stayed within the SLO of 300 ms" in decision.reason
+
+
+def test_with_a_curve_irs_latency_at_saturation_is_not_the_verdict() -> None:
+    measured = candidate(capacity_at_slo=Fraction(420), meets_slo_measured=True)
+    assert decide([measured], decision_input(slo_ms=200)).action == "apply"
+    assert decide([candidate()], decision_input(slo_ms=200)).action == "reject"
+
+
+def test_a_zero_measured_capacity_is_ineligible() -> None:
+    decision = decide(
+        [candidate(capacity_at_slo=Fraction(0), meets_slo_measured=True)], decision_input()
+    )
+    assert decision.action == "reject"
+    assert "no throughput within the SLO" in decision.reason
+
+
+def test_evidence_applies_to_candidates_by_recommendation_id() -> None:
+    job = job_with_windows()
+    pages = [{"MetricDataResults": metric_results(0, RATES, LATENCIES_US)}]
+    found = evidence.gather_evidence(job, P99, read=lambda _: pages, now=NOW)
+    [applied] = found.apply(candidates_from_job(job))
+    assert applied.capacity_at_slo == 648
+    assert applied.meets_slo_measured is True
+    assert applied.model_latency_ms == Decimal("263.596")
