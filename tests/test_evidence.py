@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from botocore.stub import Stubber
+from botocore.validate import validate_parameters
 from rightsizing_runtime import evidence, select_recommendation
 from rightsizing_runtime.decision import (
     Candidate,
@@ -28,6 +32,7 @@ from rightsizing_runtime.decision import (
 )
 from rightsizing_runtime.evidence import Benchmark, Point, capacity_at_slo, unit_check
 
+from rightsizing_constructs.cli import main
 from tests.test_handlers import (
     JOB_NAME,
     describe_endpoint_config_response,
@@ -461,3 +466,102 @@ def test_evidence_applies_to_candidates_by_recommendation_id() -> None:
     assert applied.capacity_at_slo == 648
     assert applied.meets_slo_measured is True
     assert applied.model_latency_ms == Decimal("263.596")
+
+
+# -- plan --metrics: the same decision offline ---------------------------------------------------
+
+
+def _cli_json(document: Any) -> Any:
+    """What the AWS CLI prints: timestamps as ISO 8601 strings."""
+    return json.loads(json.dumps(document, default=lambda stamp: stamp.isoformat()))
+
+
+def test_plan_with_metrics_decides_as_select_does(
+    stubs: tuple[Stubber, Stubber], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, cloudwatch = stubs
+    results = {"MetricDataResults": metric_results(0, RATES, LATENCIES_US), "Messages": []}
+    cloudwatch.add_response("get_metric_data", results, expected_request())
+    published = select(stubs, job_with_windows(), max_latency_ms=200)
+    job, metrics = tmp_path / "job.json", tmp_path / "metrics.json"
+    job.write_text(json.dumps(_cli_json(job_with_windows())))
+    metrics.write_text(json.dumps(_cli_json(results)))
+    flags = [
+        *("--job-description", str(job), "--peak-requests-per-minute", "3240"),
+        *("--slo-percentile", "P99", "--slo-ms", "200", "--max-instances", "20"),
+        *("--endpoint-name", "fraud-scoring", "--metrics", str(metrics)),
+    ]
+    assert main(["plan", *flags]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    # Select also read the current config; everything else is the same decision.
+    for key in ("evidence", "evidence_reason", "instance_type", "instance_count", "autoscaling"):
+        assert printed[key] == published[key], key
+    assert printed["candidates"][0]["capacity_at_slo"] == 420
+    assert printed["candidates"][0]["unit_check"] == published["candidates"][0]["unit_check"]
+    # Without --metrics: IR's scalars, and why.
+    assert main(["plan", *flags[:-2]]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["evidence"], printed["action"]) == ("ir-summary", "reject")
+    assert "--metrics" in printed["evidence_reason"]
+
+
+def test_metrics_request_prints_the_cli_input_of_selects_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(_cli_json(job_with_windows(2))))
+    argv = ["metrics-request", "--job-description", str(job), "--slo-percentile", "P99"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == _cli_json(expected_request(2))
+    # The CLI's own model check: what it prints is a valid GetMetricData input.
+    validate_parameters(
+        {**printed, "StartTime": datetime.now(UTC), "EndTime": datetime.now(UTC)},
+        botocore.session.get_session()
+        .get_service_model("cloudwatch")
+        .operation_model("GetMetricData")
+        .input_shape,
+    )
+
+
+def test_metrics_request_needs_benchmark_windows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(_cli_json(docs_sample_job())))
+    argv = ["metrics-request", "--job-description", str(job), "--slo-percentile", "P99"]
+    assert main(argv) == 2
+    assert "names no benchmark endpoint and window" in capsys.readouterr().err
+
+
+def test_a_malformed_metrics_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job, metrics = tmp_path / "job.json", tmp_path / "metrics.json"
+    job.write_text(json.dumps(_cli_json(job_with_windows())))
+    metrics.write_text(json.dumps({"MetricDataResults": [{"Id": "inv_0", "Values": ["many"]}]}))
+    argv = ["plan", "--job-description", str(job), "--metrics", str(metrics)]
+    assert (
+        main([*argv, "--peak-requests-per-minute", "1", "--slo-percentile", "P99", "--slo-ms", "9"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: malformed metrics") and "aws cloudwatch get-metric-data" in err
+
+
+def test_readme_documents_the_evidence_keys_of_the_recommendation_detail(
+    stubs: tuple[Stubber, Stubber],
+) -> None:
+    _, cloudwatch = stubs
+    cloudwatch.add_response(
+        "get_metric_data",
+        {"MetricDataResults": metric_results(0, RATES, LATENCIES_US)},
+        expected_request(),
+    )
+    detail = select(stubs, job_with_windows())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### The recommendation event") : readme.index("### The finding")]
+    keys = ["evidence", "evidence_reason", *detail["candidates"][0]["unit_check"]]
+    keys += ["capacity_at_slo", "latency_at_peak_ms", "unit_check"]
+    assert {*keys} <= {*detail, *detail["candidates"][0], *detail["candidates"][0]["unit_check"]}
+    assert [key for key in keys if f"`{key}" not in section and f" {key}" not in section] == []

@@ -392,14 +392,9 @@ def gather_evidence(
     description: Mapping[str, Any], slo: Slo, *, read: Reader, now: datetime
 ) -> Evidence:
     """Read the job's benchmark curves through ``read``; IR's scalars when that cannot be done."""
-    benchmarks = benchmarks_from_job(description)
-    realtime = [
-        r
-        for r in description.get("InferenceRecommendations") or []
-        if "ServerlessConfig" not in (r.get("EndpointConfiguration") or {})
-    ]
-    if not benchmarks or len(benchmarks) < len(realtime):
-        return ir_summary("the job does not name every benchmark's endpoint and window")
+    benchmarks, why = _benchmarks(description)
+    if why:
+        return ir_summary(why)
     if now - min(b.start for b in benchmarks) > RETENTION:
         return ir_summary("the load test is older than CloudWatch's 15 days of 1-minute data")
     try:
@@ -414,8 +409,43 @@ def gather_evidence(
     return evidence_from_results(benchmarks, series, slo)
 
 
+def evidence_offline(
+    description: Mapping[str, Any], slo: Slo, pages: Iterable[Mapping[str, Any]] | None
+) -> Evidence:
+    """What ``plan`` decides on: the GetMetricData output it was given, if any (no clock).
+
+    ``UnusableData`` and ``ValueError`` (a timestamp that is none) propagate: a file the
+    user passed is reported, not silently ignored.
+    """
+    benchmarks, why = _benchmarks(description)
+    if why:
+        return ir_summary(why)
+    if pages is None:
+        return ir_summary("plan was given no --metrics (the benchmarks' GetMetricData output)")
+    return evidence_from_results(benchmarks, read_results(pages), slo)
+
+
+def _benchmarks(description: Mapping[str, Any]) -> tuple[list[Benchmark], str]:
+    """The job's benchmarks, or why they cannot give every real-time candidate a curve."""
+    benchmarks = benchmarks_from_job(description)
+    realtime = [
+        r
+        for r in description.get("InferenceRecommendations") or []
+        if "ServerlessConfig" not in (r.get("EndpointConfiguration") or {})
+    ]
+    if not benchmarks or len(benchmarks) < len(realtime):
+        return [], "the job does not name every benchmark's endpoint and window"
+    return benchmarks, ""
+
+
 def _timestamp(value: Any) -> datetime:
-    """A boto3 datetime, or the ISO 8601 string the AWS CLI prints, as an aware datetime."""
+    """A timestamp as an aware datetime.
+
+    boto3 gives datetimes; the AWS CLI prints ISO 8601, or epoch seconds with
+    ``--cli-timestamp-format wire``.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
     stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
