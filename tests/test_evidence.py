@@ -64,12 +64,12 @@ def curve(
 # -- Capacity at SLO ---------------------------------------------------------------------------
 
 
-def test_a_ramp_sustains_the_lowest_rate_of_its_best_three_minutes() -> None:
+def test_a_ramp_sustains_the_mean_rate_of_its_best_three_minutes() -> None:
     # Latency grows with load; 300 ms is crossed after 500 requests per minute.
     rates = [100, 200, 300, 400, 500, 600, 700]
     latencies = [50, 60, 80, 150, 280, 420, 900]
-    # The last three minutes within the SLO are 300, 400, 500: 300 is what held three minutes.
-    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 300
+    # The last three minutes within the SLO are 300, 400, 500: 1200 requests in 3 minutes.
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 400
 
 
 def test_a_plateau_within_the_slo_is_its_rate() -> None:
@@ -91,6 +91,13 @@ def test_a_single_lucky_minute_is_noise_not_capacity() -> None:
     assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 400
 
 
+def test_a_noisy_step_sustains_its_mean_not_its_slowest_minute() -> None:
+    # A steady 600 step as a load generator delivers it: 588, 612, 597 requests.
+    rates = [100, 588, 612, 597, 900, 900, 900]
+    latencies = [40, 250, 262, 255, 800, 900, 950]
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 599
+
+
 def test_a_missing_minute_breaks_a_run() -> None:
     rates = [100, 500, 500, 500, 500, 500]
     latencies = [40, 200, 200, 200, 200, 200]
@@ -103,7 +110,7 @@ def test_the_first_minute_is_ramp_up() -> None:
     # Counted, the first minute would make 900 sustained with the next two.
     rates = [900, 900, 900, 200, 200, 200]
     latencies = [100, 100, 100, 100, 100, 100]
-    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 200
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == Fraction(900 + 900 + 200, 3)
     assert capacity_at_slo(curve(rates, latencies), SLO_MS, ramp_up_minutes=0) == 900
 
 
@@ -120,8 +127,9 @@ def test_the_slo_bound_is_inclusive() -> None:
 
 def test_sustain_minutes_is_configurable() -> None:
     rates, latencies = [100, 700, 700, 300, 300, 300], [40, 100, 100, 100, 100, 100]
-    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == 300
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS) == Fraction(700 + 700 + 300, 3)
     assert capacity_at_slo(curve(rates, latencies), SLO_MS, sustain_minutes=2) == 700
+    assert capacity_at_slo(curve(rates, latencies), SLO_MS, sustain_minutes=6) is None
 
 
 # -- Unit check ---------------------------------------------------------------------------------
