@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m rightsizing_constructs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_plan(commands)
+    _add_metrics_request(commands)
     run = commands.add_parser(
         "run",
         help="print the command that starts a rightsizing run of an endpoint",
@@ -181,6 +182,9 @@ def _add_plan(commands: Any) -> None:
         help="output of aws cloudwatch get-metric-data for the job's benchmarks (the request: "
         "the metrics-request command); without it the decision rests on IR's scalars",
     )
+
+
+def _add_metrics_request(commands: Any) -> None:
     request = commands.add_parser(
         "metrics-request",
         help="print the GetMetricData request of a job's benchmark curves (for plan --metrics)",
