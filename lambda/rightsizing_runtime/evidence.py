@@ -55,9 +55,10 @@ SUSTAIN_MINUTES = 3
 #: Minutes at the start of each benchmark skipped as ramp-up (endpoint warming, users spawning).
 RAMP_UP_MINUTES = 1
 #: IR's scalar and the plateau's percentile are different statistics (IR does not say which it
-#: reports), so a unit "matches" within this factor either way; the two readings differ by
-#: 1000x, so at most one can match.
-UNIT_TOLERANCE = Decimal(4)
+#: reports: a mean at saturation may be several times below its p99), so a unit "matches"
+#: within this factor either way; the two readings differ by 1000x, more than 10 x 10, so at
+#: most one can match.
+UNIT_TOLERANCE = Decimal(10)
 #: Minutes at or above this share of the curve's highest rate are its plateau.
 PLATEAU_SHARE = Fraction(95, 100)
 _US_PER_MS = Decimal(1000)
@@ -118,7 +119,6 @@ class Measurement:
     #: Median percentile latency over the plateau (the curve's busiest minutes).
     latency_at_peak_ms: Decimal
     unit_check: UnitCheck | None
-    points: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,17 +138,21 @@ class Evidence:
             if found is None:
                 applied.append(candidate)
                 continue
-            latency = (
-                candidate.model_latency_ms
-                if found.unit_check is None
-                else found.unit_check.model_latency_ms
-            )
+            check = found.unit_check
+            meets: bool | None = found.capacity_at_slo is not None
+            if meets and check is not None and check.unit == "unknown":
+                # IR and CloudWatch disagree past any unit: trust neither alone. The curve
+                # still caps the capacity, and IR's scalar, read as the larger latency, is
+                # judged against the SLO as it is without a curve.
+                meets = None
             applied.append(
                 dataclasses.replace(
                     candidate,
                     capacity_at_slo=found.capacity_at_slo,
-                    meets_slo_measured=found.capacity_at_slo is not None,
-                    model_latency_ms=latency,
+                    meets_slo_measured=meets,
+                    model_latency_ms=candidate.model_latency_ms
+                    if check is None
+                    else check.model_latency_ms,
                 )
             )
         return applied
@@ -323,8 +327,8 @@ def plateau_latency_ms(points: Sequence[Point]) -> Decimal:
 def unit_check(ir_model_latency: int, plateau_ms: Decimal) -> UnitCheck:
     """Which reading of IR's scalar (µs or ms) matches the measured plateau within tolerance.
 
-    When neither matches, the larger latency (ms) is used: a wrong guess then rejects a
-    candidate rather than overloads it.
+    When neither matches, the larger latency (ms) is used, and judged against the SLO
+    (:meth:`Evidence.apply`): a wrong guess then rejects a candidate rather than overloads it.
     """
     as_us = exact(ir_model_latency) / _US_PER_MS
     as_ms = exact(ir_model_latency)
@@ -365,7 +369,6 @@ def measure(benchmark: Benchmark, points: Sequence[Point], slo: Slo) -> Measurem
         unit_check=None
         if benchmark.ir_model_latency is None
         else unit_check(benchmark.ir_model_latency, plateau),
-        points=len(points),
     )
 
 
