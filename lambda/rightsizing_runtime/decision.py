@@ -72,7 +72,8 @@ class Candidate:
     #: per-minute curve (``evidence.py``); it caps ``max_invocations``. None: not measured.
     capacity_at_slo: Fraction | None = None
     #: Whether the measured curve met the SLO at all (False: ineligible, whatever IR's scalar
-    #: says); None: no curve, IR's scalar ``model_latency_ms`` is judged instead.
+    #: says); None: no curve (or one whose unit check failed), IR's scalar
+    #: ``model_latency_ms`` is judged against the SLO instead.
     meets_slo_measured: bool | None = None
 
     def planning_capacity(self) -> Fraction | None:

@@ -61,10 +61,11 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         evidence=evidence,
     )
     logger.info(
-        "%s for %s (%s): %s",
+        "%s for %s (%s: %s): %s",
         detail["action"],
         settings.endpoint_name,
         detail["evidence"],
+        detail["evidence_reason"],
         detail["reason"],
     )
     return detail
