@@ -66,9 +66,15 @@ class RecommendPermissions:
         )
         # CreateInferenceRecommendationsJob passes the job role to SageMaker.
         functions.start_job.add_to_role_policy(pass_to_sagemaker(job_role.role_arn))
+        # GetScalingConfigurationRecommendation's resource type is inference-recommendations-job
+        # (Service Authorization Reference, Amazon SageMaker): the job's ARN.
         functions.select.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:DescribeInferenceRecommendationsJob"], resources=[jobs]
+                actions=[
+                    "sagemaker:DescribeInferenceRecommendationsJob",
+                    "sagemaker:GetScalingConfigurationRecommendation",
+                ],
+                resources=[jobs],
             )
         )
         self._select_endpoints = endpoint_grant(

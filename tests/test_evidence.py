@@ -263,9 +263,46 @@ def stubs() -> Iterator[tuple[Stubber, Stubber]]:
         cloudwatch.assert_no_pending_responses()
 
 
+def scaling_response(target_value: float = 324.0) -> dict[str, Any]:
+    """GetScalingConfigurationRecommendation's answer (botocore's SageMaker output shape)."""
+    return {
+        "InferenceRecommendationsJobName": JOB_NAME,
+        "RecommendationId": f"{JOB_NAME}/r0",
+        "DynamicScalingConfiguration": {
+            "MinCapacity": 1,
+            "MaxCapacity": 10,
+            "ScaleInCooldown": 300,
+            "ScaleOutCooldown": 300,
+            "ScalingPolicies": [
+                {
+                    "TargetTracking": {
+                        "MetricSpecification": {
+                            "Predefined": {
+                                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                            }
+                        },
+                        "TargetValue": target_value,
+                    }
+                }
+            ],
+        },
+    }
+
+
+SCALING_REQUEST = {
+    "InferenceRecommendationsJobName": JOB_NAME,
+    "RecommendationId": f"{JOB_NAME}/r0",
+    "ScalingPolicyObjective": {"MaxInvocationsPerMinute": 3240},
+}
+
+
 def select(
-    stubs: tuple[Stubber, Stubber], job: dict[str, Any], max_latency_ms: int = 300
+    stubs: tuple[Stubber, Stubber],
+    job: dict[str, Any],
+    max_latency_ms: int = 300,
+    scaling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Run Select; ``scaling``: IR's scaling answer, asked for after a measured-curve decision."""
     sagemaker, _ = stubs
     sagemaker.add_response("describe_inference_recommendations_job", job, {"JobName": JOB_NAME})
     stub_endpoint(sagemaker)
@@ -274,6 +311,8 @@ def select(
         describe_endpoint_config_response("ml.m5.2xlarge", 6),
         {"EndpointConfigName": "fraud-scoring-config-1"},
     )
+    if scaling is not None:
+        sagemaker.add_response("get_scaling_configuration_recommendation", scaling, SCALING_REQUEST)
     settings = settings_document(
         slo={"percentile": "P99", "max_latency_ms": max_latency_ms},
         guardrails={"min_instances": 1, "max_instances": 20, "allowed_instance_types": []},
@@ -302,7 +341,7 @@ def test_select_reads_one_request_for_every_benchmark_and_decides_on_the_curve(
         {"MetricDataResults": metric_results(0, RATES, LATENCIES_US)},
         expected_request(),
     )
-    detail = select(stubs, job_with_windows(), max_latency_ms=200)
+    detail = select(stubs, job_with_windows(), max_latency_ms=200, scaling=scaling_response())
     assert detail["evidence"] == "measured-curve"
     [candidate] = detail["candidates"]
     # 420 requests per minute held three minutes within 200 ms; IR's 648 saturates past it.
@@ -508,7 +547,7 @@ def test_plan_with_metrics_decides_as_select_does(
     _, cloudwatch = stubs
     results = {"MetricDataResults": metric_results(0, RATES, LATENCIES_US), "Messages": []}
     cloudwatch.add_response("get_metric_data", results, expected_request())
-    published = select(stubs, job_with_windows(), max_latency_ms=200)
+    published = select(stubs, job_with_windows(), max_latency_ms=200, scaling=scaling_response())
     job, metrics = tmp_path / "job.json", tmp_path / "metrics.json"
     job.write_text(json.dumps(_cli_json(job_with_windows())))
     metrics.write_text(json.dumps(_cli_json(results)))
@@ -584,10 +623,88 @@ def test_readme_documents_the_evidence_keys_of_the_recommendation_detail(
         {"MetricDataResults": metric_results(0, RATES, LATENCIES_US)},
         expected_request(),
     )
-    detail = select(stubs, job_with_windows())
+    detail = select(stubs, job_with_windows(), scaling=scaling_response())
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("### The recommendation event") : readme.index("### The finding")]
     keys = ["evidence", "evidence_reason", *detail["candidates"][0]["unit_check"]]
+    keys += ["autoscaling_cross_check", *detail["autoscaling_cross_check"]]
     keys += ["capacity_at_slo", "latency_at_peak_ms", "unit_check"]
-    assert {*keys} <= {*detail, *detail["candidates"][0], *detail["candidates"][0]["unit_check"]}
+    assert {*keys} <= {
+        *detail,
+        *detail["candidates"][0],
+        *detail["candidates"][0]["unit_check"],
+        *detail["autoscaling_cross_check"],
+    }
     assert [key for key in keys if f"`{key}" not in section and f" {key}" not in section] == []
+
+
+# -- IR's own autoscaling recommendation, a second opinion ---------------------------------------
+
+
+def test_irs_scaling_target_is_recorded_with_the_reason_it_differs(
+    stubs: tuple[Stubber, Stubber],
+) -> None:
+    _, cloudwatch = stubs
+    cloudwatch.add_response(
+        "get_metric_data",
+        {"MetricDataResults": metric_results(0, RATES, LATENCIES_US)},
+        expected_request(),
+    )
+    detail = select(stubs, job_with_windows(), max_latency_ms=200, scaling=scaling_response())
+    check = detail["autoscaling_cross_check"]
+    assert (check["target_value"], check["ir_target_value"]) == (210.0, 324.0)
+    assert (check["ir_min_capacity"], check["ir_max_capacity"]) == (1, 10)
+    assert check["agrees"] is False
+    assert "CPU utilization per core, not the latency SLO" in check["reason"]
+    # The decision keeps its own target.
+    assert detail["autoscaling"]["target_value"] == 210.0
+
+
+def test_an_error_asking_ir_is_recorded_not_raised(stubs: tuple[Stubber, Stubber]) -> None:
+    sagemaker, cloudwatch = stubs
+    cloudwatch.add_response(
+        "get_metric_data",
+        {"MetricDataResults": metric_results(0, RATES, LATENCIES_US)},
+        expected_request(),
+    )
+    # Stubbed after Select's reads: the job, the endpoint, its config, then this.
+    original = sagemaker.add_response
+
+    def then_error(method: str, *args: Any, **kwargs: Any) -> None:
+        original(method, *args, **kwargs)
+        if method == "describe_endpoint_config":
+            sagemaker.add_client_error(
+                "get_scaling_configuration_recommendation",
+                "AccessDeniedException",
+                "not authorized",
+                expected_params=SCALING_REQUEST,
+            )
+
+    sagemaker.add_response = then_error  # type: ignore[method-assign]
+    detail = select(stubs, job_with_windows(), max_latency_ms=200)
+    check = detail["autoscaling_cross_check"]
+    assert check["ir_target_value"] is None and check["agrees"] is None
+    assert "AccessDeniedException" in check["reason"]
+    assert detail["action"] == "apply"
+
+
+def test_an_ir_summary_decision_asks_ir_nothing(stubs: tuple[Stubber, Stubber]) -> None:
+    assert select(stubs, docs_sample_job())["autoscaling_cross_check"] is None
+
+
+def test_targets_within_a_tenth_agree() -> None:
+    assert evidence.scaling_cross_check(scaling_response(300.0), 324.0)["agrees"] is True
+    assert evidence.scaling_cross_check(scaling_response(291.0), 324.0)["agrees"] is False
+    agreed = evidence.scaling_cross_check(scaling_response(324.0), 324.0)
+    assert agreed["reason"].endswith("the decision 324.0")
+
+
+def test_a_policy_on_another_metric_is_no_target() -> None:
+    response = scaling_response()
+    tracking = response["DynamicScalingConfiguration"]["ScalingPolicies"][0]["TargetTracking"]
+    tracking["MetricSpecification"] = {
+        "Customized": {"MetricName": "ModelLatency", "Namespace": "AWS/SageMaker"}
+    }
+    check = evidence.scaling_cross_check(response, 324.0)
+    assert check["ir_target_value"] is None
+    assert "no target on SageMakerVariantInvocationsPerInstance" in check["reason"]

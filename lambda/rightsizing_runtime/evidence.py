@@ -391,9 +391,10 @@ def evidence_from_results(
         measurements[benchmark.recommendation_id] = measure(benchmark, points, slo)
     return Evidence(
         kind=MEASURED,
-        reason=f"{len(benchmarks)} benchmark endpoints' per-minute {slo.percentile} "
-        f"ModelLatency and Invocations (sustained {SUSTAIN_MINUTES} minutes, the first "
-        f"{RAMP_UP_MINUTES} skipped)",
+        reason=f"per-minute {slo.percentile} ModelLatency and Invocations of the "
+        f"{len(benchmarks)} benchmark endpoint{'' if len(benchmarks) == 1 else 's'} "
+        f"(capacity held {SUSTAIN_MINUTES} consecutive minutes within the SLO; the first "
+        f"{RAMP_UP_MINUTES} skipped as ramp-up)",
         measurements=measurements,
     )
 
@@ -446,6 +447,71 @@ def _benchmarks(description: Mapping[str, Any]) -> tuple[list[Benchmark], str]:
     if not benchmarks or len(benchmarks) < len(realtime):
         return [], "the job does not name every benchmark's endpoint and window"
     return benchmarks, ""
+
+
+#: The Application Auto Scaling metric the decision's target is expressed in.
+_INVOCATIONS_PER_INSTANCE = "SageMakerVariantInvocationsPerInstance"
+#: Targets within this share of each other agree (IR rounds to whole invocations).
+_AGREEMENT = Fraction(1, 10)
+
+
+def scaling_cross_check(
+    response: Mapping[str, Any] | None, target_value: float, error: str = ""
+) -> dict[str, Any]:
+    """The event's ``autoscaling_cross_check``: IR's own target next to the decision's.
+
+    ``response`` is ``GetScalingConfigurationRecommendation``'s (botocore's SageMaker model:
+    ``DynamicScalingConfiguration.ScalingPolicies[].TargetTracking{MetricSpecification
+    {Predefined{PredefinedMetricType}}, TargetValue}``). IR derives its target from CPU
+    utilization per core (``TargetCpuUtilizationPerCore``, default 50), not from a latency
+    objective, so the decision keeps its own target and says why when the two differ.
+    """
+    checked: dict[str, Any] = {
+        "target_value": target_value,
+        "ir_target_value": None,
+        "ir_min_capacity": None,
+        "ir_max_capacity": None,
+        "agrees": None,
+        "reason": "",
+    }
+    if response is None:
+        checked["reason"] = f"IR's scaling recommendation could not be read ({error})"
+        return checked
+    scaling = response.get("DynamicScalingConfiguration") or {}
+    checked["ir_min_capacity"] = scaling.get("MinCapacity")
+    checked["ir_max_capacity"] = scaling.get("MaxCapacity")
+    targets = [
+        t for t in map(_invocations_target, scaling.get("ScalingPolicies") or []) if t is not None
+    ]
+    if not targets:
+        checked["reason"] = f"IR recommended no target on {_INVOCATIONS_PER_INSTANCE}"
+        return checked
+    ir_target = targets[0]
+    checked["ir_target_value"] = ir_target
+    ours = Fraction(Decimal(str(target_value)))
+    theirs = Fraction(Decimal(str(ir_target)))
+    checked["agrees"] = abs(ours - theirs) <= _AGREEMENT * ours
+    checked["reason"] = (
+        f"IR's GetScalingConfigurationRecommendation targets {ir_target} invocations per "
+        f"instance per minute, the decision {target_value}"
+        + (
+            ""
+            if checked["agrees"]
+            else ": they differ; IR's target comes from CPU utilization per core, not the "
+            "latency SLO, so the decision's (capacity at SLO x target utilization) is kept"
+        )
+    )
+    return checked
+
+
+def _invocations_target(policy: Mapping[str, Any]) -> float | None:
+    """A scaling policy's target on invocations per instance, or None (another metric)."""
+    tracking = policy.get("TargetTracking") or {}
+    predefined = (tracking.get("MetricSpecification") or {}).get("Predefined") or {}
+    if predefined.get("PredefinedMetricType") != _INVOCATIONS_PER_INSTANCE:
+        return None
+    value = tracking.get("TargetValue")
+    return None if value is None else float(value)
 
 
 def _timestamp(value: Any) -> datetime:

@@ -161,6 +161,9 @@ def recommendation_detail(
             "min_capacity": decision.autoscaling.min_capacity,
             "max_capacity": decision.autoscaling.max_capacity,
         },
+        # IR's own autoscaling target next to the decision's (the Select function fills it in
+        # for measured-curve decisions: evidence.scaling_cross_check); null otherwise.
+        "autoscaling_cross_check": None,
         "estimated_cost_per_hour": _number(chosen.cost_at_peak_per_hour) if chosen else None,
         "current": _current(current, decision.evaluations),
         "inputs": _inputs(decision_input, peak_source),

@@ -9,16 +9,18 @@ complete raises :class:`InvalidJobResultError` with IR's failure reason; nothing
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import CLIENT_CONFIG, endpoint_not_found, retryable_errors_typed, sagemaker_client
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
-from .evidence import gather_evidence
+from .evidence import MEASURED, gather_evidence, scaling_cross_check
 from .recommendation import Measured, recommend
 from .settings import EndpointSettings, parse_settings
 
@@ -60,6 +62,8 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         peak_source=settings.peak_source,
         evidence=evidence,
     )
+    if detail["evidence"] == MEASURED and detail["autoscaling"] is not None:
+        detail["autoscaling_cross_check"] = cross_check(name, detail, settings)
     logger.info(
         "%s for %s (%s: %s): %s",
         detail["action"],
@@ -69,6 +73,28 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         detail["reason"],
     )
     return detail
+
+
+def cross_check(
+    job_name: str, detail: Mapping[str, Any], settings: EndpointSettings
+) -> dict[str, Any]:
+    """IR's autoscaling recommendation for the chosen candidate, next to the decision's target.
+
+    A second opinion, never a reason to fail: an error is recorded in the cross-check.
+    """
+    [chosen] = [c for c in detail["candidates"] if c["chosen"]]
+    target = detail["autoscaling"]["target_value"]
+    peak = math.ceil(settings.decision_input.peak_requests_per_minute)
+    try:
+        response = sagemaker.get_scaling_configuration_recommendation(
+            InferenceRecommendationsJobName=job_name,
+            RecommendationId=chosen["recommendation_id"],
+            # The expected peak to the endpoint (botocore's ScalingPolicyObjective).
+            ScalingPolicyObjective={"MaxInvocationsPerMinute": peak},
+        )
+    except (ClientError, BotoCoreError) as error:
+        return scaling_cross_check(None, target, str(error))
+    return scaling_cross_check(response, target)
 
 
 def current_endpoint_config(settings: EndpointSettings) -> dict[str, Any]:
