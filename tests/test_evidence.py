@@ -169,7 +169,7 @@ def test_the_tolerance_is_a_factor_of_ten_either_way() -> None:
 # -- The request and the fallback ---------------------------------------------------------------
 
 START = datetime(2026, 11, 1, 10, 1, 30, tzinfo=UTC)
-END = datetime(2026, 11, 1, 10, 13, 10, tzinfo=UTC)
+END = datetime(2026, 11, 1, 10, 14, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
 
 
@@ -215,7 +215,7 @@ def expected_request(count: int = 1) -> dict[str, Any]:
         ]
     return {
         "MetricDataQueries": queries,
-        # Whole minutes: from the minute the benchmark started to the one after it ended.
+        # Widened to whole minutes: the benchmark ran from 10:01:30 to 10:14:00.
         "StartTime": datetime(2026, 11, 1, 10, 1, tzinfo=UTC),
         "EndTime": datetime(2026, 11, 1, 10, 14, tzinfo=UTC),
         "ScanBy": "TimestampAscending",
@@ -244,7 +244,8 @@ def metric_results(index: int, rates: Sequence[int], latencies_us: Sequence[int]
     ]
 
 
-# Stairs to IR's 648 requests per minute; p99 in microseconds, as CloudWatch reports it.
+# Stairs to IR's 648 requests per minute; p99 in microseconds, as CloudWatch reports it. The
+# first minute (10:01) starts before the window (10:01:30): partial, never part of the curve.
 RATES = [40, 200, 200, 200, 420, 420, 420, 600, 600, 600, 648, 648, 648]
 LATENCIES_US = [
     90_000, 110_000, 120_000, 115_000, 180_000, 190_000, 185_000,
@@ -433,7 +434,18 @@ def test_the_benchmark_instance_count_divides_the_load() -> None:
     pages = [{"MetricDataResults": metric_results(0, [2 * r for r in RATES], LATENCIES_US)}]
     series = evidence.read_results(pages)
     points = evidence.curve(benchmark, series["inv_0"], series["lat_0"])
-    assert [p.requests_per_minute_per_instance for p in points] == RATES
+    # Whole minutes inside the window only: 10:01 began before it (10:01:30).
+    assert [p.requests_per_minute_per_instance for p in points] == RATES[1:]
+
+
+def test_a_minute_the_window_covers_in_part_is_left_out() -> None:
+    job = job_with_windows()
+    job["InferenceRecommendations"][0]["InvocationEndTime"] = END - timedelta(seconds=1)
+    [benchmark] = evidence.benchmarks_from_job(job)
+    series = evidence.read_results([{"MetricDataResults": metric_results(0, RATES, LATENCIES_US)}])
+    points = evidence.curve(benchmark, series["inv_0"], series["lat_0"])
+    assert points[0].minute == datetime(2026, 11, 1, 10, 2, tzinfo=UTC)
+    assert points[-1].minute == datetime(2026, 11, 1, 10, 12, tzinfo=UTC)
 
 
 def test_aws_cli_output_timestamps_are_read() -> None:

@@ -159,7 +159,7 @@ def description(job: Job, rng: random.Random) -> dict[str, Any]:
                     "InitialInstanceCount": 1,
                 },
                 "InvocationStartTime": START,
-                "InvocationEndTime": START + timedelta(minutes=minutes - 1, seconds=30),
+                "InvocationEndTime": START + timedelta(minutes=minutes),
             }
         )
     return {"JobName": job.name, "Status": "COMPLETED", "InferenceRecommendations": recommendations}

@@ -197,11 +197,14 @@ def metric_requests(benchmarks: Sequence[Benchmark], percentile: str) -> list[di
 
     Per benchmark ``i``: ``inv_i``, ``Invocations`` ``Sum``, and ``lat_i``, ``ModelLatency``
     at ``p95``/``p99`` (CloudWatch's percentile statistic, "p" and the percentile), period 60
-    s, over the span from the earliest start to the latest end, on whole minutes.
+    s, over the span from the earliest start to the latest end, widened to whole minutes.
     """
     start = _floor_minute(min(b.start for b in benchmarks))
-    end = _floor_minute(max(b.end for b in benchmarks)) + timedelta(seconds=PERIOD)
-    minutes = int((end - start).total_seconds()) // PERIOD
+    latest = max(b.end for b in benchmarks)
+    end = _floor_minute(latest) + (
+        timedelta(seconds=PERIOD) if latest.second or latest.microsecond else timedelta()
+    )
+    minutes = max(1, int((end - start).total_seconds()) // PERIOD)
     per_request = min(MAX_QUERIES, MAX_DATAPOINTS // minutes) // 2
     if per_request < 1:
         raise ValueError(f"a {minutes}-minute window exceeds GetMetricData's datapoint limit")
@@ -264,8 +267,12 @@ class UnusableData(Exception):
 def curve(
     benchmark: Benchmark, invocations: Mapping[datetime, Any], latency_us: Mapping[datetime, Any]
 ) -> list[Point]:
-    """The benchmark's minutes with both series, inside its window, in time order."""
-    first = _floor_minute(benchmark.start)
+    """The benchmark's whole minutes with both series, inside its window, in time order.
+
+    A datapoint's timestamp starts its period; a minute the window covers only in part has a
+    partial ``Sum`` (a rate too low) and mixes load-test traffic with none.
+    """
+    last = benchmark.end - timedelta(seconds=PERIOD)
     return [
         Point(
             minute=minute,
@@ -274,7 +281,7 @@ def curve(
             latency_ms=exact(latency_us[minute]) / _US_PER_MS,
         )
         for minute in sorted(invocations.keys() & latency_us.keys())
-        if first <= minute <= benchmark.end
+        if benchmark.start <= minute <= last
     ]
 
 
