@@ -720,3 +720,38 @@ def test_a_policy_on_another_metric_is_no_target() -> None:
     check = evidence.scaling_cross_check(response, 324.0)
     assert check["ir_target_value"] is None
     assert "no target on SageMakerVariantInvocationsPerInstance" in check["reason"]
+
+
+def test_the_curves_change_the_choice_irs_scalars_would_make() -> None:
+    """c5's scalar looks fine at saturation, but its p99 leaves the SLO at a third of it."""
+    job = job_with_windows(2)
+    c5, m5 = job["InferenceRecommendations"]
+    c5["Metrics"].update(MaxInvocations=648, ModelLatency=150_000)
+    m5["Metrics"].update(CostPerHour=0.23, MaxInvocations=600, ModelLatency=200_000)
+    m5["EndpointConfiguration"]["InstanceType"] = "ml.m5.xlarge"
+    rates = [40, 200, 200, 200, 420, 420, 420, 600, 600, 600, 648, 648, 648]
+    # 10:01 is before the window, 10:02 ramp-up: 200 holds from 10:03 to 10:05.
+    c5_rates = [40, 200, 200, 200, 200, 420, 420, 420, 600, 600, 600, 648, 648]
+    heavy_tail = [90_000, 250_000, 260_000, 255_000, 258_000] + [900_000] * 8
+    light_tail = [50_000, 80_000, 85_000, 82_000, 120_000, 125_000, 121_000] + [190_000] * 6
+    pages = [
+        {
+            "MetricDataResults": metric_results(0, c5_rates, heavy_tail)
+            + metric_results(1, [min(r, 600) for r in rates], light_tail)
+        }
+    ]
+    candidates = candidates_from_job(job)
+    by_scalars = decide(candidates, decision_input())
+    assert by_scalars.chosen is not None
+    assert by_scalars.chosen.candidate.instance_type == "ml.c5.xlarge"
+    found = evidence.gather_evidence(job, P99, read=lambda _: pages, now=NOW)
+    assert found.kind == "measured-curve"
+    by_curves = decide(found.apply(candidates), decision_input())
+    assert by_curves.chosen is not None
+    assert (by_curves.chosen.candidate.instance_type, by_curves.chosen.instance_count) == (
+        "ml.m5.xlarge",
+        11,
+    )
+    [c5_judged] = [e for e in by_curves.evaluations if e.candidate.instance_type == "ml.c5.xlarge"]
+    assert c5_judged.instance_count == 33  # ceil(3240 / (200 * 0.5)), more than 20
+    assert "more than the maximum of 20" in c5_judged.reason
