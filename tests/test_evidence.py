@@ -755,3 +755,41 @@ def test_the_curves_change_the_choice_irs_scalars_would_make() -> None:
     [c5_judged] = [e for e in by_curves.evaluations if e.candidate.instance_type == "ml.c5.xlarge"]
     assert c5_judged.instance_count == 33  # ceil(3240 / (200 * 0.5)), more than 20
     assert "more than the maximum of 20" in c5_judged.reason
+
+
+def test_results_cloudwatch_calls_incomplete_fall_back_in_select_and_fail_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forbidden = metric_results(0, RATES, LATENCIES_US)
+    forbidden[1]["StatusCode"] = "Forbidden"
+    job = job_with_windows()
+    found = evidence.gather_evidence(
+        job, P99, read=lambda _: [{"MetricDataResults": forbidden}], now=NOW
+    )
+    assert found.kind == "ir-summary"
+    assert "Forbidden for lat_0" in found.reason
+    # plan reports a file it cannot trust instead of quietly deciding without it.
+    job_file, metrics = tmp_path / "job.json", tmp_path / "metrics.json"
+    job_file.write_text(json.dumps(_cli_json(job)))
+    metrics.write_text(json.dumps(_cli_json({"MetricDataResults": forbidden})))
+    argv = ["plan", "--job-description", str(job_file), "--metrics", str(metrics)]
+    flags = ["--peak-requests-per-minute", "1", "--slo-percentile", "P99", "--slo-ms", "9"]
+    assert main([*argv, *flags]) == 2
+    assert "Forbidden for lat_0" in capsys.readouterr().err
+
+
+def test_a_connection_error_falls_back() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    def unreachable(_request: Any) -> Any:
+        raise EndpointConnectionError(endpoint_url="https://monitoring.us-east-1.amazonaws.com")
+
+    found = evidence.gather_evidence(job_with_windows(), P99, read=unreachable, now=NOW)
+    assert found.kind == "ir-summary"
+    assert "Could not connect" in found.reason
+
+
+def test_wire_timestamps_are_epoch_seconds() -> None:
+    page = {"MetricDataResults": [{"Id": "inv_0", "Timestamps": [1793527260], "Values": [1.0]}]}
+    [[stamp]] = [list(v) for v in evidence.read_results([page]).values()]
+    assert stamp == datetime.fromtimestamp(1793527260, UTC)
