@@ -592,6 +592,7 @@ def test_whole_numbers_in_the_event_stay_whole() -> None:
             },
             "inputs": {
                 "peak_requests_per_minute": 1296,
+                "peak_source": {"kind": "configured"},
                 "target_utilization": 0.5,
                 "slo": {"percentile": "P99", "max_latency_ms": 150},
                 "guardrails": {
@@ -617,6 +618,10 @@ def test_whole_numbers_in_the_event_stay_whole() -> None:
                     "eligible": True,
                     "chosen": True,
                     "reason": "chosen",
+                    # No measured curve here (evidence ir-summary, #15).
+                    "capacity_at_slo": None,
+                    "latency_at_peak_ms": None,
+                    "unit_check": None,
                 }
             ],
         },
