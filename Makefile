@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: deps synth test lint typecheck unit compliance fidelity integ-synth integ bench poll-bench mutation clean
+.PHONY: deps synth test lint typecheck unit compliance fidelity integ-synth integ bench poll-bench decision-bench mutation clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -105,6 +105,13 @@ bench: deps
 # 5-minute poll before (tools/poll_bench_baseline.json); fails past issue #14's bounds. ~1 min.
 poll-bench: deps
 	$(BIN)/python -m tools.poll_bench
+
+# The decision-quality benchmark (tools/decision_bench.py, issue #15): 200 seeded synthetic IR
+# jobs with known latency curves, decided from IR's scalars, from the measured per-minute
+# curves and by an oracle; prints SLO violations and cost against the oracle, and fails unless
+# the curve decision has no violation and costs at most 1.05x the oracle. About 2 s.
+decision-bench: deps
+	$(BIN)/python -m tools.decision_bench
 
 # Mutation testing of the Lambda runtime with mutmut (tools/mutation.py): a score per module,
 # equivalent mutants excluded (tests/mutation/equivalents.toml); fails below the targets.

@@ -68,23 +68,25 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     return document
 
 
-def read_output(path: Path, what: str, operation: str) -> dict[str, Any]:
-    """Read ``path`` and check it against the output of SageMaker's ``operation``."""
+def read_output(
+    path: Path, what: str, operation: str, service: str = "sagemaker"
+) -> dict[str, Any]:
+    """Read ``path`` and check it against the output of ``service``'s ``operation``."""
     document = read_json(path, what)
-    problems = _problems(document, _output_shape(operation), "")
+    problems = _problems(document, _output_shape(operation, service), "")
     if problems:
         more = len(problems) - _SHOWN
         shown = "; ".join(problems[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
         raise InvalidFile(
-            f"malformed {what} {path} (not what aws sagemaker {_cli_name(operation)} prints): "
+            f"malformed {what} {path} (not what aws {service} {_cli_name(operation)} prints): "
             f"{shown}"
         )
     return document
 
 
 @cache
-def _output_shape(operation: str) -> StructureShape:
-    shape = import_runtime("aws").service_model("sagemaker").operation_model(operation)
+def _output_shape(operation: str, service: str) -> StructureShape:
+    shape = import_runtime("aws").service_model(service).operation_model(operation)
     output: StructureShape = shape.output_shape
     return output
 

@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m rightsizing_constructs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_plan(commands)
+    _add_metrics_request(commands)
     run = commands.add_parser(
         "run",
         help="print the command that starts a rightsizing run of an endpoint",
@@ -174,6 +175,23 @@ def _add_plan(commands: Any) -> None:
     )
     option("--variant-name", default="AllTraffic", help="default AllTraffic")
     option("--endpoint-name", help="endpoint the detail names (default: none)")
+    option(
+        "--metrics",
+        type=Path,
+        metavar="FILE",
+        help="output of aws cloudwatch get-metric-data for the job's benchmarks (the request: "
+        "the metrics-request command); without it the decision rests on IR's scalars",
+    )
+
+
+def _add_metrics_request(commands: Any) -> None:
+    request = commands.add_parser(
+        "metrics-request",
+        help="print the GetMetricData request of a job's benchmark curves (for plan --metrics)",
+        description="Print the --cli-input-json of aws cloudwatch get-metric-data for a job.",
+    )
+    request.add_argument("--job-description", required=True, type=Path, metavar="FILE")
+    request.add_argument("--slo-percentile", required=True, choices=_rules.LATENCY_PERCENTILES)
 
 
 def run_command(arguments: argparse.Namespace) -> str:
@@ -199,6 +217,30 @@ def run_command(arguments: argparse.Namespace) -> str:
     return "aws events put-events --entries " + shlex.quote(
         json.dumps([entry], separators=(",", ":"))
     )
+
+
+def metrics_request(arguments: argparse.Namespace) -> str:
+    """The ``--cli-input-json`` of the GetMetricData request the Select function would send.
+
+    IR returns at most 10 recommendations (20 queries): one request, far inside its limits.
+    """
+    evidence = import_runtime("evidence")
+    job = read_output(
+        arguments.job_description, "job description", "DescribeInferenceRecommendationsJob"
+    )
+    try:
+        benchmarks = evidence.benchmarks_from_job(job)
+        if not benchmarks:
+            raise InvalidInput(
+                f"{arguments.job_description} names no benchmark endpoint and window "
+                "(InvocationStartTime, InvocationEndTime)"
+            )
+        [request, *more] = evidence.metric_requests(benchmarks, arguments.slo_percentile)
+    except ValueError as error:
+        raise InvalidInput(f"cannot read {arguments.job_description}: {error}") from None
+    if more:
+        raise InvalidInput("the job's benchmarks need more than one GetMetricData request")
+    return json.dumps(request, indent=2, default=lambda stamp: stamp.isoformat())
 
 
 def _peak(arguments: argparse.Namespace, warnings: list[str]) -> Decimal:
@@ -270,6 +312,12 @@ def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> di
             arguments.current_endpoint_config, "endpoint config", "DescribeEndpointConfig"
         )
     )
+    metrics = (
+        None
+        if arguments.metrics is None
+        else read_output(arguments.metrics, "metrics", "GetMetricData", "cloudwatch")
+    )
+    evidence = import_runtime("evidence")
     try:
         return dict(
             recommendation.recommend(
@@ -279,8 +327,13 @@ def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> di
                 endpoint_name=arguments.endpoint_name,
                 variant_name=arguments.variant_name,
                 endpoint_config=endpoint_config,
+                evidence=evidence.evidence_offline(
+                    job_description, settings.slo, None if metrics is None else [metrics]
+                ),
             )
         )
+    except evidence.UnusableData as error:
+        raise InvalidInput(f"{arguments.metrics}: {error}") from None
     except (decision.InvalidJobResultError, decision.VariantNotFoundError) as error:
         raise InvalidInput(str(error)) from None
     except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as error:
@@ -342,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments = _parser().parse_args(argv)
         if arguments.command == "run":
             output, note = run_command(arguments), None
+        elif arguments.command == "metrics-request":
+            output, note = metrics_request(arguments), None
         else:
             detail = plan(arguments, warnings)
             output, note = json.dumps(detail, indent=2), _summary(detail)

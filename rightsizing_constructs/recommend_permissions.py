@@ -26,6 +26,14 @@ TRAFFIC_READS_REASON = (
     "Invocations when an endpoint measures its peak); X-Ray neither."
 )
 
+#: Why SelectRecommendation holds "*": it reads the benchmark endpoints' metrics (issue #15;
+#: it replaces the function's X-Ray (and VPC) reason on the same resource, so it names them).
+BENCHMARK_READS_REASON = (
+    "cloudwatch:GetMetricData has no resource-level permissions (it reads the per-minute "
+    "Invocations and ModelLatency of IR's benchmark endpoints, the measured load-latency "
+    "curves); X-Ray neither."
+)
+
 
 class RecommendPermissions:
     """Exactly what the Recommend workflow's handlers call, on the resources they call it on.
@@ -58,9 +66,15 @@ class RecommendPermissions:
         )
         # CreateInferenceRecommendationsJob passes the job role to SageMaker.
         functions.start_job.add_to_role_policy(pass_to_sagemaker(job_role.role_arn))
+        # GetScalingConfigurationRecommendation's resource type is inference-recommendations-job
+        # (Service Authorization Reference, Amazon SageMaker): the job's ARN.
         functions.select.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:DescribeInferenceRecommendationsJob"], resources=[jobs]
+                actions=[
+                    "sagemaker:DescribeInferenceRecommendationsJob",
+                    "sagemaker:GetScalingConfigurationRecommendation",
+                ],
+                resources=[jobs],
             )
         )
         self._select_endpoints = endpoint_grant(
@@ -72,6 +86,7 @@ class RecommendPermissions:
         functions.select.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeEndpointConfig"], resources=[configs])
         )
+        self._allow_benchmark_reads()
         functions.stop_job.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:StopInferenceRecommendationsJob"], resources=[jobs]
@@ -84,6 +99,18 @@ class RecommendPermissions:
         # Prepare identifies the model a run tests (its containers) to find a job to reuse.
         self._model_reads_granted: set[str] = set()
         self._traffic_reads_granted = False
+
+    def _allow_benchmark_reads(self) -> None:
+        """Select reads the benchmark endpoints' per-minute metrics (``evidence.py``)."""
+        select = self._functions.select
+        # GetMetricData has no resource types and no condition keys (Service Authorization
+        # Reference, "Actions, resources, and condition keys for Amazon CloudWatch"): "*" only.
+        # The benchmark endpoints are IR's, named after the job at run time.
+        select.add_to_role_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
+        )
+        reason = BENCHMARK_READS_REASON + (" " + VPC_REASON if select.is_bound_to_vpc else "")
+        acknowledge_wildcard(select.role, "*", reason)  # type: ignore[arg-type]
 
     def grant_job_slots(self, ledger: dynamodb.ITable) -> None:
         """Slots are conditional writes and deletes of the slot items; nothing reads them."""

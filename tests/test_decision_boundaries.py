@@ -618,6 +618,10 @@ def test_whole_numbers_in_the_event_stay_whole() -> None:
                     "eligible": True,
                     "chosen": True,
                     "reason": "chosen",
+                    # No measured curve here (evidence ir-summary, #15).
+                    "capacity_at_slo": None,
+                    "latency_at_peak_ms": None,
+                    "unit_check": None,
                 }
             ],
         },

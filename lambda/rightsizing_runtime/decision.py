@@ -68,6 +68,21 @@ class Candidate:
     #: Requests per minute one instance sustained before saturating (IR ``MaxInvocations``).
     max_invocations: int | None
     model_latency_ms: Decimal | None
+    #: Highest per-instance rate its benchmark sustained within the SLO, measured on the
+    #: per-minute curve (``evidence.py``); it caps ``max_invocations``. None: not measured.
+    capacity_at_slo: Fraction | None = None
+    #: Whether the measured curve met the SLO at all (False: ineligible, whatever IR's scalar
+    #: says); None: no curve (or one whose unit check failed), IR's scalar
+    #: ``model_latency_ms`` is judged against the SLO instead.
+    meets_slo_measured: bool | None = None
+
+    def planning_capacity(self) -> Fraction | None:
+        """Requests per minute per instance to plan with: MaxInvocations, capped by the curve."""
+        if self.max_invocations is None:
+            return None
+        if self.capacity_at_slo is None:
+            return Fraction(self.max_invocations)
+        return min(Fraction(self.max_invocations), self.capacity_at_slo)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,7 +250,7 @@ def current_config_from(endpoint_config: Mapping[str, Any], variant_name: str) -
 
 def instances_needed(
     peak_requests_per_minute: Fraction,
-    max_invocations_per_instance: int,
+    max_invocations_per_instance: int | Fraction,
     target_utilization: Fraction,
     min_instances: int,
 ) -> int:
@@ -254,6 +269,16 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
         )
     if candidate.max_invocations is None or candidate.max_invocations <= 0:
         return _ineligible(candidate, "IR measured no sustainable throughput (MaxInvocations)")
+    if candidate.meets_slo_measured is False:
+        return _ineligible(
+            candidate,
+            f"its benchmark's measured {slo.percentile} latency never stayed within the SLO of "
+            f"{_fmt(slo.max_latency_ms)} ms for a sustained run of minutes",
+        )
+    capacity = candidate.planning_capacity()
+    assert capacity is not None
+    if capacity <= 0:
+        return _ineligible(candidate, "its benchmark sustained no throughput within the SLO")
     if candidate.cost_per_hour is None:
         return _ineligible(candidate, "IR reported no CostPerHour")
     if not _is_price(candidate.cost_per_hour):
@@ -264,7 +289,7 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
         )
     count = instances_needed(
         decision_input.peak_requests_per_minute,
-        candidate.max_invocations,
+        capacity,
         decision_input.target_utilization,
         guardrails.min_instances,
     )
@@ -276,7 +301,9 @@ def evaluate(candidate: Candidate, decision_input: DecisionInput) -> Evaluation:
         problems.append(
             f"IR reported a ModelLatency of {candidate.model_latency_ms} ms, not a latency"
         )
-    elif candidate.model_latency_ms > slo.max_latency_ms:
+    elif candidate.meets_slo_measured is None and candidate.model_latency_ms > slo.max_latency_ms:
+        # With a measured curve, IR's scalar (at saturation) is not the latency at the planned
+        # load: the capacity at SLO already holds the percentile within the objective.
         problems.append(
             f"latency {_fmt(candidate.model_latency_ms)} ms exceeds the {slo.percentile} SLO "
             f"of {_fmt(slo.max_latency_ms)} ms"
@@ -355,11 +382,12 @@ def decide(
     chosen = eligible[0]
     explained = tuple(_explain(e, chosen) for e in evaluations)
     chosen = next(e for e in explained if e.candidate is chosen.candidate)
-    assert chosen.candidate.max_invocations is not None
+    capacity = chosen.candidate.planning_capacity()
+    assert capacity is not None
     assert chosen.cost_at_peak_per_hour is not None
     autoscaling = Autoscaling(
         metric=SCALING_METRIC,
-        target_value=float(chosen.candidate.max_invocations * decision_input.target_utilization),
+        target_value=float(capacity * decision_input.target_utilization),
         min_capacity=decision_input.guardrails.min_instances,
         max_capacity=decision_input.guardrails.max_instances,
     )

@@ -23,6 +23,7 @@ from .decision import (
     current_config_from,
     decide,
 )
+from .evidence import Evidence, Measurement, UnitCheck, ir_summary, rate
 
 SCHEMA_VERSION = "1"
 #: The action of a recommendation for an approved version the endpoint does not serve yet: it
@@ -70,6 +71,7 @@ def recommend(
     trigger: Mapping[str, Any] | None = None,
     measured: Measured | None = None,
     peak_source: Mapping[str, Any] | None = None,
+    evidence: Evidence | None = None,
 ) -> dict[str, Any]:
     """Decide on a job's candidates (``candidates_from_job``); return the event detail.
 
@@ -78,12 +80,14 @@ def recommend(
     handler and the ``plan`` command, so both decide alike. ``trigger`` is what started the run
     (``triggers.Trigger.render()``), recorded as is, and so is ``peak_source``: where the
     peak came from (``traffic.resolve_peak``; None: the configured number). ``measured``: what
-    the job measured.
+    the job measured. ``evidence``: the benchmarks' measured curves (``evidence.py``); None
+    decides from IR's scalars.
     """
     current = (
         None if endpoint_config is None else current_config_from(endpoint_config, variant_name)
     )
-    decision = decide(candidates, decision_input, current)
+    evidence = evidence or ir_summary("no benchmark metrics were read")
+    decision = decide(evidence.apply(candidates), decision_input, current)
     return recommendation_detail(
         decision=decision,
         decision_input=decision_input,
@@ -94,6 +98,7 @@ def recommend(
         trigger=trigger,
         measured=measured or Measured(),
         peak_source=peak_source,
+        evidence=evidence,
     )
 
 
@@ -108,6 +113,7 @@ def recommendation_detail(
     trigger: Mapping[str, Any] | None = None,
     measured: Measured | None = None,
     peak_source: Mapping[str, Any] | None = None,
+    evidence: Evidence | None = None,
 ) -> dict[str, Any]:
     """Render a decision as the event's JSON-serializable ``detail``.
 
@@ -115,6 +121,7 @@ def recommendation_detail(
     ``pending.decision``): nothing is applied before the endpoint serves the version.
     """
     measured = measured or Measured()
+    evidence = evidence or ir_summary("no benchmark metrics were read")
     chosen = decision.chosen
     action: str = decision.action
     reason = decision.reason
@@ -142,6 +149,8 @@ def recommendation_detail(
         "pending": pending,
         "action": action,
         "reason": reason,
+        "evidence": evidence.kind,
+        "evidence_reason": evidence.reason,
         "instance_type": chosen.candidate.instance_type if chosen else None,
         "instance_count": chosen.instance_count if chosen else None,
         "autoscaling": None
@@ -152,11 +161,19 @@ def recommendation_detail(
             "min_capacity": decision.autoscaling.min_capacity,
             "max_capacity": decision.autoscaling.max_capacity,
         },
+        # IR's own autoscaling target next to the decision's (the Select function fills it in
+        # for measured-curve decisions: evidence.scaling_cross_check); null otherwise.
+        "autoscaling_cross_check": None,
         "estimated_cost_per_hour": _number(chosen.cost_at_peak_per_hour) if chosen else None,
         "current": _current(current, decision.evaluations),
         "inputs": _inputs(decision_input, peak_source),
         "candidates": [
-            _candidate(evaluation, evaluation is chosen) for evaluation in decision.evaluations
+            _candidate(
+                evaluation,
+                evaluation is chosen,
+                evidence.measurements.get(evaluation.candidate.recommendation_id or ""),
+            )
+            for evaluation in decision.evaluations
         ],
     }
 
@@ -213,7 +230,9 @@ def _inputs(
     }
 
 
-def _candidate(evaluation: Evaluation, chosen: bool) -> Mapping[str, Any]:
+def _candidate(
+    evaluation: Evaluation, chosen: bool, measurement: Measurement | None
+) -> Mapping[str, Any]:
     candidate = evaluation.candidate
     return {
         "recommendation_id": candidate.recommendation_id,
@@ -228,6 +247,23 @@ def _candidate(evaluation: Evaluation, chosen: bool) -> Mapping[str, Any]:
         "eligible": evaluation.eligible,
         "chosen": chosen,
         "reason": evaluation.reason,
+        # The measured curve's verdict (null with ``evidence`` ``ir-summary``).
+        "capacity_at_slo": None if measurement is None else rate(measurement.capacity_at_slo),
+        "latency_at_peak_ms": None
+        if measurement is None
+        else _number(measurement.latency_at_peak_ms),
+        "unit_check": None if measurement is None else _unit_check(measurement.unit_check),
+    }
+
+
+def _unit_check(check: UnitCheck | None) -> Mapping[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "unit": check.unit,
+        "ir_model_latency": check.ir_model_latency,
+        "plateau_latency_ms": _number(check.plateau_latency_ms),
+        "reason": check.reason,
     }
 
 

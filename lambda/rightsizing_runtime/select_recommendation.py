@@ -9,13 +9,18 @@ complete raises :class:`InvalidJobResultError` with IR's failure reason; nothing
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws import endpoint_not_found, retryable_errors_typed, sagemaker_client
+from .aws import CLIENT_CONFIG, endpoint_not_found, retryable_errors_typed, sagemaker_client
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
+from .evidence import MEASURED, gather_evidence, scaling_cross_check
 from .recommendation import Measured, recommend
 from .settings import EndpointSettings, parse_settings
 
@@ -23,6 +28,8 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 sagemaker = sagemaker_client()
+# The benchmark endpoints' per-minute metrics (evidence.py): one GetMetricData per job.
+cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
 
 
 @retryable_errors_typed
@@ -31,7 +38,14 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     settings = parse_settings(event["settings"])
     name = event["job"]["job_name"]
     # A job that did not complete raises here, before the endpoint is read.
-    candidates = candidates_from_job(sagemaker.describe_inference_recommendations_job(JobName=name))
+    description = sagemaker.describe_inference_recommendations_job(JobName=name)
+    candidates = candidates_from_job(description)
+    evidence = gather_evidence(
+        description,
+        settings.decision_input.slo,
+        read=lambda request: cloudwatch.get_paginator("get_metric_data").paginate(**request),
+        now=datetime.now(UTC),
+    )
     detail = recommend(
         candidates=candidates,
         job_name=name,
@@ -46,9 +60,41 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
             pending=settings.pending,
         ),
         peak_source=settings.peak_source,
+        evidence=evidence,
     )
-    logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
+    if detail["evidence"] == MEASURED and detail["autoscaling"] is not None:
+        detail["autoscaling_cross_check"] = cross_check(name, detail, settings)
+    logger.info(
+        "%s for %s (%s: %s): %s",
+        detail["action"],
+        settings.endpoint_name,
+        detail["evidence"],
+        detail["evidence_reason"],
+        detail["reason"],
+    )
     return detail
+
+
+def cross_check(
+    job_name: str, detail: Mapping[str, Any], settings: EndpointSettings
+) -> dict[str, Any]:
+    """IR's autoscaling recommendation for the chosen candidate, next to the decision's target.
+
+    A second opinion, never a reason to fail: an error is recorded in the cross-check.
+    """
+    [chosen] = [c for c in detail["candidates"] if c["chosen"]]
+    target = detail["autoscaling"]["target_value"]
+    peak = math.ceil(settings.decision_input.peak_requests_per_minute)
+    try:
+        response = sagemaker.get_scaling_configuration_recommendation(
+            InferenceRecommendationsJobName=job_name,
+            RecommendationId=chosen["recommendation_id"],
+            # The expected peak to the endpoint (botocore's ScalingPolicyObjective).
+            ScalingPolicyObjective={"MaxInvocationsPerMinute": peak},
+        )
+    except (ClientError, BotoCoreError) as error:
+        return scaling_cross_check(None, target, str(error))
+    return scaling_cross_check(response, target)
 
 
 def current_endpoint_config(settings: EndpointSettings) -> dict[str, Any]:
