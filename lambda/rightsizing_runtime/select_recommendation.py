@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from .aws import endpoint_not_found, retryable_errors_typed, sagemaker_client
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
+from .metrics import ENDPOINT_NAME, OUTCOME, VARIANT_NAME, emit, run_values
 from .recommendation import Measured, recommend
 from .settings import EndpointSettings, parse_settings
 
@@ -31,7 +32,8 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     settings = parse_settings(event["settings"])
     name = event["job"]["job_name"]
     # A job that did not complete raises here, before the endpoint is read.
-    candidates = candidates_from_job(sagemaker.describe_inference_recommendations_job(JobName=name))
+    job = sagemaker.describe_inference_recommendations_job(JobName=name)
+    candidates = candidates_from_job(job)
     detail = recommend(
         candidates=candidates,
         job_name=name,
@@ -48,6 +50,15 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         peak_source=settings.peak_source,
     )
     logger.info("%s for %s: %s", detail["action"], settings.endpoint_name, detail["reason"])
+    # The run's metrics (README, "Metrics"): an EMF line, no API call.
+    emit(
+        run_values(detail, job),
+        {
+            ENDPOINT_NAME: settings.endpoint_name,
+            VARIANT_NAME: settings.variant_name,
+            OUTCOME: detail["action"],
+        },
+    )
     return detail
 
 
