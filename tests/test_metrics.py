@@ -110,6 +110,8 @@ def test_the_specifications_limits_are_kept() -> None:
     wide = tuple(f"D{i}" for i in range(31))
     with pytest.raises(InvalidMetricError, match="31 dimensions"):
         render({_definition("Wide", (wide,)): 1}, {d: "x" for d in wide})
+    with pytest.raises(InvalidMetricError, match="over 1,024 characters"):
+        render({JOB_REUSED: 1}, {"EndpointName": "e" * 1025, "VariantName": "v"})
     with pytest.raises(InvalidMetricError, match="missing or empty"):
         render({RUNS: 1}, {"EndpointName": "e", "VariantName": "v", "Outcome": ""})
     for bad in (float("nan"), float("inf"), True):
@@ -120,6 +122,14 @@ def test_the_specifications_limits_are_kept() -> None:
 def test_unknown_values_print_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     metrics.emit({MONTHLY_SAVING: None}, {"EndpointName": "e", "VariantName": "v"})
     assert capsys.readouterr().out == ""
+
+
+def test_a_bad_metric_is_a_warning_never_a_failed_run(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics.emit({MONTHLY_SAVING: float("nan")}, {"EndpointName": "e", "VariantName": "v"})
+    assert capsys.readouterr().out == ""
+    assert "metrics not written (EstimatedMonthlySaving)" in caplog.text
 
 
 def _detail(**overrides: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The library's own CloudWatch metrics, written as Embedded Metric Format (EMF) log lines.
 
 A handler prints one JSON line per fact; CloudWatch Logs extracts the metrics from the
-function's log group. No API call, no client, no dependency: a failed print cannot fail a run,
-and the function needs no ``cloudwatch:PutMetricData``.
+function's log group. No API call, no client, no dependency, no ``cloudwatch:PutMetricData``
+permission; and a metric never fails a run: a line the specification would reject is logged as
+a warning instead (:func:`emit`).
 
 Format ("Specification: Embedded metric format", CloudWatch User Guide,
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
@@ -10,9 +11,13 @@ the root object holds ``_aws`` (``Timestamp`` in milliseconds since the epoch an
 ``CloudWatchMetrics`` array of directives, each a ``Namespace``, ``Dimensions``: an array of
 dimension sets, and ``Metrics``: names and units) and, as its own members, every dimension
 value and metric value the directives refer to. Limits the renderer checks: at most 100
-metrics per directive, at most 30 dimension keys per dimension set (an empty set is allowed: the
-fleet totals below), dimension values are strings; the whole line is one log event (at most
-1 MB, CloudWatch Logs quotas). Units are CloudWatch's ``StandardUnit`` names; CloudWatch has no
+metrics per directive, at most 30 dimension keys per dimension set ("A DimensionSet MAY be
+empty": the fleet totals below; older revisions of the page said 9 keys, and no set here has
+more than 3), dimension values are strings of at most 1,024 characters; the whole line is one
+log event (a few hundred bytes here, far under CloudWatch Logs' event size). In Lambda, printing
+the line to stdout is all it takes ("Using the embedded metric format with Lambda", CloudWatch
+User Guide: CloudWatch Logs extracts metrics from any log event that follows the
+specification). Units are CloudWatch's ``StandardUnit`` names; CloudWatch has no
 currency unit, so costs are ``None`` (in IR's ``CostPerHour`` currency, US dollars).
 
 Every metric name, unit, dimension sets and meaning is in :data:`METRICS`: the one source the
@@ -23,6 +28,7 @@ handlers emit from, the README's "Metrics" table is checked against, and the con
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +37,8 @@ from decimal import Decimal
 from typing import Any
 
 from .decision import HOURS_PER_MONTH
+
+logger = logging.getLogger(__name__)
 
 #: The CloudWatch namespace of every metric the library emits.
 NAMESPACE = "Rightsizing"
@@ -44,6 +52,7 @@ CLASSIFICATION = "Classification"
 #: EMF limits ("Specification: Embedded metric format", MetricDirective object).
 MAX_METRICS_PER_DIRECTIVE = 100
 MAX_DIMENSIONS_PER_SET = 30
+MAX_DIMENSION_VALUE_LENGTH = 1024
 
 #: The dimension sets of a per-run metric: one per endpoint variant, and one with no dimension
 #: at all, so the fleet's total is a single metric (no SEARCH, no sum over hundreds of series).
@@ -178,6 +187,9 @@ def render(
             missing = [d for d in dimension_set if not dimensions.get(d)]
             if missing:
                 raise InvalidMetricError(f"dimension values missing or empty: {missing}")
+    too_long = [k for k, v in dimensions.items() if len(v) > MAX_DIMENSION_VALUE_LENGTH]
+    if too_long:
+        raise InvalidMetricError(f"dimension values over 1,024 characters: {too_long}")
     document: dict[str, Any] = {
         "_aws": {
             "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
@@ -205,8 +217,15 @@ def emit(
     Lambda sends stdout to the function's log group, where CloudWatch extracts the metrics.
     """
     known = {definition: value for definition, value in values.items() if value is not None}
-    if known:
-        print(render(known, dimensions), flush=True)
+    if not known:
+        return
+    try:
+        line = render(known, dimensions)
+    except InvalidMetricError as error:
+        # The run's outcome matters more than its metric: say so, and carry on.
+        logger.warning("metrics not written (%s): %s", ", ".join(d.name for d in known), error)
+        return
+    print(line, flush=True)
 
 
 def _number(value: float | int) -> float | int:
