@@ -32,9 +32,14 @@ from tests.apps.every_option import NAG_PACKS
 from tests.infra import rightsizing, stack
 from tests.test_nag import findings
 
-#: CloudFormation's template size through S3 ("CloudFormation quotas"), and this test's budget
-#: for the dashboards' share of it at 200 endpoints.
+#: CloudFormation's template size through S3 ("CloudFormation quotas").
 TEMPLATE_LIMIT_BYTES = 1_000_000
+#: A budget for one body: neither botocore's model of PutDashboard nor CloudWatch's quotas page
+#: states a DashboardBody size, so the test holds the largest allowed dashboard to 1 MB.
+BODY_BUDGET_BYTES = 1_000_000
+#: SageMaker's longest endpoint name (63 characters) appears this many times in a row: four
+#: titles and seven metrics.
+NAME_USES_PER_ROW = 11
 
 
 def fleet(count: int) -> tuple[cdk.Stack, RightsizingEngine]:
@@ -200,9 +205,15 @@ def test_200_endpoints_are_split_within_cloudwatchs_quotas_and_the_template_limi
         assert metrics <= MAX_METRICS_PER_DASHBOARD
         assert widest <= MAX_METRICS_PER_WIDGET
     assert template_bytes < TEMPLATE_LIMIT_BYTES
+    # The largest dashboard allowed (123 rows), extrapolated from the measured rows, with
+    # 63-character endpoint names instead of these 16-character ones.
+    [one], _ = sizes_for(1)
+    per_row = (len(found[0]) - len(one)) / 49 + NAME_USES_PER_ROW * (63 - 16)
+    largest = len(one) + per_row * (MAX_ENDPOINTS_PER_DASHBOARD - 1)
+    assert largest < BODY_BUDGET_BYTES / 3
     print(
         f"\n200 endpoints: {len(found)} dashboards of {[len(b) for b in found]} bytes, "
-        f"template {template_bytes} bytes"
+        f"template {template_bytes} bytes; 123 rows of the longest names: {largest:.0f} bytes"
     )
 
 
