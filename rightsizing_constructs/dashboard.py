@@ -1,8 +1,8 @@
 """``RightsizingDashboard``: CloudWatch dashboards of an engine's fleet and of each endpoint.
 
-A fleet row (savings, runs by outcome, failed runs, load-test spend, audit findings, applied
-changes), then one row per rightsized endpoint variant: latency at the SLO's percentile against
-the SLO, invocations per instance, instance count, utilization.
+A fleet row (savings, runs by outcome, failed Recommend and Apply runs, load-test spend, audit
+findings, applied changes), then one row per rightsized endpoint variant: latency at the SLO's
+percentile against the SLO, invocations per instance, instance count, utilization.
 
 CloudWatch's dashboard limits (CloudWatch User Guide, "CloudWatch service quotas",
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html: up to 500
@@ -30,6 +30,8 @@ from constructs import Construct, IValidation
 from ._metric_names import CLASSIFICATIONS, OUTCOMES
 
 if TYPE_CHECKING:
+    from aws_cdk import aws_stepfunctions as sfn
+
     from .endpoint import EndpointRightsizing
     from .engine import RightsizingEngine
 
@@ -42,7 +44,7 @@ MAX_METRICS_PER_WIDGET = 500
 WIDGETS_PER_ENDPOINT = 4
 METRICS_PER_ENDPOINT = 7
 FLEET_WIDGETS = 6
-FLEET_METRICS = 2 + len(OUTCOMES) + 4 + 1 + len(CLASSIFICATIONS) + 1
+FLEET_METRICS = 2 + len(OUTCOMES) + 4 + 4 + 1 + len(CLASSIFICATIONS) + 1
 #: The most endpoints one dashboard can show within both quotas.
 MAX_ENDPOINTS_PER_DASHBOARD = min(
     (MAX_WIDGETS_PER_DASHBOARD - FLEET_WIDGETS) // WIDGETS_PER_ENDPOINT,
@@ -130,7 +132,13 @@ class RightsizingDashboard(Construct):
                 [engine.metric_runs(outcome=o, period=day).with_(label=o) for o in OUTCOMES],
                 stacked=True,
             ),
-            graph("Failed runs (per day)", [engine.metric_failed_runs(period=day)]),
+            graph(
+                "Failed runs (per day)",
+                [
+                    engine.metric_failed_runs(period=day).with_(label="Recommend"),
+                    _unsuccessful(engine.apply_workflow.state_machine, "Apply", day),
+                ],
+            ),
             graph(
                 "Load-test spend, estimated (per day)",
                 [engine.metric_load_test_cost(period=day).with_(label="load tests")],
@@ -148,6 +156,26 @@ class RightsizingDashboard(Construct):
                 [engine.metric_applied_changes(period=day).with_(label="applied")],
             ),
         ]
+
+
+def _unsuccessful(
+    state_machine: sfn.IStateMachine, label: str, period: Duration
+) -> cloudwatch.MathExpression:
+    """Failed, timed-out and aborted executions of ``state_machine``, with ids of their own.
+
+    A graph's ids are one namespace, and ``metric_failed_runs`` uses ``failed``, ``timedout``
+    and ``aborted``.
+    """
+    return cloudwatch.MathExpression(
+        expression="applyFailed + applyTimedOut + applyAborted",
+        using_metrics={
+            "applyFailed": state_machine.metric_failed(),
+            "applyTimedOut": state_machine.metric_timed_out(),
+            "applyAborted": state_machine.metric_aborted(),
+        },
+        label=label,
+        period=period,
+    )
 
 
 def endpoint_row(endpoint: EndpointRightsizing) -> list[cloudwatch.IWidget]:

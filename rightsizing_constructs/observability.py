@@ -117,7 +117,7 @@ class EngineMetrics:
             "AuditFindings", {"Classification": classification}, period or Duration.days(1)
         )
 
-    def metric_failed_runs(self, *, period: Duration | None = None) -> cloudwatch.IMetric:
+    def metric_failed_runs(self, *, period: Duration | None = None) -> cloudwatch.MathExpression:
         """Recommend runs that failed, timed out or were aborted: Step Functions' own metrics.
 
         ``AWS/States`` ``ExecutionsFailed + ExecutionsTimedOut + ExecutionsAborted`` of the
