@@ -30,6 +30,7 @@ _EXPORTS = {
     "EndpointRightsizing": "endpoint",
     "EndpointAccess": "settings",
     "RightsizingEngine": "engine",
+    "RightsizingDashboard": "dashboard",
     "RightsizingHub": "hub",
     "APPLY_OUTCOME_DETAIL_TYPE": "event_types",
     "LatencyAlarm": "settings",
@@ -74,6 +75,7 @@ __all__ = [
     "PeakTraffic",
     "Phase",
     "RecommenderJob",
+    "RightsizingDashboard",
     "RightsizingEngine",
     "RightsizingHub",
     "Stairs",
@@ -88,6 +90,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .audit import UtilizationAudit
+    from .dashboard import RightsizingDashboard
     from .endpoint import EndpointRightsizing
     from .engine import RightsizingEngine
     from .event_types import (

@@ -10,7 +10,8 @@ it together; each part has its own module:
 - the Apply workflow (:mod:`.apply_workflow`);
 - the registry, the rules that start runs and the latency alarms' places (:mod:`.routing`),
   the orphaned-job cleanup (:mod:`.triggers`);
-- the failure alarms.
+- the failure alarms, the `metric_*` helpers (:mod:`.observability`) and the dashboards
+  (:mod:`.dashboard`).
 
 Each rightsized endpoint (:class:`~rightsizing_constructs.EndpointRightsizing`) adds only its
 entry in the registry (its settings and triggers), a latency alarm when asked for, and its
@@ -43,6 +44,7 @@ from .engine_validation import RolePolicyLimits, ScheduleRuleLimit, validate_set
 from .hub import forward_rule
 from .job_role import ModelReads, create_job_role
 from .ledger import create_ledger
+from .observability import EngineMetrics
 from .recommend_permissions import RecommendPermissions
 from .recommend_workflow import RecommendFunctions, RecommendWorkflow
 from .routing import Routing
@@ -70,7 +72,7 @@ _ENGINE_ID = "RightsizingEngine"
 _REGISTRY_PATH: str = import_runtime("registry").DEFAULT_PATH
 
 
-class RightsizingEngine(Construct):
+class RightsizingEngine(Construct, EngineMetrics):
     """The shared rightsizing engine of a stack: workflows, functions, ledger, topic.
 
     Create one explicitly to choose its settings, then pass it to each endpoint

@@ -1303,6 +1303,54 @@ def test_the_record_of_an_applied_run_holds_every_field(
     assert [r.getMessage() for r in caplog.records] == [f"fraud-scoring: applied ({reason})"]
 
 
+def test_an_applied_run_emits_its_change_and_saving_as_emf(
+    stubs: dict[str, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README, "Metrics": AppliedChanges and AppliedMonthlySaving, per variant and fleet."""
+    applied = apply.recommended_autoscaling(SNAPSHOT_AUTOSCALING, RECOMMENDATION)
+    expect_record(stubs["dynamodb"], "applied")
+    apply_steps.record(
+        state(
+            recommendation={**RECOMMENDATION, "current": {"estimated_cost_per_hour": 2.448}},
+            new_config={"name": NEW_CONFIG},
+            autoscaling={"serves": "new", "endpoint_config_name": NEW_CONFIG, "applied": applied},
+        ),
+        EXECUTION,
+    )
+    [line] = capsys.readouterr().out.splitlines()
+    document = json.loads(line)
+    [directive] = document["_aws"]["CloudWatchMetrics"]
+    assert directive == {
+        "Namespace": "Rightsizing",
+        "Dimensions": [[], ["EndpointName", "VariantName"]],
+        "Metrics": [
+            {"Name": "AppliedChanges", "Unit": "Count"},
+            {"Name": "AppliedMonthlySaving", "Unit": "None"},
+        ],
+    }
+    assert (document["EndpointName"], document["VariantName"]) == ("fraud-scoring", "AllTraffic")
+    assert (document["AppliedChanges"], document["AppliedMonthlySaving"]) == (1, 443.84)
+
+
+def test_a_run_that_did_not_apply_emits_no_applied_change(
+    stubs: dict[str, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    expect_record(stubs["dynamodb"], "rolled-back")
+    apply_steps.record(
+        state(
+            new_config={"name": NEW_CONFIG},
+            update={"status": "InService", "failure_reason": "alarm fraud-5xx went off"},
+            autoscaling={
+                "serves": "previous",
+                "endpoint_config_name": "fraud-scoring-config-1",
+                "applied": SNAPSHOT_AUTOSCALING,
+            },
+        ),
+        EXECUTION,
+    )
+    assert capsys.readouterr().out == ""
+
+
 def test_the_record_of_a_rolled_back_run_has_no_after_type_or_cost(
     stubs: dict[str, Stubber],
 ) -> None:

@@ -254,7 +254,7 @@ def metric_result(query_id: str, values: list[float]) -> dict[str, Any]:
 
 
 def test_named_endpoint_audited_recorded_and_published(
-    stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch
+    stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(audit, "datetime", _FrozenDatetime)
     stub_endpoint(stubs, "fraud-scoring", "ml.c5.xlarge", 2)
@@ -373,6 +373,13 @@ def test_named_endpoint_audited_recorded_and_published(
     result = audit.handler({"settings": settings(endpoint_names=["fraud-scoring"])})
 
     assert result["by_classification"] == {OVERPROVISIONED: 1}
+    assert emf_counts(capsys.readouterr().out) == {
+        "Idle": 0,
+        "InsufficientData": 0,
+        "Optimized": 0,
+        "Overprovisioned": 1,
+        "Underprovisioned": 0,
+    }
     [finding] = published
     assert finding["classification"] == OVERPROVISIONED
     assert finding["endpoint_name"] == "fraud-scoring"
@@ -384,6 +391,21 @@ def test_named_endpoint_audited_recorded_and_published(
     assert finding["evidence"]["slo"] == {"percentile": "p99", "max_latency_ms": 300}
     assert finding["window"] == {"start": START.isoformat(), "end": END.isoformat()}
     assert_documented(finding)
+
+
+def emf_counts(out: str) -> dict[str, int]:
+    """The audit's EMF lines (README, "Metrics"): AuditFindings by Classification, fleet-wide."""
+    counts = {}
+    for line in out.splitlines():
+        document = json.loads(line)
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        assert directive == {
+            "Namespace": "Rightsizing",
+            "Dimensions": [["Classification"]],
+            "Metrics": [{"Name": "AuditFindings", "Unit": "Count"}],
+        }
+        counts[document["Classification"]] = document["AuditFindings"]
+    return counts
 
 
 def assert_documented(finding: dict[str, Any]) -> None:

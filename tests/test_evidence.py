@@ -560,6 +560,7 @@ def test_plan_with_metrics_decides_as_select_does(
     results = {"MetricDataResults": metric_results(0, RATES, LATENCIES_US), "Messages": []}
     cloudwatch.add_response("get_metric_data", results, expected_request())
     published = select(stubs, job_with_windows(), max_latency_ms=200, scaling=scaling_response())
+    capsys.readouterr()  # Select's own output: its metrics line (EMF, README "Metrics")
     job, metrics = tmp_path / "job.json", tmp_path / "metrics.json"
     job.write_text(json.dumps(_cli_json(job_with_windows())))
     metrics.write_text(json.dumps(_cli_json(results)))

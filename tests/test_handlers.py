@@ -8,6 +8,7 @@ name from a doc sample that the API does not have fails here.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -556,6 +557,69 @@ class TestSelectRecommendation:
         assert detail["instance_type"] is None and detail["instance_count"] is None
         assert detail["autoscaling"] is None
         assert "exceeds the P99 SLO of 100 ms" in detail["reason"]
+
+    def test_a_decided_run_emits_its_metrics_as_one_emf_line(
+        self, sagemaker_stub: Stubber, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """README, "Metrics": Runs per outcome (fleet and variant), costs per month, load test."""
+        job = docs_sample_job()
+        [recommendation] = job["InferenceRecommendations"]
+        recommendation["InvocationStartTime"] = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+        recommendation["InvocationEndTime"] = datetime(2026, 11, 1, 10, 40, tzinfo=UTC)
+        self._stub_reads(sagemaker_stub, job, "ml.c5.xlarge", 12)
+        detail = select_recommendation.handler(
+            {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+        )
+        assert detail["action"] == "apply"
+        [line] = capsys.readouterr().out.splitlines()
+        document = json.loads(line)
+        assert isinstance(document["_aws"]["Timestamp"], int)
+        assert document["_aws"]["CloudWatchMetrics"] == [
+            {
+                "Namespace": "Rightsizing",
+                "Dimensions": [["Outcome"], ["EndpointName", "VariantName", "Outcome"]],
+                "Metrics": [{"Name": "Runs", "Unit": "Count"}],
+            },
+            {
+                "Namespace": "Rightsizing",
+                "Dimensions": [[], ["EndpointName", "VariantName"]],
+                "Metrics": [
+                    {"Name": "JobReused", "Unit": "Count"},
+                    {"Name": "EstimatedMonthlyCostBefore", "Unit": "None"},
+                    {"Name": "EstimatedMonthlyCostAfter", "Unit": "None"},
+                    {"Name": "EstimatedMonthlySaving", "Unit": "None"},
+                    {"Name": "LoadTestCost", "Unit": "None"},
+                ],
+            },
+        ]
+        values = {k: v for k, v in document.items() if k != "_aws"}
+        assert values == {
+            "EndpointName": "fraud-scoring",
+            "VariantName": "AllTraffic",
+            "Outcome": "apply",
+            "Runs": 1,
+            "JobReused": 0,
+            # 12 and 10 ml.c5.xlarge at IR's 0.204 per hour, 730 hours a month.
+            "EstimatedMonthlyCostBefore": 1787.04,
+            "EstimatedMonthlyCostAfter": 1489.2,
+            "EstimatedMonthlySaving": 297.84,
+            # One candidate benchmarked for 40 minutes at 0.204 per hour.
+            "LoadTestCost": 0.136,
+        }
+
+    def test_unknown_costs_and_a_reused_job_leave_their_metrics_out(
+        self, sagemaker_stub: Stubber, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # The docs sample has no benchmark window; IR did not measure the current ml.m5.
+        self._stub_reads(sagemaker_stub, docs_sample_job(), "ml.m5.2xlarge", 6)
+        select_recommendation.handler(
+            {"settings": settings_document(), "job": {"job_name": JOB_NAME}}
+        )
+        [line] = capsys.readouterr().out.splitlines()
+        document = json.loads(line)
+        assert "LoadTestCost" not in document and "EstimatedMonthlySaving" not in document
+        assert "EstimatedMonthlyCostBefore" not in document
+        assert (document["Outcome"], document["EstimatedMonthlyCostAfter"]) == ("apply", 1489.2)
 
     def test_failed_job_raises_with_irs_reason(self, sagemaker_stub: Stubber) -> None:
         job = docs_sample_job()

@@ -40,6 +40,13 @@ from .aws import (
     sagemaker_client,
 )
 from .errors import EndpointNotFoundError, UnsupportedEndpointError
+from .metrics import (
+    APPLIED_CHANGES,
+    APPLIED_MONTHLY_SAVING,
+    ENDPOINT_NAME,
+    VARIANT_NAME,
+    emit,
+)
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -478,6 +485,7 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
     current = recommendation.get("current") or {}
     after_cost = recommendation.get("estimated_cost_per_hour") if result == apply.APPLIED else None
     before_cost = current.get("estimated_cost_per_hour")
+    savings = apply.monthly_savings(before_cost, after_cost)
     item = {
         "outcome": result,
         "reason": reason,
@@ -501,7 +509,7 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
             "autoscaling": (state.get("autoscaling") or {}).get("applied"),
             "cost_per_hour": after_cost,
         },
-        "estimated_monthly_savings": apply.monthly_savings(before_cost, after_cost),
+        "estimated_monthly_savings": savings,
         # A cleanup's record names the run it finished; a run that restored a dead run's
         # autoscaling names that run.
         "interrupted": state.get("interrupted"),
@@ -519,6 +527,13 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
         },
     )
     logger.info("%s: %s (%s)", settings["endpoint_name"], result, reason)
+    if result == apply.APPLIED:
+        # README, "Metrics": an EMF line, after the record is written (a retried Record emits
+        # again: EMF counts are at least once, like the metrics EMF extracts).
+        emit(
+            {APPLIED_CHANGES: 1, APPLIED_MONTHLY_SAVING: savings},
+            {ENDPOINT_NAME: settings["endpoint_name"], VARIANT_NAME: settings["variant_name"]},
+        )
     return {
         "result": result,
         "reason": reason,

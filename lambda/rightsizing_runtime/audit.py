@@ -47,8 +47,9 @@ from .audit_queries import (
     window_datapoints,
 )
 from .aws import CLIENT_CONFIG, endpoint_not_found, error_code, sagemaker_client
+from .metrics import AUDIT_FINDINGS, CLASSIFICATION, emit
 from .triggers import EVENT_SOURCE, FINDING
-from .utilization import History, Shape, Slo, classify
+from .utilization import CLASSIFICATIONS, History, Shape, Slo, classify
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -80,6 +81,10 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     publish(findings)
     counts = Counter(f["classification"] for f in findings)
     logger.info("audited %d variants: %s", len(variants), dict(counts))
+    # README, "Metrics": one EMF line per classification, 0 for the audit's own ones not found
+    # (a graph shows "none" rather than a gap), plus Compute Optimizer's found ones.
+    for classification in sorted({*CLASSIFICATIONS, *counts}):
+        emit({AUDIT_FINDINGS: counts[classification]}, {CLASSIFICATION: str(classification)})
     return {"variants": len(variants), "findings": len(findings), "by_classification": counts}
 
 

@@ -21,6 +21,7 @@ from .aws import CLIENT_CONFIG, endpoint_not_found, retryable_errors_typed, sage
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
 from .evidence import MEASURED, gather_evidence, scaling_cross_check
+from .metrics import ENDPOINT_NAME, OUTCOME, VARIANT_NAME, emit, run_values
 from .recommendation import Measured, recommend
 from .settings import EndpointSettings, parse_settings
 
@@ -71,6 +72,15 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         detail["evidence"],
         detail["evidence_reason"],
         detail["reason"],
+    )
+    # The run's metrics (README, "Metrics"): an EMF line, no API call.
+    emit(
+        run_values(detail, description),
+        {
+            ENDPOINT_NAME: settings.endpoint_name,
+            VARIANT_NAME: settings.variant_name,
+            OUTCOME: detail["action"],
+        },
     )
     return detail
 
