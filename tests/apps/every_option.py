@@ -265,6 +265,8 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         engine=engine,
     )
     UtilizationAudit(stack, "AccountAudit", engine=engine)
+    # The fleet's dashboards, after the last endpoint (README, "Dashboards").
+    engine.add_dashboard()
     return stack
 
 
