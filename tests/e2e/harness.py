@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
@@ -39,6 +41,7 @@ from botocore.validate import validate_parameters
 from jsonpath_ng.ext import parse as jsonpath_parse
 from moto import mock_aws
 from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.cloudwatch.models import Statistics
 from moto.core.models import botocore_stubber
 from moto.events.utils import EventTemplateParser
 from moto.sagemaker.models import sagemaker_backends
@@ -190,6 +193,8 @@ class InferenceRecommenderStandIn:
 
     def handle(self, operation: str, params: dict[str, Any]) -> HttpResponse:
         validate_parameters(params, _SAGEMAKER.operation_model(operation).input_shape)
+        if operation == "GetScalingConfigurationRecommendation":
+            return self._scaling(params)
         name = params["JobName"]
         arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-recommendations-job/{name}"
         job = self.jobs.get(name)
@@ -213,6 +218,42 @@ class InferenceRecommenderStandIn:
             job.status = self.outcome
             job.completed_at = round(time.time(), 3)
         return _reply(self._description(name, arn, job))
+
+    def _scaling(self, params: dict[str, Any]) -> HttpResponse:
+        """IR's target-tracking advice for a completed job's recommendation: half the measured
+        MaxInvocations per instance (the shape of botocore's output; the value is IR's to pick)."""
+        job = self.jobs.get(params["InferenceRecommendationsJobName"])
+        if job is None or job.status != "COMPLETED":
+            return _error("ResourceNotFound", "no completed job of that name")
+        [recommendation] = [
+            r for r in self.recommendations if r["RecommendationId"] == params["RecommendationId"]
+        ]
+        return _reply(
+            {
+                "InferenceRecommendationsJobName": params["InferenceRecommendationsJobName"],
+                "RecommendationId": params["RecommendationId"],
+                "DynamicScalingConfiguration": {
+                    "MinCapacity": 1,
+                    "MaxCapacity": 10,
+                    "ScaleInCooldown": 300,
+                    "ScaleOutCooldown": 300,
+                    "ScalingPolicies": [
+                        {
+                            "TargetTracking": {
+                                "MetricSpecification": {
+                                    "Predefined": {
+                                        "PredefinedMetricType": (
+                                            "SageMakerVariantInvocationsPerInstance"
+                                        )
+                                    }
+                                },
+                                "TargetValue": recommendation["Metrics"]["MaxInvocations"] / 2,
+                            }
+                        }
+                    ],
+                },
+            }
+        )
 
     def _description(self, name: str, arn: str, job: Job) -> dict[str, Any]:
         now = round(time.time(), 3)
@@ -351,7 +392,10 @@ class LocalAws:
         if service == "lambda" and operation == "Invoke":
             return self._invoke(request)
         params = json.loads(request.body or b"{}") if target_json(request) else {}
-        if service == "sagemaker" and "InferenceRecommendationsJob" in operation:
+        if service == "sagemaker" and (
+            "InferenceRecommendationsJob" in operation
+            or operation == "GetScalingConfigurationRecommendation"
+        ):
             return self.ir.handle(operation, params)
         if service == "sagemaker" and operation == "UpdateEndpoint":
             return self.updates.update(params)
@@ -530,6 +574,8 @@ def local_aws(
             aws.serve(request) or moto_answer(request)
         )
         register_model_packages()
+        moto_statistic = Statistics.get_statistics_for_type
+        Statistics.get_statistics_for_type = _with_percentiles(moto_statistic)  # type: ignore[method-assign]
         runtime = [importlib.import_module(f"rightsizing_runtime.{m}") for m in _HANDLER_MODULES]
         saved: list[tuple[Any, str, Any]] = []
         # The handlers' module-level clients were made outside the mock: give them new ones,
@@ -547,10 +593,33 @@ def local_aws(
             _drain_executions(_DRAIN_SECONDS)
             del botocore_stubber.process_request  # back to the class's method
             EventTemplateParser.parse = moto_transform  # type: ignore[method-assign]
+            Statistics.get_statistics_for_type = moto_statistic  # type: ignore[method-assign]
             sfn_task.StateTaskServiceSfn._normalise_parameters = sfn_normalise  # type: ignore[method-assign]
             for module, attribute, client in saved:
                 setattr(module, attribute, client)
             boto3.DEFAULT_SESSION = None
+
+
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
+
+
+def _with_percentiles(
+    statistic: Callable[[Statistics, str], Any],
+) -> Callable[[Statistics, str], Any]:
+    """moto's statistics, plus CloudWatch's percentile statistics (``p99``...), which it lacks:
+    the nearest-rank percentile of the period's values (a test puts one value per minute)."""
+
+    def with_percentiles(self: Statistics, stat: str) -> Any:
+        match = _PERCENTILE.fullmatch(stat)
+        if match is None:
+            return statistic(self, stat)
+        values = sorted(self.metric_single_values_list)
+        if not values:
+            return None
+        rank = max(1, math.ceil(float(match.group(1)) / 100 * len(values)))
+        return values[rank - 1]
+
+    return with_percentiles
 
 
 def register_model_packages() -> None:
