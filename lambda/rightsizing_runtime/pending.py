@@ -6,17 +6,16 @@ approved version anyway (IR tests a model package version without any endpoint) 
 recommendation is *pending* until the endpoint serves that version:
 
 - PublishPending (``start_job.publish_pending``) keeps it where the workflow and a deployment
-  pipeline find it: a ledger item
-  per endpoint variant (``pk`` ``endpoint#<name>``, ``sk`` ``pending#<variant>``), and an SSM
-  parameter per endpoint variant and version (``pending.parameter_name`` of the event, a JSON
-  value documented in the README, "Size before shipping"). A newer approval's publish
-  supersedes the older one: its item is replaced, its parameter deleted, and a ``superseded``
-  record written.
+  pipeline find it: a ledger item per endpoint variant (``pk`` ``endpoint#<name>``, ``sk``
+  ``pending#<variant>``), and an SSM parameter per endpoint variant and version (the event's
+  ``pending.parameter_name``; its JSON value is documented in the README, "The closed loop").
+  A newer approval's publish supersedes the older one: its item is replaced, its parameter
+  deleted, and a ``superseded`` record written.
 - Prepare (``start_job.take_pending``), on SageMaker's "Endpoint State Change" to
-  ``IN_SERVICE``: if the endpoint now
-  serves the pending version and it has not expired, the item and the parameter are deleted
-  (a conditional delete: of two runs, one takes it) and the run decides again from the pending
-  run's job, against the endpoint's new config, without a new load test.
+  ``IN_SERVICE``: if the endpoint now serves the pending version and it has not expired, the
+  item and the parameter are deleted (a conditional delete: of two runs, one takes it) and the
+  run decides again from the pending run's job, against the endpoint's new config, without a
+  new load test.
 
 Expired recommendations are deleted when an endpoint's state change finds them; their parameter
 says when they expire, for a pipeline that reads one first.
