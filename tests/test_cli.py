@@ -540,6 +540,7 @@ def test_plan_prints_what_the_workflow_publishes(
         )
         published = select_recommendation.handler({"settings": settings, "job": {"job_name": "j"}})
         stub.assert_no_pending_responses()
+    capsys.readouterr()  # Select's own output: its metrics line (EMF, README "Metrics")
     status, printed, _ = plan_file(
         capsys,
         tmp_path,

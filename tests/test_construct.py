@@ -492,6 +492,9 @@ NO_RESOURCE_LEVEL = {
     "logs:DescribeLogGroups",
     "ecr:GetAuthorizationToken",
     "cloudwatch:PutMetricData",
+    # Select reads the benchmark endpoints' metrics, StartJob a measured peak's (the Service
+    # Authorization Reference lists no resource types for GetMetricData).
+    "cloudwatch:GetMetricData",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
     # No resource ARNs: scoped by the service-namespace and scalable-dimension condition keys.
