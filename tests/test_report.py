@@ -407,3 +407,11 @@ DETAIL: dict[str, Any] = {
         }
     ],
 }
+
+
+def test_the_readme_shows_the_committed_screenshot() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert (
+        "](docs/report.png)" in readme and "pip install 'rightsizing-constructs[report]'" in readme
+    )
+    assert (ROOT / "docs" / "report.png").read_bytes().startswith(b"\x89PNG")
