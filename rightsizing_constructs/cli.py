@@ -235,6 +235,9 @@ def _add_report(commands: Any) -> None:
         metavar="FILE",
         help="a recommendation detail, the whole event, or a ledger record holding one",
     )
+    source.add_argument(
+        "--ledger", type=Path, metavar="FILE", help="the fleet: aws dynamodb query/scan output"
+    )
     report.add_argument(
         "--output", type=Path, metavar="FILE", help="the HTML page (default: stdout)"
     )
@@ -244,37 +247,20 @@ def _add_report(commands: Any) -> None:
 
 def report_command(arguments: argparse.Namespace, warnings: list[str]) -> str | None:
     """Render the report; return the HTML for stdout, or None when it went to ``--output``."""
-    from . import report  # here: only the command that draws loads matplotlib
+    from . import _report_command  # here: only the command that draws loads matplotlib
 
-    given = [s for s in _SETTINGS if getattr(arguments, s) is not None]
-    if arguments.detail is not None:
-        if given:
-            flags = ", ".join(_flag(s) for s in given)
-            raise InvalidInput(f"--detail takes no settings (the detail holds them): {flags}")
-        try:
-            detail = report.load_detail(arguments.detail)
-        except report.InvalidDetail as error:
-            raise InvalidInput(str(error)) from None
-    else:
-        missing = [_flag(s) for s in ("slo_percentile", "slo_ms") if s not in given]
+    given = [_flag(s) for s in _SETTINGS if getattr(arguments, s) is not None]
+    if arguments.job_description is not None:
+        missing = [f for f in ("--slo-percentile", "--slo-ms") if f not in given]
         if missing:
             raise InvalidInput(f"the following arguments are required: {', '.join(missing)}")
         for setting, value in _DEFAULTS.items():
             if getattr(arguments, setting) is None:
                 setattr(arguments, setting, value)
-        detail = plan(arguments, warnings)
     try:
-        page = report.render(detail)
-        if arguments.png is not None:
-            report.write_png(detail, arguments.png)
-        if arguments.output is None:
-            return page
-        arguments.output.write_text(page, encoding="utf-8")
-    except report.ReportUnavailable as error:
+        return _report_command.run(arguments, given, lambda: plan(arguments, warnings))
+    except _report_command.CannotReport as error:
         raise InvalidInput(str(error)) from None
-    except OSError as error:
-        raise InvalidInput(f"cannot write the report: {error}") from None
-    return None
 
 
 def _add_metrics_request(commands: Any) -> None:

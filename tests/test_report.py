@@ -348,6 +348,117 @@ def test_hostile_values_stay_inert_in_chromium(tmp_path: Path) -> None:
     assert "<h1>Rightsizing decision: &lt;script&gt;" in dom
 
 
+# -- The fleet (--ledger) ------------------------------------------------------------------------
+
+
+def decided(
+    endpoint: str, at: str, now: float | None, then: float, **changes: Any
+) -> dict[str, Any]:
+    """A ledger item of a decided run, as the Recommend workflow writes it."""
+    detail = {**json.loads(json.dumps(DETAIL)), "endpoint_name": endpoint, **changes}
+    detail["estimated_cost_per_hour"] = then
+    if now is not None:
+        detail["current"] = {
+            "endpoint_config_name": "c",
+            "instance_type": "ml.c5.xlarge",
+            "instance_count": 12,
+            "estimated_cost_per_hour": now,
+        }
+    return {
+        "pk": {"S": f"endpoint#{endpoint}"},
+        "sk": {"S": f"recommendation#{at}#exec"},
+        "recorded_at": {"S": at},
+        "outcome": {"S": detail["action"]},
+        "reason": {"S": detail["reason"]},
+        "record": {"S": json.dumps(detail)},
+    }
+
+
+def ledger() -> dict[str, Any]:
+    pending = json.loads(json.dumps(DETAIL))
+    pending.update(
+        endpoint_name="ranker",
+        action="pending",
+        pending={
+            "model_package_version_arn": "arn:aws:sagemaker:us-east-1:1:model-package/ranker/7",
+            "expires_at": "2026-12-13T00:00:00Z",
+            "decision": "apply",
+            "parameter_name": "/rightsizing/pending/ranker/AllTraffic/ranker/7",
+        },
+    )
+    return {
+        "Items": [
+            decided("fraud-scoring", "2026-11-01T00:00:00Z", 2.448, 3.0),  # superseded below
+            decided("fraud-scoring", "2026-11-20T00:00:00Z", 2.448, 2.04),  # saves 297.84
+            decided("ranker", "2026-11-21T00:00:00Z", 1.0, 1.5),  # costs 365 more
+            decided(HOSTILE, "2026-11-22T00:00:00Z", None, 2.04, reason=HOSTILE),  # unknown
+            {
+                "pk": {"S": "endpoint#ranker"},
+                "sk": {"S": "pending#AllTraffic"},
+                "record": {"S": json.dumps(pending)},
+            },
+            {"pk": {"S": "endpoint#ranker"}, "sk": {"S": "lock"}},
+        ],
+        "Count": 6,
+        "ScannedCount": 6,
+    }
+
+
+def test_the_fleet_from_the_ledger(tmp_path: Path) -> None:
+    path = write_json(tmp_path, "ledger.json", ledger())
+    page_path = tmp_path / "fleet.html"
+    png = tmp_path / "fleet.png"
+    assert (
+        main(["report", "--ledger", str(path), "--output", str(page_path), "--png", str(png)]) == 0
+    )
+    page = page_path.read_text()
+    tags = elements(page)
+    bars = [a["id"] for t, a in tags if t == "g" and (a.get("id") or "").startswith("saving-")]
+    assert len(bars) == 2  # the hostile endpoint's current cost is unknown: no bar
+    decisions = [a for t, a in tags if t == "tr" and a.get("data-index") is not None]
+    assert len(decisions) == 3
+    assert "297.84" in page and "-365" in page and "2026-11-20T00:00:00Z" in page
+    assert "2026-11-01T00:00:00Z" not in page  # only the last decision per endpoint
+    assert "model-package/ranker/7" in page and 'id="pending"' in page
+    assert not [t for t, _ in tags if t in ("script", "img")]
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_ledger_file_without_items_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_json(tmp_path, "ledger.json", {"Count": 0})
+    assert main(["report", "--ledger", str(path), "--slo-ms", "3"]) == 2
+    assert main(["report", "--ledger", str(path)]) == 2
+    _, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "error: --ledger takes no settings (it holds the decisions): --slo-ms",
+        f"error: {path} is not the output of aws dynamodb query or scan (no Items list)",
+    ]
+
+
+@needs_chromium
+def test_the_fleet_page_in_chromium(tmp_path: Path) -> None:
+    page = tmp_path / "fleet.html"
+    assert (
+        main(
+            [
+                "report",
+                "--ledger",
+                str(write_json(tmp_path, "l.json", ledger())),
+                "--output",
+                str(page),
+            ]
+        )
+        == 0
+    )
+    dom = open_in_browser(page, tmp_path / "report-fleet.png")
+    assert (
+        len([a for t, a in elements(dom) if t == "g" and (a.get("id") or "").startswith("saving-")])
+        == 2
+    )
+
+
 #: The docs sample's detail, as ``plan`` prints it (a fixture the tests above change).
 DETAIL: dict[str, Any] = {
     "schema_version": "1",
