@@ -526,3 +526,16 @@ def test_the_readme_shows_the_committed_screenshot() -> None:
         "](docs/report.png)" in readme and "pip install 'rightsizing-constructs[report]'" in readme
     )
     assert (ROOT / "docs" / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_only_the_report_loads_matplotlib() -> None:
+    """plan never pays for the extra, and the Lambda asset never names it."""
+    code = (
+        "import sys\n"
+        "from rightsizing_constructs.cli import main\n"
+        f"main(['plan', '--job-description', {str(JOB)!r}, *{list(SETTINGS)!r}])\n"
+        "assert 'matplotlib' not in sys.modules, 'plan loaded matplotlib'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+    runtime = ROOT / "lambda" / "rightsizing_runtime"
+    assert not [p for p in runtime.rglob("*.py") if "matplotlib" in p.read_text()]
