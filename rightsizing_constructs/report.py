@@ -168,7 +168,38 @@ def _figure(detail: Mapping[str, Any], figure_class: Any) -> Any:
     axes.legend(
         unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8
     )
+    _spread_labels(figure, axes)
     return figure
+
+
+#: Where a candidate's label may go (points from its marker), in order of preference.
+_LABEL_PLACES = (
+    ((7, 5), "left"),
+    ((7, -11), "left"),
+    ((-7, 5), "right"),
+    ((-7, -11), "right"),
+    ((7, 16), "left"),
+    ((7, -22), "left"),
+)
+
+
+def _spread_labels(figure: Any, axes: Any) -> None:
+    """Move each label to the first place where it covers no marker and no label before it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()  # type: ignore[no-untyped-call]
+    figure.draw_without_rendering()  # the constrained layout: where the axes end up
+    markers = [line for line in axes.lines if str(line.get_gid()).startswith("candidate-")]
+    placed = [line.get_window_extent(renderer) for line in markers]
+    labels = axes.texts
+    for label in labels:
+        for offset, alignment in _LABEL_PLACES:
+            label.xyann = offset
+            label.set_horizontalalignment(alignment)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(box)
 
 
 def chart(detail: Mapping[str, Any], image_format: str = "svg") -> bytes:
