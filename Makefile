@@ -10,6 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # checkov conflicts with the test toolchain's pins: it gets a virtual environment of its own.
 CHECKOV_VENV := .venv-checkov
+CHROMIUM := /usr/bin/chromium
 # jsii runs the CDK's JavaScript with the `node` first on PATH: use the pinned Node.js LTS.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # No telemetry, no update notices: synth must work offline and without credentials.
@@ -49,7 +50,13 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
-unit: deps
+# The decision report's tests (tests/test_report.py) open the page in a real headless browser:
+# Debian's Chromium, installed when it is missing (CI runs as root; elsewhere run this with sudo).
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+unit: deps $(CHROMIUM)
 	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term
 
 # The apps through the real `cdk synth` with every cdk-nag pack as a plugin (a finding fails

@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m rightsizing_constructs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_plan(commands)
+    _add_report(commands)
     _add_metrics_request(commands)
     run = commands.add_parser(
         "run",
@@ -110,14 +111,33 @@ def _add_plan(commands: Any) -> None:
         help="decide on a recommendation job's results, as the workflow would",
         description="Print the recommendation event's detail for a completed IR job.",
     )
-    option = plan.add_argument
-    option(
+    plan.add_argument(
         "--job-description",
         required=True,
         type=Path,
         metavar="FILE",
         help="output of aws sagemaker describe-inference-recommendations-job",
     )
+    _add_settings(plan.add_argument, required=True)
+
+
+#: The settings flags' defaults (``report`` fills them in only when it decides: see _add_report).
+_DEFAULTS = {
+    "target_utilization": Decimal("0.5"),
+    "min_instances": Decimal(1),
+    "max_instances": Decimal(10),
+    "min_saving_percent": Decimal(0),
+    "min_saving_per_month": Decimal(0),
+    "variant_name": "AllTraffic",
+}
+
+
+def _add_settings(option: Any, *, required: bool) -> None:
+    """The decision's settings flags, shared by ``plan`` and ``report``: one parser, one rule."""
+
+    def default(setting: str) -> Any:  # report: None, to tell a flag given from a default
+        return _DEFAULTS[setting] if required else None
+
     option(
         "--peak-requests-per-minute",
         type=_number,
@@ -125,10 +145,10 @@ def _add_plan(commands: Any) -> None:
         help="expected peak requests per minute to the variant (required)",
     )
     option("--peak-rpm", type=_number, metavar="N", help="deprecated name of the flag above")
-    option("--slo-percentile", required=True, choices=_rules.LATENCY_PERCENTILES)
+    option("--slo-percentile", required=required, choices=_rules.LATENCY_PERCENTILES)
     option(
         "--slo-ms",
-        required=True,
+        required=required,
         type=_number,
         metavar="N",
         help="latency objective in whole milliseconds at that percentile",
@@ -136,17 +156,25 @@ def _add_plan(commands: Any) -> None:
     option(
         "--target-utilization",
         type=_number,
-        default=Decimal("0.5"),
+        default=default("target_utilization"),
         metavar="U",
         help="fraction of measured capacity to plan for, in (0, 1] (default 0.5)",
     )
-    option("--min-instances", type=_number, default=Decimal(1), metavar="N", help="default 1")
-    option("--max-instances", type=_number, default=Decimal(10), metavar="N", help="default 10")
     option(
-        "--allowed-instance-types",
-        metavar="T1,T2",
-        help="exact types or families, comma-separated (default: all)",
+        "--min-instances",
+        type=_number,
+        default=default("min_instances"),
+        metavar="N",
+        help="default 1",
     )
+    option(
+        "--max-instances",
+        type=_number,
+        default=default("max_instances"),
+        metavar="N",
+        help="default 10",
+    )
+    option("--allowed-instance-types", metavar="T1,T2", help="types or families, comma-separated")
     option(
         "--max-cost-per-hour",
         type=_number,
@@ -156,14 +184,14 @@ def _add_plan(commands: Any) -> None:
     option(
         "--min-saving-percent",
         type=_number,
-        default=Decimal(0),
+        default=default("min_saving_percent"),
         metavar="P",
         help="hysteresis: the least saving, in percent, worth a change (default 0)",
     )
     option(
         "--min-saving-per-month",
         type=_number,
-        default=Decimal(0),
+        default=default("min_saving_per_month"),
         metavar="X",
         help="hysteresis: the least saving, in dollars a month, worth a change (default 0)",
     )
@@ -173,7 +201,7 @@ def _add_plan(commands: Any) -> None:
         metavar="FILE",
         help="output of aws sagemaker describe-endpoint-config (the current one)",
     )
-    option("--variant-name", default="AllTraffic", help="default AllTraffic")
+    option("--variant-name", default=default("variant_name"), help="default AllTraffic")
     option("--endpoint-name", help="endpoint the detail names (default: none)")
     option(
         "--metrics",
@@ -182,6 +210,57 @@ def _add_plan(commands: Any) -> None:
         help="output of aws cloudwatch get-metric-data for the job's benchmarks (the request: "
         "the metrics-request command); without it the decision rests on IR's scalars",
     )
+
+
+#: The settings flags' destinations (``report --detail`` takes none: they are in the detail).
+_SETTINGS = (*_DEFAULTS, "peak_requests_per_minute", "peak_rpm", "slo_percentile", "slo_ms")
+_SETTINGS += ("allowed_instance_types", "max_cost_per_hour", "current_endpoint_config")
+_SETTINGS += ("endpoint_name", "metrics")
+
+
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="render a decision as a self-contained HTML page (needs the [report] extra)",
+        description="Write the decision report (HTML, optionally a PNG of its chart) for a "
+        "job decided as plan decides, or for a recommendation detail.",
+    )
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--job-description", type=Path, metavar="FILE", help="decide on it, as plan does"
+    )
+    source.add_argument(
+        "--detail",
+        type=Path,
+        metavar="FILE",
+        help="a recommendation detail, the whole event, or a ledger record holding one",
+    )
+    source.add_argument(
+        "--ledger", type=Path, metavar="FILE", help="the fleet: aws dynamodb query/scan output"
+    )
+    report.add_argument(
+        "--output", type=Path, metavar="FILE", help="the HTML page (default: stdout)"
+    )
+    report.add_argument("--png", type=Path, metavar="FILE", help="also the chart as a PNG")
+    _add_settings(report.add_argument, required=False)
+
+
+def report_command(arguments: argparse.Namespace, warnings: list[str]) -> str | None:
+    """Render the report; return the HTML for stdout, or None when it went to ``--output``."""
+    from . import _report_command  # here: only the command that draws loads matplotlib
+
+    given = [_flag(s) for s in _SETTINGS if getattr(arguments, s) is not None]
+    if arguments.job_description is not None:
+        missing = [f for f in ("--slo-percentile", "--slo-ms") if f not in given]
+        if missing:
+            raise InvalidInput(f"the following arguments are required: {', '.join(missing)}")
+        for setting, value in _DEFAULTS.items():
+            if getattr(arguments, setting) is None:
+                setattr(arguments, setting, value)
+    try:
+        return _report_command.run(arguments, given, lambda: plan(arguments, warnings))
+    except _report_command.CannotReport as error:
+        raise InvalidInput(str(error)) from None
 
 
 def _add_metrics_request(commands: Any) -> None:
@@ -391,12 +470,15 @@ def _usd(amount: Decimal, *, cents: bool = False) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     warnings: list[str] = []
+    output: str | None
     try:
         arguments = _parser().parse_args(argv)
         if arguments.command == "run":
             output, note = run_command(arguments), None
         elif arguments.command == "metrics-request":
             output, note = metrics_request(arguments), None
+        elif arguments.command == "report":
+            output, note = report_command(arguments, warnings), None
         else:
             detail = plan(arguments, warnings)
             output, note = json.dumps(detail, indent=2), _summary(detail)
@@ -406,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in warnings:
         print(warning, file=sys.stderr)
     try:
-        sys.stdout.write(output + "\n")
+        if output is not None:
+            sys.stdout.write(output + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader closed the pipe (``| head``): stop quietly, and keep Python's own flush at
