@@ -175,3 +175,24 @@ def test_an_auto_run_does_not_wait(stack: LocalStack) -> None:
     assert execution.status == "SUCCEEDED", execution.cause
     assert "WaitForApproval" not in execution.states
     assert execution.states.index("NeedsApproval") < execution.states.index("AcquireLock")
+
+
+def test_the_wait_blocks_no_other_run_and_approval_judges_the_endpoint_as_it_is(
+    stack: LocalStack,
+) -> None:
+    # GIVEN a run waiting for approval (it holds no lock)
+    arn = start(stack, "waiting-first")
+    waiting(stack, arn)
+    # WHEN another run applies the same change meanwhile (an AUTO run: nothing blocks it)
+    other = stack.run("auto-meanwhile", {"recommendation": recommendation()}, machine="apply")
+    assert other.status == "SUCCEEDED", other.cause
+    assert assert_old_or_new(endpoint_state()) == "new"
+    # THEN the approved run reads its snapshot now: nothing left to change
+    assert answer(stack, "approve") == 0
+    execution = finished(stack, arn)
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert "CreateConfig" not in execution.states
+    outcomes = sorted(r["outcome"] for r in records(stack))
+    assert outcomes == ["applied", "no-change"]
+    assert assert_old_or_new(endpoint_state()) == "new"
+    assert lock_of(stack) is None
