@@ -7,8 +7,10 @@ bound is computed from the states' own numbers, so a retry added later is counte
 - a Task runs at most ``1 + sum(MaxAttempts)`` times (each Retry entry counts its own attempts,
   so errors that alternate between entries get all of them), each attempt at most its
   ``TimeoutSeconds`` (``task_seconds`` when it has none: a Lambda invocation lasts at most its
-  function's timeout), plus every entry's waits ``IntervalSeconds * BackoffRate^i`` (capped by
-  ``MaxDelaySeconds``; Step Functions' defaults: 3 attempts, 1 s, rate 2);
+  function's timeout; a ``TimeoutSecondsPath`` counts its bound in ``path_seconds``: the
+  longest value the input may carry there), plus every entry's waits
+  ``IntervalSeconds * BackoffRate^i`` (capped by ``MaxDelaySeconds``; Step Functions'
+  defaults: 3 attempts, 1 s, rate 2);
 - a Wait state waits its ``Seconds``; Pass, Choice, Succeed and Fail take no time;
 - a cycle (a poll loop) runs at most ``loop_bounds`` times: each of its states is counted that
   many times, an upper bound for a loop that counts its polls;
@@ -43,7 +45,9 @@ def retry_seconds(retriers: list[Mapping[str, Any]]) -> tuple[int, float]:
     return attempts, waits
 
 
-def state_seconds(state: Mapping[str, Any], task_seconds: float) -> float:
+def state_seconds(
+    state: Mapping[str, Any], task_seconds: float, path_seconds: Mapping[str, float] | None = None
+) -> float:
     """The longest one pass through ``state`` can take."""
     kind = state["Type"]
     if kind == "Wait":
@@ -52,7 +56,13 @@ def state_seconds(state: Mapping[str, Any], task_seconds: float) -> float:
         return float(state["Seconds"])
     if kind == "Task":
         attempts, waits = retry_seconds(list(state.get("Retry", [])))
-        return attempts * float(state.get("TimeoutSeconds", task_seconds)) + waits
+        timeout = float(state.get("TimeoutSeconds", task_seconds))
+        if "TimeoutSecondsPath" in state:
+            path = state["TimeoutSecondsPath"]
+            if path not in (path_seconds or {}):
+                raise ValueError(f"a TimeoutSecondsPath without a bound in path_seconds: {path}")
+            timeout = float((path_seconds or {})[path])
+        return attempts * timeout + waits
     if kind in ("Pass", "Choice", "Succeed", "Fail"):
         return 0.0
     raise ValueError(f"no bound for a {kind} state")
@@ -73,17 +83,19 @@ def worst_case_seconds(
     *,
     task_seconds: float,
     loop_bounds: Mapping[str, int],
+    path_seconds: Mapping[str, float] | None = None,
 ) -> float:
     """The longest a run from ``start`` through ``states`` (ASL ``States``) can take.
 
     ``loop_bounds`` maps a state of each cycle to how many times the cycle may run (the poll
-    budget); a cycle without one raises ``ValueError``: it has no bound.
+    budget); a cycle without one raises ``ValueError``: it has no bound. ``path_seconds`` maps
+    each ``TimeoutSecondsPath`` to the longest time-out it may give.
     """
     components = _cycles(states)
     component_of = {name: index for index, members in enumerate(components) for name in members}
     cost: list[float] = []
     for members in components:
-        own = sum(state_seconds(states[name], task_seconds) for name in members)
+        own = sum(state_seconds(states[name], task_seconds, path_seconds) for name in members)
         looping = len(members) > 1 or members[0] in successors(states[members[0]])
         if looping:
             bounds = {loop_bounds[name] for name in members if name in loop_bounds}

@@ -2,7 +2,9 @@
 
 A Standard state machine (an endpoint update takes minutes to tens of minutes; no Lambda waits)::
 
-    CheckApplyInput -> AcquireLock -> Snapshot -> AlreadyApplied? -> CreateConfig
+    CheckApplyInput -> NeedsApproval? (ApplyMode.APPROVAL: RequestApproval -> AskForApproval
+      -> WaitForApproval, :mod:`._approval`) -> AcquireLock -> Snapshot -> AlreadyApplied?
+      -> CreateConfig
       -> DeregisterFirst? (only when the instance type changes and the variant autoscales)
       -> UpdateEndpoint -> WaitForUpdate -> CheckUpdate -> UpdateFinished? (poll)
       -> EnsureAutoscaling (the recommended autoscaling on the new config, or the snapshot's on
@@ -39,7 +41,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from . import _workflow
+from . import _approval, _workflow
 from ._duration import worst_case_seconds
 from ._runtime import import_runtime
 from ._workflow import (
@@ -131,12 +133,14 @@ class ApplyWorkflow(Construct):
         *,
         execution_role: iam.IRole | None = None,
         kms_keys: Sequence[kms.IKey] = (),
+        approval_timeout: Duration | None = None,
     ) -> dict[str, Any]:
         """The apply settings of one endpoint, carried in the registry (Route hands them over).
 
         ``execution_role`` and ``kms_keys`` are what its endpoint configs may pass to SageMaker
         (:meth:`allow_endpoint_config_use` grants them); the Snapshot step checks the config
-        against them before anything changes.
+        against them before anything changes. With ``approval_timeout`` (``ApplyMode.APPROVAL``)
+        the run waits that long at most for an approval before it changes anything.
         """
         settings: dict[str, Any] = {
             "endpoint_name": endpoint_name,
@@ -149,6 +153,8 @@ class ApplyWorkflow(Construct):
             settings["execution_role_arn"] = execution_role.role_arn
         if kms_keys:
             settings["kms_key_arns"] = [key.key_arn for key in kms_keys]
+        if approval_timeout is not None:
+            settings[_approval.TIMEOUT_FIELD] = int(approval_timeout.to_seconds())
         return settings
 
     def allow_endpoint_config_use(
@@ -220,14 +226,22 @@ class ApplyWorkflow(Construct):
             .when(sfn.Condition.boolean_equals("$.repair", True), steps.ensure)
             .otherwise(steps.record)
         )
-        definition = self._check_input(
-            steps.acquire.next(steps.snapshot).next(already_applied),
-            steps.take_over.next(repair),
+        steps.acquire.next(steps.snapshot).next(already_applied)
+        approval = _approval.approval_states(
+            self,
+            function=self.step_function,
+            topic=topic,
+            then=steps.acquire,
+            not_approved=steps.record,
         )
+        definition = self._check_input(approval, steps.take_over.next(repair))
         timeout = self._timeout(definition, poll_interval)
-        #: How long a run may hold an endpoint's lock: longer than the machine may run (a run
-        #: whose cleanup never came leaves a lock that expires after it).
-        self.lock = timeout.plus(_LOCK_MARGIN)
+        #: How long a run may hold an endpoint's lock: longer than the machine may run once it
+        #: has the lock (a run whose cleanup never came leaves a lock that expires after it).
+        #: The approval wait comes before the lock is taken, so it does not count.
+        self.lock = self._timeout(definition, poll_interval, approval_seconds=0, record=False).plus(
+            _LOCK_MARGIN
+        )
         return standard_state_machine(
             self,
             comment="Applies rightsizing recommendations to SageMaker endpoints",
@@ -237,29 +251,43 @@ class ApplyWorkflow(Construct):
             encryption_key=self._encryption_key,
         )
 
-    def _timeout(self, definition: sfn.IChainable, poll_interval: Duration) -> Duration:
-        """The longest path through ``definition`` (:mod:`._duration`) plus a margin."""
+    def _timeout(
+        self,
+        definition: sfn.IChainable,
+        poll_interval: Duration,
+        *,
+        approval_seconds: float = _approval.MAX_APPROVAL_TIMEOUT.to_seconds(),
+        record: bool = True,
+    ) -> Duration:
+        """The longest path through ``definition`` (:mod:`._duration`) plus a margin.
+
+        The approval wait lasts at most ``approval_seconds`` (the longest ``approval_timeout``
+        an endpoint may have: each gives its own through the apply settings).
+        """
         reachable = sfn.State.find_reachable_states(
             definition.start_state, include_error_handlers=True
         )
         states = {state.state_id: state.to_state_json() for state in reachable}
         function_timeout = self.step_function.timeout or Duration.seconds(3)
-        #: The longest an apply execution can take, from its definition's own numbers.
-        self.worst_case = Duration.seconds(
+        worst_case = Duration.seconds(
             math.ceil(
                 worst_case_seconds(
                     states,
                     definition.start_state.state_id,
                     task_seconds=function_timeout.to_seconds(),
                     loop_bounds={_UPDATE_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval)},
+                    path_seconds={_approval.TIMEOUT_PATH: approval_seconds},
                 )
             )
         )
-        minutes = math.ceil(self.worst_case.to_seconds() / 60)
+        if record:
+            #: The longest an apply execution can take, from its definition's own numbers.
+            self.worst_case = worst_case
+        minutes = math.ceil(worst_case.to_seconds() / 60)
         timeout = Duration.minutes(minutes).plus(_TIMEOUT_MARGIN)
         if timeout.to_seconds() > _MAX_EXECUTION.to_seconds():
             raise ValueError(
-                f"an apply run could take up to {self.worst_case.to_human_string()} with "
+                f"an apply run could take up to {worst_case.to_human_string()} with "
                 f"poll_interval {poll_interval.to_human_string()}, over Step Functions' "
                 f"{_MAX_EXECUTION.to_human_string()} limit: raise the engine's poll_interval"
             )

@@ -1,4 +1,7 @@
-"""The command line: ``python -m rightsizing_constructs plan ...`` and ``... run ...``.
+"""The command line: ``python -m rightsizing_constructs plan|run|approve|reject ...``.
+
+``approve`` and ``reject`` (:mod:`.approval_cli`) answer an Apply run that waits for approval;
+they are the only commands that call AWS.
 
 ``run`` prints the one-line AWS CLI command that starts a rightsizing run of an endpoint (the
 manual trigger: a "Rightsizing Run Requested" event, which the engine's rule and its Route step
@@ -29,7 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import _rules
+from . import _rules, approval_cli
 from ._aws_output import InvalidFile, read_output
 from ._runtime import import_runtime
 
@@ -87,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_plan(commands)
     _add_report(commands)
     _add_metrics_request(commands)
+    approval_cli.add_commands(commands)
     run = commands.add_parser(
         "run",
         help="print the command that starts a rightsizing run of an endpoint",
@@ -479,10 +483,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             output, note = metrics_request(arguments), None
         elif arguments.command == "report":
             output, note = report_command(arguments, warnings), None
+        elif arguments.command in ("approve", "reject"):
+            output, note = approval_cli.answer(arguments), None
         else:
             detail = plan(arguments, warnings)
             output, note = json.dumps(detail, indent=2), _summary(detail)
-    except (InvalidInput, InvalidFile) as error:
+    except (InvalidInput, InvalidFile, approval_cli.AnswerError) as error:
         print(f"error: {error}", file=sys.stderr)  # one line: warnings wait for a good run
         return EXIT_INVALID_INPUT
     for warning in warnings:

@@ -18,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from ._approval import DEFAULT_APPROVAL_TIMEOUT
 from ._poll_schedule import poll_schedule
 from ._runtime import import_runtime
 from .apply_permissions import check_endpoint_config_use
@@ -100,8 +101,12 @@ class EndpointRightsizing(Construct):
         hours. Default: 2 hours for Default jobs; the job duration plus 1 hour for Advanced
         jobs.
     :param apply_mode: ``ApplyMode.AUTO``: ``apply`` recommendations are applied to the endpoint
-        by the Apply workflow. ``ApplyMode.RECOMMEND_ONLY``: they are published and notified
-        only. Default: ``AUTO``.
+        by the Apply workflow. ``ApplyMode.APPROVAL``: the Apply workflow notifies what would
+        change and waits for ``approve`` or ``reject`` (README, "Approval") before it changes
+        anything. ``ApplyMode.RECOMMEND_ONLY``: they are published and notified only.
+        Default: ``AUTO``.
+    :param approval_timeout: ``ApplyMode.APPROVAL`` only: how long a run waits for an answer;
+        then the change is rejected and recorded. From 1 minute to 30 days. Default: 3 days.
     :param deployment: how the endpoint update rolls out (:class:`Deployment`). Default:
         blue/green, all traffic at once, no rollback alarms (SageMaker's default).
     :param execution_role: the ``ExecutionRoleArn`` of the endpoint's config, which the Apply
@@ -148,6 +153,7 @@ class EndpointRightsizing(Construct):
         timeout: Duration | None = None,
         reuse_load_test_for: Duration | None = None,
         apply_mode: ApplyMode = ApplyMode.AUTO,
+        approval_timeout: Duration | None = None,
         deployment: Deployment | None = None,
         execution_role: iam.IRole | None = None,
         kms_keys: Sequence[kms.IKey] | None = None,
@@ -182,6 +188,7 @@ class EndpointRightsizing(Construct):
             timeout=timeout,
             reuse_load_test_for=reuse_load_test_for,
             apply_mode=apply_mode,
+            approval_timeout=approval_timeout,
             deployment=deployment,
             schedule=schedule,
             model_approval=model_approval,
@@ -202,8 +209,11 @@ class EndpointRightsizing(Construct):
         self.peak_traffic = peak_traffic
         #: The audit findings that start runs (None: findings do not).
         self.audit_finding = audit_finding
-        #: Whether ``apply`` recommendations are applied (``ApplyMode.AUTO``).
-        self.applies = apply_mode is ApplyMode.AUTO
+        #: Whether ``apply`` recommendations reach the Apply workflow (``ApplyMode.AUTO``, or
+        #: ``APPROVAL``, where the workflow waits for an approval first).
+        self.applies = apply_mode in (ApplyMode.AUTO, ApplyMode.APPROVAL)
+        if apply_mode is ApplyMode.APPROVAL and approval_timeout is None:
+            approval_timeout = DEFAULT_APPROVAL_TIMEOUT
         #: The endpoint's settings document, in the engine's registry (README, "Settings
         #: document").
         self.settings_document: dict[str, Any] = {
@@ -236,6 +246,7 @@ class EndpointRightsizing(Construct):
                 deployment.render() if deployment else None,
                 execution_role=execution_role,
                 kms_keys=self.kms_keys,
+                approval_timeout=approval_timeout,
             )
             if self.applies
             else None

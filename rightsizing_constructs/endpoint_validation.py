@@ -15,6 +15,7 @@ from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
 
+from ._approval import MAX_APPROVAL_TIMEOUT, MIN_APPROVAL_TIMEOUT
 from ._rules import (
     is_sagemaker_name,
     peak_problems,
@@ -63,6 +64,7 @@ def validate(
     timeout: Duration,
     reuse_load_test_for: Duration,
     apply_mode: ApplyMode,
+    approval_timeout: Duration | None,
     deployment: Deployment | None,
     schedule: events.Schedule | None,
     model_approval: ModelApproval | None,
@@ -73,12 +75,14 @@ def validate(
     problems = ValidationProblems("EndpointRightsizing settings")
     problems.check(
         isinstance(apply_mode, ApplyMode),
-        f"apply_mode must be ApplyMode.AUTO or ApplyMode.RECOMMEND_ONLY, got {apply_mode!r}",
+        "apply_mode must be ApplyMode.AUTO, ApplyMode.APPROVAL or ApplyMode.RECOMMEND_ONLY, "
+        f"got {apply_mode!r}",
     )
+    problems.extend(approval_timeout_problems(apply_mode, approval_timeout))
     problems.check(
         deployment is None or apply_mode is not ApplyMode.RECOMMEND_ONLY,
-        "deployment applies to ApplyMode.AUTO only: in RECOMMEND_ONLY nothing is deployed; "
-        "drop deployment= or use ApplyMode.AUTO",
+        "deployment applies to ApplyMode.AUTO and APPROVAL only: in RECOMMEND_ONLY nothing is "
+        "deployed; drop deployment= or use ApplyMode.AUTO",
     )
     optional: tuple[tuple[str, object, type], ...] = (
         ("deployment", deployment, Deployment),
@@ -121,6 +125,21 @@ def validate(
     _check_timeout(problems, timeout, poll_interval, job)
     problems.extend(reuse_window_problems(reuse_load_test_for))
     problems.raise_if_any()
+
+
+def approval_timeout_problems(apply_mode: ApplyMode, timeout: Duration | None) -> list[str]:
+    """``approval_timeout``: only with ``ApplyMode.APPROVAL``, 1 minute to 30 days."""
+    if timeout is None:
+        return []
+    if apply_mode is not ApplyMode.APPROVAL:
+        return [
+            "approval_timeout applies to ApplyMode.APPROVAL only (nothing waits for an approval "
+            f"in {getattr(apply_mode, 'name', apply_mode)}); drop approval_timeout= or use "
+            "ApplyMode.APPROVAL"
+        ]
+    return duration_range_problems(
+        "approval_timeout", timeout, MIN_APPROVAL_TIMEOUT, MAX_APPROVAL_TIMEOUT
+    )
 
 
 #: The longest ``reuse_load_test_for``: past it, prices and the service have moved on.

@@ -82,8 +82,9 @@ def test_apply_recommendations_reach_the_apply_workflow(
         "settings.$": "$.apply_settings",
     }
     assert "RightsizingEngineApplyStateMachine" in start["Parameters"]["StateMachineArn"]
-    # The lock outlives the machine by an hour (tests/test_apply_duration.py).
-    timeout = definition(template, "apply")["TimeoutSeconds"]
+    # The lock outlives the machine's path from AcquireLock on by an hour (the approval wait
+    # of ApplyMode.APPROVAL, up to 30 days, comes before it; tests/test_apply_interrupted.py).
+    timeout = definition(template, "apply")["TimeoutSeconds"] - 30 * 86400
     assert endpoint_input(template)["apply_settings"] == {
         "endpoint_name": "fraud-scoring",
         "variant_name": "AllTraffic",
@@ -109,7 +110,9 @@ def test_recommend_only_applies_nothing() -> None:
 
 def test_order_of_the_apply_steps(states: dict[str, Any], template: Template) -> None:
     assert definition(template, "apply")["StartAt"] == "CheckApplyInput"
-    assert states["CheckApplyInput"]["Choices"][0]["Next"] == "AcquireLock"
+    assert states["CheckApplyInput"]["Choices"][0]["Next"] == "NeedsApproval"
+    # ApplyMode.APPROVAL waits first (tests/test_approval_construct.py); AUTO goes on at once.
+    assert states["NeedsApproval"]["Default"] == "AcquireLock"
     assert states["CheckApplyInput"]["Default"] == "InvalidApplyInput"
     assert states["AcquireLock"]["Next"] == "Snapshot"
     assert states["Snapshot"]["Next"] == "AlreadyApplied"
@@ -205,8 +208,11 @@ def test_every_step_runs_in_the_apply_step_function(states: dict[str, Any]) -> N
         "Record": "record",
         "ReleaseLock": "release_lock",
         "TakeOver": "take_over",
+        "RequestApproval": "request_approval",
     }
     assert set(steps.values()) == set(apply_steps.STEPS)
+    # WaitForApproval's payload (a .waitForTaskToken task) names its step too.
+    assert states["WaitForApproval"]["Parameters"]["Payload"]["step"] == "await_approval"
 
 
 def _granted(template: Template) -> dict[str, list[Any]]:
@@ -333,7 +339,9 @@ def test_apply_settings_are_validated(build: Any, message: str) -> None:
 
 
 def test_recommend_only_refuses_a_deployment_it_would_never_use() -> None:
-    with pytest.raises(ValueError, match=r"deployment applies to ApplyMode\.AUTO only"):
+    with pytest.raises(
+        ValueError, match=r"deployment applies to ApplyMode\.AUTO and APPROVAL only"
+    ):
         rightsizing(
             apply_mode=ApplyMode.RECOMMEND_ONLY,
             deployment=Deployment.linear(step_percent=20, wait=cdk.Duration.minutes(5)),

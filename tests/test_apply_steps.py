@@ -1481,5 +1481,6 @@ def test_the_handler_runs_the_named_step_for_the_execution(stubs: dict[str, Stub
         "record",
         "release_lock",
         "take_over",
+        "request_approval",  # ApplyMode.APPROVAL; await_approval takes the token too (handler)
     }
     assert all(step is getattr(apply_steps, name) for name, step in apply_steps.STEPS.items())

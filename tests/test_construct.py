@@ -234,6 +234,7 @@ def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) 
                 "Record",
                 "ReleaseLock",
                 "TakeOver",
+                "RequestApproval",
             },
         ),
     ],

@@ -39,6 +39,9 @@ _SESSION = botocore.session.get_session()
 # resource, when the grant can be checked against it.
 _OPTIMIZED = {
     "arn:aws:states:::lambda:invoke": ("lambda:InvokeFunction", "FunctionName"),
+    # ApplyMode.APPROVAL's WaitForApproval: the same permission (Step Functions Developer
+    # Guide, "IAM policies for integrated services", Lambda).
+    "arn:aws:states:::lambda:invoke.waitForTaskToken": ("lambda:InvokeFunction", "FunctionName"),
     "arn:aws:states:::sns:publish": ("sns:Publish", "TopicArn"),
     "arn:aws:states:::dynamodb:putItem": ("dynamodb:PutItem", None),
     "arn:aws:states:::events:putEvents": ("events:PutEvents", None),

@@ -502,3 +502,8 @@ def _cause(error: Mapping[str, Any]) -> str:
     except (TypeError, ValueError):
         return str(cause)
     return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else str(cause)
+
+
+def cause(error: Mapping[str, Any]) -> str:
+    """The message of a Step Functions error (a Lambda error's ``errorMessage`` when it has one)."""
+    return _cause(error)

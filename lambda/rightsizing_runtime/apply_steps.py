@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import apply
+from . import apply, approval
 from .aws import (
     CLIENT_CONFIG,
     endpoint_not_found,
@@ -68,6 +68,9 @@ class EndpointBusyError(RuntimeError):
 @retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> Any:
     """Run the step named in the event."""
+    if event["step"] == "await_approval":
+        # The .waitForTaskToken invocation: its answer comes later, by SendTaskSuccess/Failure.
+        return await_approval(event["state"], event["execution_arn"], event["task_token"])
     step = STEPS[event["step"]]
     return step(event["state"], event["execution_arn"])
 
@@ -474,12 +477,52 @@ def ensure_autoscaling(state: Mapping[str, Any], _execution_arn: str) -> dict[st
     return {"serves": serves, "endpoint_config_name": serving, "applied": desired}
 
 
+# -- Approval (ApplyMode.APPROVAL) ---------------------------------------------------------------
+
+
+def request_approval(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
+    """What the approver is told (:func:`approval.request`): the change, its saving, commands."""
+    return approval.request(state, datetime.now(UTC))
+
+
+def await_approval(state: Mapping[str, Any], execution_arn: str, task_token: str) -> dict[str, Any]:
+    """Keep the task token where ``approve``/``reject`` find it: ``approval#<variant>``.
+
+    The execution waits on the token (the state's ``.waitForTaskToken``); this return value is
+    not its result. A newer run's item replaces an older one's (README, "Approval").
+    """
+    dynamodb.put_item(
+        TableName=_table(), Item=approval.item(state, execution_arn, task_token, datetime.now(UTC))
+    )
+    return {"waiting": True}
+
+
+def _close_approval(state: Mapping[str, Any], execution_arn: str) -> None:
+    """Remove this run's waiting-approval item, never a newer run's."""
+    if "approval" not in state and "approval_request" not in state:
+        return
+    try:
+        dynamodb.delete_item(
+            TableName=_table(),
+            Key={
+                **_endpoint_key(state),
+                "sk": {"S": approval.sort_key(state["settings"]["variant_name"])},
+            },
+            ConditionExpression="execution_arn = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+        )
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+
+
 # -- Record ---------------------------------------------------------------------------------------
 
 
 def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
     """Write the run's decision record to the ledger (DESIGN.md invariant 5); return the outcome."""
-    result, reason = apply.outcome(state)
+    _close_approval(state, execution_arn)
+    result, reason = approval.not_approved(state.get("approval") or {}) or apply.outcome(state)
     settings, recommendation = state["settings"], state.get("recommendation") or {}
     before = state.get("snapshot") or {}
     current = recommendation.get("current") or {}
@@ -514,6 +557,8 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
         # autoscaling names that run.
         "interrupted": state.get("interrupted"),
         "inherited_from": ((state.get("lock") or {}).get("inherited") or {}).get("from"),
+        # ApplyMode.APPROVAL: the answer (SendTaskSuccess's output, or the error for none).
+        **({"approval": state["approval"]} if "approval" in state else {}),
     }
     recorded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     dynamodb.put_item(
@@ -554,6 +599,7 @@ STEPS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "check_update": check_update,
     "ensure_autoscaling": ensure_autoscaling,
     "record": record,
+    "request_approval": request_approval,
     "release_lock": release_lock,
     "take_over": take_over,
 }

@@ -7,7 +7,8 @@ and returns the workflow's next state, with ``route.action``:
 
 - ``run``: one endpoint's rightsizing run: ``settings`` (its settings document), ``trigger``
   (the event, as Prepare reads it) and ``apply_settings``;
-- ``apply``: an ``apply`` recommendation for an endpoint in ``ApplyMode.AUTO``:
+- ``apply``: an ``apply`` recommendation for an endpoint in ``ApplyMode.AUTO`` or ``APPROVAL``
+  (its apply settings make the Apply workflow wait for an approval):
   ``recommendation`` and ``apply_settings``;
 - ``fan_out``: runs of several endpoints (a schedule, an approval in a group several endpoints
   serve, an endpoint several such variants share starting to serve a config):
@@ -142,7 +143,7 @@ def _finding(
 def _recommendation(fleet: registry.Registry, detail: Mapping[str, Any]) -> dict[str, Any]:
     entry = fleet.endpoint(str(detail.get("endpoint_name")), str(detail.get("variant_name")))
     if entry is None or not entry.applies or detail.get("action") != "apply":
-        return _ignore(f"no apply of {_named(detail)} (not in ApplyMode.AUTO here)")
+        return _ignore(f"no apply of {_named(detail)} (not in ApplyMode.AUTO or APPROVAL here)")
     return {
         "route": {"action": "apply"},
         "recommendation": dict(detail),

@@ -20,6 +20,10 @@ class ApplyMode(enum.Enum):
     AUTO = "auto"
     #: No apply rule: recommendations are published and notified only.
     RECOMMEND_ONLY = "recommend-only"
+    #: Like ``AUTO``, but the Apply workflow waits for a person's approval (``approve`` /
+    #: ``reject`` commands) before it takes the lock and changes anything; without an answer
+    #: within ``approval_timeout`` the change is rejected and recorded.
+    APPROVAL = "approval"
 
 
 class TrafficShift(enum.Enum):
