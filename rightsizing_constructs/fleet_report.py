@@ -16,7 +16,6 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,8 @@ class Decision:
         then = report._finite(self.detail.get("estimated_cost_per_hour"))
         if now is None or then is None:
             return None
-        hours = import_runtime("decision").HOURS_PER_MONTH
-        return float((Decimal(repr(now)) - Decimal(repr(then))) * hours)
+        saving: float | None = import_runtime("apply").monthly_savings(now, then)
+        return saving
 
 
 def _string(item: Mapping[str, Any], name: str) -> str:

@@ -36,6 +36,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .apply import monthly_savings
 from .decision import HOURS_PER_MONTH
 
 logger = logging.getLogger(__name__)
@@ -253,11 +254,13 @@ def run_values(detail: Mapping[str, Any], job: Mapping[str, Any]) -> dict[Metric
     serves its version (it is counted when its own run decides ``apply``).
     """
     current = detail.get("current") or {}
-    before = per_month(current.get("estimated_cost_per_hour"))
-    after = per_month(detail.get("estimated_cost_per_hour"))
-    saving = None
-    if detail["action"] == "apply" and before is not None and after is not None:
-        saving = float((Decimal(str(before)) - Decimal(str(after))).quantize(Decimal("0.01")))
+    before_per_hour = current.get("estimated_cost_per_hour")
+    after_per_hour = detail.get("estimated_cost_per_hour")
+    before, after = per_month(before_per_hour), per_month(after_per_hour)
+    # The same saving the Apply workflow records and emits once applied (apply.py).
+    saving = (
+        monthly_savings(before_per_hour, after_per_hour) if detail["action"] == "apply" else None
+    )
     reused = bool(detail.get("job_reused"))
     return {
         RUNS: 1,
