@@ -159,10 +159,8 @@ def _approval(
     entries = fleet.approved_in(group)
     if detail.get("ModelApprovalStatus") != "Approved" or not entries:
         return _ignore(f"no endpoint runs on approvals in {group!r}")
-    if len(entries) == 1:
-        return _run(entries[0], trigger)
     version = detail.get("ModelPackageArn")
-    return _fan_out(entries, "model-approval", f"approval of {version}", version=version)
+    return _run_each(entries, trigger, "model-approval", f"approval of {version}", version=version)
 
 
 def _in_service(
@@ -177,9 +175,21 @@ def _in_service(
     entries = fleet.approved_variants_of(name)
     if detail.get("EndpointStatus") != "IN_SERVICE" or not entries:
         return _ignore(f"no pending recommendation can wait for endpoint {name!r}")
+    return _run_each(entries, trigger, IN_SERVICE_KIND, f"endpoint {name} in service")
+
+
+def _run_each(
+    entries: tuple[registry.Entry, ...],
+    trigger: Mapping[str, Any],
+    requested_by: str,
+    what: str,
+    *,
+    version: Any = None,
+) -> dict[str, Any]:
+    """One endpoint's run on the event itself; several: a run request each (``_fan_out``)."""
     if len(entries) == 1:
         return _run(entries[0], trigger)
-    return _fan_out(entries, IN_SERVICE_KIND, f"endpoint {name} in service")
+    return _fan_out(entries, requested_by, what, version=version)
 
 
 def _run(entry: registry.Entry, trigger: Mapping[str, Any]) -> dict[str, Any]:
