@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from .aws import service_model
+from .decision import HOURS_PER_MONTH
 
 #: Tag that marks endpoint configs this library created (only those may ever be cleaned up).
 MANAGED_TAG_KEY = "rightsizing-constructs:created-by"
@@ -22,7 +23,6 @@ INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
 DEFAULT_POLICY_NAME = "rightsizing-invocations-per-instance"
 #: Application Auto Scaling's default cooldowns (seconds), used when the endpoint had no policy.
 DEFAULT_COOLDOWN_SECONDS = 300
-HOURS_PER_MONTH = 730
 #: Endpoint statuses of an update still under way: the workflow polls on, and autoscaling cannot
 #: be changed until they end.
 BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
