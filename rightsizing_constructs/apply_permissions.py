@@ -61,6 +61,18 @@ class ApplyPermissions:
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
         self._key_reads = GrowingGrant(attach, ["kms:DescribeKey"])
+        # Inference components (issue 17), one ARN each, as their constructs register them:
+        # the steps read and update them; Application Auto Scaling calls
+        # UpdateInferenceComponentRuntimeConfig as the caller of RegisterScalableTarget on an
+        # IC's copies (as it calls UpdateEndpointWeightsAndCapacities for a variant's instances).
+        self._components = GrowingGrant(
+            attach,
+            [
+                "sagemaker:DescribeInferenceComponent",
+                "sagemaker:UpdateInferenceComponent",
+                "sagemaker:UpdateInferenceComponentRuntimeConfig",
+            ],
+        )
 
     def allow_endpoint_config_use(
         self, *, execution_role: iam.IRole | None, kms_keys: Sequence[kms.IKey]
@@ -109,6 +121,14 @@ class ApplyPermissions:
             resource_name="TargetTracking-endpoint/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        # An inference component's target tracking names its alarms after its resource ID
+        # (TargetTracking-inference-component/<name>-AlarmHigh-...).
+        component_alarms = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name="TargetTracking-inference-component/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 # UpdateEndpoint is authorized on the config it moves to as well.
@@ -128,7 +148,7 @@ class ApplyPermissions:
                     "cloudwatch:DescribeAlarms",
                     "cloudwatch:DeleteAlarms",
                 ],
-                resources=[target_tracking_alarms],
+                resources=[target_tracking_alarms, component_alarms],
             )
         )
         function.add_to_role_policy(
@@ -151,6 +171,12 @@ class ApplyPermissions:
             target_tracking_alarms,
             "Target tracking names its alarms after the endpoint and policy at run time "
             "(TargetTracking-endpoint/<endpoint>/...).",
+        )
+        acknowledge_wildcard(
+            role,
+            component_alarms,
+            "Target tracking names an inference component's alarms at run time "
+            "(TargetTracking-inference-component/<name>-...).",
         )
 
     def _grant_autoscaling(self) -> None:
@@ -180,9 +206,11 @@ class ApplyPermissions:
                 conditions={
                     "StringEquals": {
                         "application-autoscaling:service-namespace": "sagemaker",
-                        "application-autoscaling:scalable-dimension": (
-                            "sagemaker:variant:DesiredInstanceCount"
-                        ),
+                        # A variant's instances, and an inference component's copies.
+                        "application-autoscaling:scalable-dimension": [
+                            "sagemaker:variant:DesiredInstanceCount",
+                            "sagemaker:inference-component:DesiredCopyCount",
+                        ],
                     }
                 },
             )
@@ -208,12 +236,23 @@ class ApplyPermissions:
                 },
             )
         )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                # GPUs per instance of an inference component's instance type (accelerators
+                # per copy). EC2's Describe* actions have no resource-level permissions
+                # (Service Authorization Reference, Amazon EC2: DescribeInstanceTypes lists no
+                # resource type), so "*" is the only resource IAM accepts.
+                actions=["ec2:DescribeInstanceTypes"],
+                resources=["*"],
+            )
+        )
         acknowledge_wildcard(
             role,
             "*",
-            "Application Auto Scaling's Describe calls have no resource-level permissions; its "
-            "writes have no resource ARNs and are scoped with the service-namespace and "
-            "scalable-dimension condition keys; X-Ray has no resource-level permissions.",
+            "Application Auto Scaling's Describe calls and EC2 DescribeInstanceTypes have no "
+            "resource-level permissions; Application Auto Scaling's writes have no resource "
+            "ARNs and are scoped with the service-namespace and scalable-dimension condition "
+            "keys; X-Ray has no resource-level permissions.",
         )
 
     def grant_endpoint(self, endpoint_arn: str) -> None:
@@ -223,6 +262,15 @@ class ApplyPermissions:
         are listed one by one.
         """
         self._endpoints.add(endpoint_arn)
+
+    def grant_inference_component(self, inference_component_arn: str) -> None:
+        """Let the steps read and update one more inference component.
+
+        ``arn:${Partition}:sagemaker:${Region}:${Account}:inference-component/${Name}`` (Service
+        Authorization Reference, Amazon SageMaker AI, resource type ``inference-component``;
+        SageMaker lowercases names in ARNs).
+        """
+        self._components.add(inference_component_arn)
 
 
 def check_endpoint_config_use(

@@ -3,7 +3,11 @@
 A Standard state machine (an endpoint update takes minutes to tens of minutes; no Lambda waits)::
 
     CheckApplyInput -> NeedsApproval? (ApplyMode.APPROVAL: RequestApproval -> AskForApproval
-      -> WaitForApproval, :mod:`._approval`) -> AcquireLock -> Snapshot -> AlreadyApplied?
+      -> WaitForApproval, :mod:`._approval`) -> AcquireLock -> ApplyKind?
+      (an inference component, "kind": "inference-component": ComponentSnapshot
+       -> ComponentAlreadyApplied? -> UpdateComponent -> WaitForComponent -> CheckComponent
+       -> ComponentUpdateFinished? (poll) -> EnsureComponentAutoscaling -> Record ...; issue 17)
+      -> Snapshot -> AlreadyApplied?
       -> CreateConfig
       -> DeregisterFirst? (only when the instance type changes and the variant autoscales)
       -> UpdateEndpoint -> WaitForUpdate -> CheckUpdate -> UpdateFinished? (poll)
@@ -60,6 +64,12 @@ from .triggers import finish_interrupted_apply_rule
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
 BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
+#: Inference component statuses of an update still under way (the runtime's too).
+COMPONENT_BUSY_STATUSES: tuple[str, ...] = tuple(
+    sorted(import_runtime("component_apply").BUSY_STATUSES)
+)
+#: The recommendation kind that takes the inference component path.
+COMPONENT_KIND: str = import_runtime("component_apply").KIND
 #: How long the workflow waits for an endpoint update before giving up on it.
 UPDATE_TIMEOUT = Duration.hours(2)
 # The machine's time-out is its longest path (computed from the definition) plus this.
@@ -73,6 +83,8 @@ _BUSY_RETRIES = 120
 _MAX_EXECUTION = Duration.days(365)
 # The state the update watch loops through (its poll budget bounds the loop).
 _UPDATE_LOOP = "WaitForUpdate"
+# The same for an inference component's update.
+_COMPONENT_LOOP = "WaitForComponent"
 
 
 class ApplyWorkflow(Construct):
@@ -134,8 +146,13 @@ class ApplyWorkflow(Construct):
         execution_role: iam.IRole | None = None,
         kms_keys: Sequence[kms.IKey] = (),
         approval_timeout: Duration | None = None,
+        inference_component_name: str | None = None,
     ) -> dict[str, Any]:
         """The apply settings of one endpoint, carried in the registry (Route hands them over).
+
+        With ``inference_component_name``, the settings of that inference component on the
+        endpoint (issue 17): its recommendations (``"kind": "inference-component"``) take the
+        inference component path, under the same per-endpoint lock.
 
         ``execution_role`` and ``kms_keys`` are what its endpoint configs may pass to SageMaker
         (:meth:`allow_endpoint_config_use` grants them); the Snapshot step checks the config
@@ -155,6 +172,8 @@ class ApplyWorkflow(Construct):
             settings["kms_key_arns"] = [key.key_arn for key in kms_keys]
         if approval_timeout is not None:
             settings[_approval.TIMEOUT_FIELD] = int(approval_timeout.to_seconds())
+        if inference_component_name is not None:
+            settings["inference_component_name"] = inference_component_name
         return settings
 
     def allow_endpoint_config_use(
@@ -171,6 +190,14 @@ class ApplyWorkflow(Construct):
     def grant_endpoint(self, endpoint_arn: str) -> None:
         """Let the steps update one more endpoint (its ARN listed on ``UpdateEndpoint``)."""
         self._permissions.grant_endpoint(endpoint_arn)
+
+    def grant_inference_component(self, inference_component_arn: str) -> None:
+        """Let the steps update one more inference component (its ARN listed).
+
+        The endpoint that hosts it needs :meth:`grant_endpoint` too (the steps read its
+        instance type).
+        """
+        self._permissions.grant_inference_component(inference_component_arn)
 
     def _step(self, state_name: str, step: str, result_path: str) -> tasks.LambdaInvoke:
         """A state that runs one ``apply_steps`` step on the whole workflow state."""
@@ -200,6 +227,7 @@ class ApplyWorkflow(Construct):
         steps.ensure.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
         steps.ensure.next(steps.record)
         steps.update.next(self._watch_update(steps, poll_interval))
+        component = self._component_path(steps, poll_interval)
         deregister_first = (
             sfn.Choice(self, "DeregisterFirst")
             .when(
@@ -223,10 +251,23 @@ class ApplyWorkflow(Construct):
         )
         repair = (
             sfn.Choice(self, "Repair")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals("$.repair", True), self._is_component()
+                ),
+                steps.component_ensure,
+            )
             .when(sfn.Condition.boolean_equals("$.repair", True), steps.ensure)
             .otherwise(steps.record)
         )
-        steps.acquire.next(steps.snapshot).next(already_applied)
+        steps.snapshot.next(already_applied)
+        # One machine for both kinds: lock, approval, record, notify and unlock stay in one
+        # place (and one lock per endpoint covers its variant and its inference components).
+        steps.acquire.next(
+            sfn.Choice(self, "ApplyKind")
+            .when(self._is_component(), component)
+            .otherwise(steps.snapshot)
+        )
         approval = _approval.approval_states(
             self,
             function=self.step_function,
@@ -275,7 +316,10 @@ class ApplyWorkflow(Construct):
                     states,
                     definition.start_state.state_id,
                     task_seconds=function_timeout.to_seconds(),
-                    loop_bounds={_UPDATE_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval)},
+                    loop_bounds={
+                        _UPDATE_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval),
+                        _COMPONENT_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval),
+                    },
                     path_seconds={_approval.TIMEOUT_PATH: approval_seconds},
                 )
             )
@@ -307,6 +351,14 @@ class ApplyWorkflow(Construct):
             release=self._step("ReleaseLock", "release_lock", sfn.JsonPath.DISCARD),
             # The run it finishes becomes the state: settings, recommendation, snapshot...
             take_over=self._step("TakeOver", "take_over", "$"),
+            component_snapshot=self._step("ComponentSnapshot", "component_snapshot", "$.snapshot"),
+            component_update=self._step(
+                "UpdateComponent", "component_update", "$.component_update"
+            ),
+            component_check=self._step("CheckComponent", "component_check", "$.update"),
+            component_ensure=self._step(
+                "EnsureComponentAutoscaling", "component_ensure_autoscaling", "$.autoscaling"
+            ),
         )
         # Every step retries throttling and 5xx (``_workflow.invoke``: the steps are idempotent).
         # The invariant keeper: wait out an update, then retry hard before giving up.
@@ -319,7 +371,81 @@ class ApplyWorkflow(Construct):
         steps.ensure.add_retry(
             errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=6, backoff_rate=2
         )
+        steps.component_ensure.add_retry(
+            errors=["ComponentBusyError"],
+            interval=poll_interval,
+            max_attempts=_BUSY_RETRIES,
+            backoff_rate=1,
+        )
+        steps.component_ensure.add_retry(
+            errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=6, backoff_rate=2
+        )
         return steps
+
+    @staticmethod
+    def _is_component() -> sfn.Condition:
+        """The run's recommendation is for an inference component (``"kind"`` in its detail)."""
+        return sfn.Condition.and_(
+            sfn.Condition.is_present("$.recommendation.kind"),
+            sfn.Condition.string_equals("$.recommendation.kind", COMPONENT_KIND),
+        )
+
+    def _component_path(self, steps: _Steps, poll_interval: Duration) -> sfn.IChainable:
+        """ComponentSnapshot -> ComponentAlreadyApplied? -> UpdateComponent -> watch -> Ensure.
+
+        The scalable target is never deregistered on this path (``component_apply``: AWS
+        refuses no inference component update on an autoscaled target), so an error before the
+        update is recorded as it is, and one after it restores the snapshot's autoscaling (or
+        puts the recommended one, if the update went through).
+        """
+        steps.component_snapshot.add_catch(
+            steps.record, errors=["States.ALL"], result_path="$.error"
+        )
+        for step in (steps.component_update, steps.component_check):
+            step.add_catch(steps.component_ensure, errors=["States.ALL"], result_path="$.error")
+        steps.component_ensure.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
+        steps.component_ensure.next(steps.record)
+        timed_out = sfn.Pass(
+            self,
+            "ComponentUpdateTimedOut",
+            parameters={
+                "Error": "UpdateTimedOut",
+                "Cause": "the inference component update did not finish within "
+                + UPDATE_TIMEOUT.to_human_string(),
+            },
+            result_path="$.error",
+        )
+        watch = bounded_poll(
+            self,
+            names=PollNames(
+                start="StartWatchingComponent",
+                wait=_COMPONENT_LOOP,
+                count="CountComponentPoll",
+                finished="ComponentUpdateFinished",
+                budget_spent="ComponentBudgetSpent",
+            ),
+            check=steps.component_check,
+            status_path="$.update.status",
+            busy_statuses=COMPONENT_BUSY_STATUSES,
+            poll_interval=poll_interval,
+            max_polls=max_polls(UPDATE_TIMEOUT, poll_interval),
+            on_timeout=timed_out.next(steps.component_ensure),
+            on_done=steps.component_ensure,
+        )
+        steps.component_update.next(watch)
+        already = (
+            sfn.Choice(self, "ComponentAlreadyApplied")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals("$.snapshot.already_applied", True),
+                    sfn.Condition.boolean_equals("$.snapshot.repair_autoscaling", True),
+                ),
+                steps.component_ensure,
+            )
+            .when(sfn.Condition.boolean_equals("$.snapshot.already_applied", True), steps.record)
+            .otherwise(steps.component_update)
+        )
+        return steps.component_snapshot.next(already)
 
     def _finish(self, steps: _Steps, topic: sns.ITopic) -> None:
         """Record -> Notify -> PublishOutcome -> ReleaseLock -> Done | Failed; errors still end."""
@@ -472,3 +598,7 @@ class _Steps:
     record: tasks.LambdaInvoke
     release: tasks.LambdaInvoke
     take_over: tasks.LambdaInvoke
+    component_snapshot: tasks.LambdaInvoke
+    component_update: tasks.LambdaInvoke
+    component_check: tasks.LambdaInvoke
+    component_ensure: tasks.LambdaInvoke

@@ -93,6 +93,8 @@ _DEPENDENT = {
     "application-autoscaling:RegisterScalableTarget": {
         "iam:CreateServiceLinkedRole",
         "sagemaker:UpdateEndpointWeightsAndCapacities",
+        # The same check on an inference component's copies (issue 17).
+        "sagemaker:UpdateInferenceComponentRuntimeConfig",
     },
     # Target tracking creates, reads and deletes its alarms as the caller.
     "application-autoscaling:PutScalingPolicy": {
@@ -126,6 +128,11 @@ _BY_ENDPOINT_SETTING = {
         "iam:PassRole": "execution_role_arn",
         "kms:CreateGrant": "kms_key_arns",
         "kms:DescribeKey": "kms_key_arns",
+        # Granted per inference component (ApplyWorkflow.grant_inference_component): a stack
+        # without one holds none of them (issue 17).
+        "sagemaker:DescribeInferenceComponent": "inference_component_name",
+        "sagemaker:UpdateInferenceComponent": "inference_component_name",
+        "sagemaker:UpdateInferenceComponentRuntimeConfig": "inference_component_name",
     }
 }
 _KMS_USE = {"kms:Decrypt", "kms:GenerateDataKey"}

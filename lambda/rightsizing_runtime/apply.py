@@ -365,29 +365,36 @@ def autoscaling_snapshot(
     return snapshot
 
 
-def _tracks_invocations(policy: Mapping[str, Any]) -> bool:
+def _tracks(policy: Mapping[str, Any], metrics: Sequence[str]) -> bool:
     configuration = policy.get("TargetTrackingScalingPolicyConfiguration") or {}
     predefined = configuration.get("PredefinedMetricSpecification") or {}
-    return predefined.get("PredefinedMetricType") == INVOCATIONS_METRIC
+    return predefined.get("PredefinedMetricType") in metrics
 
 
 def recommended_autoscaling(
-    snapshot: Mapping[str, Any] | None, recommendation: Mapping[str, Any]
+    snapshot: Mapping[str, Any] | None,
+    recommendation: Mapping[str, Any],
+    *,
+    metric: str = INVOCATIONS_METRIC,
+    tracked: Sequence[str] = (INVOCATIONS_METRIC,),
+    default_policy_name: str = DEFAULT_POLICY_NAME,
 ) -> dict[str, Any]:
     """The autoscaling to put on the new config.
 
-    The recommendation's min, max and target value; everything else (policy name, cooldowns,
-    scale-in, other policies) kept from ``snapshot``.
+    The recommendation's min, max and target value on ``metric``; everything else (policy name,
+    cooldowns, scale-in, other policies) kept from ``snapshot``. The policy changed is the
+    snapshot's first target tracking on one of ``tracked`` (an inference component's per-copy
+    metrics, say: ``component_apply``), or a new one named ``default_policy_name``.
     """
     autoscaling = recommendation["autoscaling"]
     policies = [dict(p) for p in (snapshot or {}).get("Policies", [])]
-    tracking = next((p for p in policies if _tracks_invocations(p)), None)
+    tracking = next((p for p in policies if _tracks(p, tracked)), None)
     if tracking is None:
         tracking = {
-            "PolicyName": DEFAULT_POLICY_NAME,
+            "PolicyName": default_policy_name,
             "PolicyType": "TargetTrackingScaling",
             "TargetTrackingScalingPolicyConfiguration": {
-                "PredefinedMetricSpecification": {"PredefinedMetricType": INVOCATIONS_METRIC},
+                "PredefinedMetricSpecification": {"PredefinedMetricType": metric},
                 "ScaleInCooldown": DEFAULT_COOLDOWN_SECONDS,
                 "ScaleOutCooldown": DEFAULT_COOLDOWN_SECONDS,
             },
@@ -395,6 +402,10 @@ def recommended_autoscaling(
         policies.append(tracking)
     configuration = dict(tracking["TargetTrackingScalingPolicyConfiguration"])
     configuration["TargetValue"] = float(autoscaling["target_value"])
+    predefined = dict(configuration.get("PredefinedMetricSpecification") or {})
+    if predefined.get("PredefinedMetricType") != metric:
+        # The recommendation's metric (an IC moving between its two per-copy metrics).
+        configuration["PredefinedMetricSpecification"] = {"PredefinedMetricType": metric}
     tracking["TargetTrackingScalingPolicyConfiguration"] = configuration
     result: dict[str, Any] = {
         "MinCapacity": int(autoscaling["min_capacity"]),
@@ -410,10 +421,19 @@ def register_request(
     endpoint_name: str, variant_name: str, autoscaling: Mapping[str, Any]
 ) -> dict[str, Any]:
     """RegisterScalableTarget for ``autoscaling`` (as :func:`autoscaling_snapshot` shapes it)."""
+    return register_request_for(
+        resource_id(endpoint_name, variant_name), SCALABLE_DIMENSION, autoscaling
+    )
+
+
+def register_request_for(
+    resource: str, dimension: str, autoscaling: Mapping[str, Any]
+) -> dict[str, Any]:
+    """RegisterScalableTarget of any SageMaker ``resource`` and ``dimension``."""
     request: dict[str, Any] = {
         "ServiceNamespace": "sagemaker",
-        "ResourceId": resource_id(endpoint_name, variant_name),
-        "ScalableDimension": SCALABLE_DIMENSION,
+        "ResourceId": resource,
+        "ScalableDimension": dimension,
         "MinCapacity": autoscaling["MinCapacity"],
         "MaxCapacity": autoscaling["MaxCapacity"],
     }
@@ -426,12 +446,21 @@ def policy_requests(
     endpoint_name: str, variant_name: str, autoscaling: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """PutScalingPolicy for each policy of ``autoscaling``."""
+    return policy_requests_for(
+        resource_id(endpoint_name, variant_name), SCALABLE_DIMENSION, autoscaling
+    )
+
+
+def policy_requests_for(
+    resource: str, dimension: str, autoscaling: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """PutScalingPolicy for each policy of ``autoscaling`` on any SageMaker ``resource``."""
     return [
         {
             **policy,
             "ServiceNamespace": "sagemaker",
-            "ResourceId": resource_id(endpoint_name, variant_name),
-            "ScalableDimension": SCALABLE_DIMENSION,
+            "ResourceId": resource,
+            "ScalableDimension": dimension,
         }
         for policy in autoscaling["Policies"]
     ]
@@ -475,10 +504,20 @@ def outcome(state: Mapping[str, Any]) -> tuple[str, str]:
             f"{_cause(error)}; {ensured.get('endpoint_config_name')} is in service with the "
             "autoscaling that matches it"
         )
+    component = (state.get("recommendation") or {}).get("kind") == "inference-component"
     if (state.get("snapshot") or {}).get("already_applied"):
+        if component:
+            return NO_CHANGE, (
+                "the inference component already runs the recommended copy count and specification"
+            )
         return NO_CHANGE, "the endpoint already runs the recommended instance type and count"
     ensured = state.get("autoscaling") or {}
     if ensured.get("serves") == "new":
+        if component:
+            return APPLIED, (
+                f"inference component {ensured.get('inference_component_name')} is in service "
+                "with the recommended copies, compute requirements and copy autoscaling"
+            )
         return APPLIED, (
             f"{ensured.get('endpoint_config_name')} is in service with the recommended "
             "instance type, count and autoscaling"

@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import apply, approval
+from . import apply, approval, component_apply
 from .aws import (
     CLIENT_CONFIG,
     endpoint_not_found,
@@ -55,6 +55,8 @@ sagemaker = sagemaker_client()
 autoscaling = boto3.client("application-autoscaling", config=CLIENT_CONFIG)
 dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
 kms = boto3.client("kms", config=CLIENT_CONFIG)
+# GPUs per instance of an inference component's instance type (issue 17: accelerators per copy).
+ec2 = boto3.client("ec2", config=CLIENT_CONFIG)
 
 
 class EndpointLockedError(RuntimeError):
@@ -63,6 +65,10 @@ class EndpointLockedError(RuntimeError):
 
 class EndpointBusyError(RuntimeError):
     """The endpoint is updating; the state machine retries the step later."""
+
+
+class ComponentBusyError(RuntimeError):
+    """The inference component is updating; the state machine retries the step later."""
 
 
 @retryable_errors_typed
@@ -238,7 +244,11 @@ def take_over(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
         result["error"]["Cause"] = reason + " before it changed anything"
         return result
     result["snapshot"] = stored
-    result["new_config"] = {"name": stored["new_config_name"]}
+    if stored.get("kind") == component_apply.KIND:
+        # An IC run: what it asked UpdateInferenceComponent for tells new from previous.
+        result["component_update"] = {"request": stored.get("update_request")}
+    else:
+        result["new_config"] = {"name": stored["new_config_name"]}
     result["repair"] = True
     return result
 
@@ -356,6 +366,13 @@ def _store_with_lock(
     stored["new_config_name"] = apply.new_config_name(
         state["settings"]["endpoint_name"], execution_arn
     )
+    _write_run_snapshot(state, execution_arn, stored)
+
+
+def _write_run_snapshot(
+    state: Mapping[str, Any], execution_arn: str, stored: Mapping[str, Any]
+) -> None:
+    """Keep ``stored`` with this run's lock (raises if the lock is no longer ours)."""
     try:
         dynamodb.update_item(
             TableName=_table(),
@@ -477,6 +494,192 @@ def ensure_autoscaling(state: Mapping[str, Any], _execution_arn: str) -> dict[st
     return {"serves": serves, "endpoint_config_name": serving, "applied": desired}
 
 
+# -- Inference components (issue 17; contract "Apply for an IC") ---------------------------------
+#
+# The same lock, record, notify and release as an endpoint's run; these steps replace Snapshot,
+# CreateConfig, Deregister, UpdateEndpoint, CheckUpdate and EnsureAutoscaling when the event's
+# detail has "kind": "inference-component". The scalable target stays registered throughout
+# (``component_apply``: AWS refuses no IC update on an autoscaled target), so no step removes it.
+
+
+def _component_name(state: Mapping[str, Any]) -> str:
+    return str(state["settings"]["inference_component_name"])
+
+
+def _describe_component(name: str) -> dict[str, Any]:
+    try:
+        return dict(sagemaker.describe_inference_component(InferenceComponentName=name))
+    except ClientError as error:
+        if endpoint_not_found(error):
+            raise EndpointNotFoundError(f"inference component {name!r} does not exist") from error
+        raise
+
+
+def component_snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
+    """The IC, its endpoint's instance type and its copy autoscaling; the update to send.
+
+    Refuses before anything changes (``UnsupportedEndpointError``, recorded and notified): an
+    IC not in service, on another endpoint, with per-instance-type ``Specifications``, whose
+    endpoint runs another instance type than the recommendation's (only same-type changes are
+    applied: contract, "The decision for an IC"), or with more copies per instance than GPUs.
+    """
+    settings, recommendation = state["settings"], state["recommendation"]
+    name, endpoint_name = _component_name(state), settings["endpoint_name"]
+    block = component_apply.changes(recommendation)
+    if recommendation.get("inference_component_name") not in (None, name):
+        raise UnsupportedEndpointError(
+            f"the recommendation is for {recommendation.get('inference_component_name')}, the "
+            f"settings for {name}; nothing was changed"
+        )
+    description = _describe_component(name)
+    fields = component_apply.component_fields(description)
+    problems = []
+    if fields["status"] != "InService":
+        problems.append(f"inference component {name!r} is {fields['status']}, not InService")
+    if fields["endpoint_name"] != endpoint_name:
+        problems.append(f"inference component {name!r} is on {fields['endpoint_name']}")
+    if description.get("Specifications"):
+        problems.append(
+            f"inference component {name!r} has a specification per instance type "
+            "(Specifications), which this release does not change"
+        )
+    if problems:
+        raise UnsupportedEndpointError("; ".join(problems) + "; nothing was changed")
+    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    variant_name = fields["variant_name"] or settings["variant_name"]
+    variant = apply.variant_of(apply.config_fields(config), variant_name)
+    instance_type = variant.get("InstanceType")
+    if instance_type != recommendation["instance_type"]:
+        raise UnsupportedEndpointError(
+            f"endpoint {endpoint_name!r} runs {instance_type}, the recommendation is for "
+            f"{recommendation['instance_type']}: an inference component is only changed on its "
+            "endpoint's instance type (a new type needs a new endpoint config, by hand); "
+            "nothing was changed"
+        )
+    accelerators = None
+    if block.get("compute_resource_requirements"):
+        # Accelerators per copy = GPUs per instance / copies per instance (contract).
+        [described] = ec2.describe_instance_types(
+            InstanceTypes=[component_apply.ec2_instance_type(instance_type)]
+        )["InstanceTypes"]
+        try:
+            accelerators = component_apply.accelerators_per_copy(
+                component_apply.gpus_of(described), int(block["copies_per_instance"])
+            )
+        except ValueError as error:
+            raise UnsupportedEndpointError(f"{error}; nothing was changed") from error
+    specification = component_apply.desired_specification(
+        fields["specification"], recommendation, accelerators
+    )
+    copy_count = int(block["copy_count"])
+    resource = component_apply.resource_id(name)
+    targets = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker",
+        ResourceIds=[resource],
+        ScalableDimension=component_apply.SCALABLE_DIMENSION,
+    )["ScalableTargets"]
+    policies = autoscaling.describe_scaling_policies(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=component_apply.SCALABLE_DIMENSION,
+    )["ScalingPolicies"]
+    snapshot_autoscaling = apply.autoscaling_snapshot(targets, policies)
+    inherited = (state.get("lock") or {}).get("inherited")
+    repair = snapshot_autoscaling is None and inherited is not None
+    if snapshot_autoscaling is None and inherited is not None:
+        snapshot_autoscaling = inherited["autoscaling"]
+    result = {
+        "kind": component_apply.KIND,
+        "inference_component_name": name,
+        "endpoint_config_name": endpoint["EndpointConfigName"],
+        "instance_type": instance_type,
+        "instance_count": variant.get("InitialInstanceCount"),
+        "copy_count": fields["copy_count"],
+        "compute_resource_requirements": fields["compute_resource_requirements"],
+        "image": fields["image"],
+        "environment": fields["environment"],
+        "specification": fields["specification"],
+        "accelerators_per_copy": accelerators,
+        "autoscaling": snapshot_autoscaling,
+        "already_applied": component_apply.already_applied(fields, specification, copy_count),
+        "repair_autoscaling": repair,
+        "update_request": component_apply.update_request(name, specification, copy_count),
+    }
+    stored = {
+        key: result[key]
+        for key in (
+            "kind",
+            "inference_component_name",
+            "endpoint_config_name",
+            "instance_type",
+            "instance_count",
+            "copy_count",
+            "autoscaling",
+            "update_request",
+        )
+    }
+    _write_run_snapshot(state, execution_arn, stored)
+    return result
+
+
+def component_update(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
+    """UpdateInferenceComponent as the snapshot worked it out (copies; specification if changed).
+
+    The result (``$.component_update``) keeps the request: what EnsureComponentAutoscaling
+    compares the IC with to tell the new configuration from the previous one.
+    """
+    request = state["snapshot"]["update_request"]
+    sagemaker.update_inference_component(**request)
+    return {"request": request}
+
+
+def component_check(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
+    """Where the IC's update stands: status and SageMaker's reason."""
+    description = _describe_component(_component_name(state))
+    return {
+        "status": description.get("InferenceComponentStatus"),
+        "failure_reason": description.get("FailureReason"),
+        "copy_count": (description.get("RuntimeConfig") or {}).get("DesiredCopyCount"),
+    }
+
+
+def component_ensure_autoscaling(state: Mapping[str, Any], _execution_arn: str) -> dict[str, Any]:
+    """Give the IC the copy autoscaling that matches what it runs now (DESIGN.md invariant 1).
+
+    On the requested configuration (:func:`component_apply.serves_requested`): the
+    recommendation's bounds, metric and target; otherwise (failed, rolled back, or the run
+    stopped before the update): the snapshot's, exactly. Registering an existing target again
+    updates it in place (Application Auto Scaling API Reference, RegisterScalableTarget).
+    """
+    name = _component_name(state)
+    description = _describe_component(name)
+    status = description.get("InferenceComponentStatus")
+    if status in component_apply.BUSY_STATUSES:
+        raise ComponentBusyError(f"inference component {name} is {status}")
+    request = (state.get("component_update") or {}).get("request")
+    snapshot_autoscaling = state["snapshot"]["autoscaling"]
+    if component_apply.serves_requested(description, request):
+        desired: Mapping[str, Any] | None = component_apply.recommended_autoscaling(
+            snapshot_autoscaling, state["recommendation"]
+        )
+        serves = "new"
+    else:
+        desired = snapshot_autoscaling
+        serves = "previous"
+    if desired is not None:
+        autoscaling.register_scalable_target(**component_apply.register_request(name, desired))
+        for policy in component_apply.policy_requests(name, desired):
+            autoscaling.put_scaling_policy(**policy)
+    return {
+        "serves": serves,
+        "inference_component_name": name,
+        "status": status,
+        "copy_count": (description.get("RuntimeConfig") or {}).get("DesiredCopyCount"),
+        "applied": desired,
+    }
+
+
 # -- Approval (ApplyMode.APPROVAL) ---------------------------------------------------------------
 
 
@@ -559,6 +762,12 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
         "inherited_from": ((state.get("lock") or {}).get("inherited") or {}).get("from"),
         # ApplyMode.APPROVAL: the answer (SendTaskSuccess's output, or the error for none).
         **({"approval": state["approval"]} if "approval" in state else {}),
+        # An inference component's run: its copies and specification before and after.
+        **(
+            {"inference_component": _component_record(state, result)}
+            if component_apply.is_component(recommendation)
+            else {}
+        ),
     }
     recorded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     dynamodb.put_item(
@@ -586,6 +795,30 @@ def record(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
     }
 
 
+def _component_record(state: Mapping[str, Any], result: str) -> dict[str, Any]:
+    """The IC part of a run's record: name, copies, compute requirements and image, before/after."""
+    before = state.get("snapshot") or {}
+    block = component_apply.changes(state.get("recommendation") or {})
+    request = (before.get("update_request") or {}) if result == apply.APPLIED else {}
+    specification = request.get("Specification") or {}
+    return {
+        "name": (state.get("settings") or {}).get("inference_component_name"),
+        "before": {
+            "copy_count": before.get("copy_count"),
+            "compute_resource_requirements": before.get("compute_resource_requirements"),
+            "image": before.get("image"),
+        },
+        "after": {
+            "copy_count": block.get("copy_count") if result == apply.APPLIED else None,
+            "copies_per_instance": block.get("copies_per_instance")
+            if result == apply.APPLIED
+            else None,
+            "compute_resource_requirements": specification.get("ComputeResourceRequirements"),
+            "image": (specification.get("Container") or {}).get("Image"),
+        },
+    }
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
@@ -602,4 +835,8 @@ STEPS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "request_approval": request_approval,
     "release_lock": release_lock,
     "take_over": take_over,
+    "component_snapshot": component_snapshot,
+    "component_update": component_update,
+    "component_check": component_check,
+    "component_ensure_autoscaling": component_ensure_autoscaling,
 }
