@@ -27,7 +27,9 @@ LOCK_KEY = {"pk": {"S": "endpoint#llm-endpoint"}, "sk": {"S": "lock"}}
 
 DESCRIPTION: dict[str, Any] = {
     "InferenceComponentName": NAME,
-    "InferenceComponentArn": "arn:aws:sagemaker:us-east-1:123456789012:inference-component/llama-ic",
+    "InferenceComponentArn": (
+        "arn:aws:sagemaker:us-east-1:123456789012:inference-component/llama-ic"
+    ),
     "EndpointName": "llm-endpoint",
     "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/llm-endpoint",
     "VariantName": "AllTraffic",
@@ -60,9 +62,11 @@ ENDPOINT = {
     "CreationTime": NOW,
     "LastModifiedTime": NOW,
 }
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "EndpointConfigName": "llm-endpoint-config",
-    "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/llm-endpoint-config",
+    "EndpointConfigArn": (
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/llm-endpoint-config"
+    ),
     "ProductionVariants": [
         {
             "VariantName": "AllTraffic",
@@ -92,7 +96,7 @@ G5_12XLARGE = {
         "TotalGpuMemoryInMiB": 98304,
     },
 }
-TRACKING = {
+TRACKING: dict[str, Any] = {
     "PolicyName": "llama-concurrency",
     "PolicyType": "TargetTrackingScaling",
     "TargetTrackingScalingPolicyConfiguration": {
@@ -112,7 +116,7 @@ SETTINGS = {
 
 
 def recommendation(**block: Any) -> dict[str, Any]:
-    """An IC recommendation (contract, "Event detail for an IC"): 4 -> 8 copies, 2 per g5.12xlarge."""
+    """An IC recommendation ("Event detail for an IC"): 4 -> 8 copies, 2 per g5.12xlarge."""
     detail: dict[str, Any] = {
         "schema_version": "1",
         "kind": "inference-component",
@@ -257,7 +261,9 @@ CURRENT_SPECIFICATION = {
 }
 
 
-def stored(update_request: dict[str, Any], autoscaling: Any = SNAPSHOT_AUTOSCALING) -> dict:
+def stored(
+    update_request: dict[str, Any], autoscaling: Any = SNAPSHOT_AUTOSCALING
+) -> dict[str, Any]:
     return {
         "kind": "inference-component",
         "inference_component_name": NAME,
@@ -386,7 +392,9 @@ def test_another_instance_type_is_refused_before_anything(stubs: dict[str, Stubb
     config["ProductionVariants"][0]["InstanceType"] = "ml.g6.12xlarge"
     expect_endpoint(stubs, config)
 
-    with pytest.raises(UnsupportedEndpointError, match="runs ml.g6.12xlarge.*nothing was changed"):
+    with pytest.raises(
+        UnsupportedEndpointError, match=r"runs ml\.g6\.12xlarge.*nothing was changed"
+    ):
         apply_steps.component_snapshot(state(), EXECUTION)
 
 
@@ -446,7 +454,7 @@ def test_a_component_already_on_the_recommendation_is_no_change(stubs: dict[str,
     assert apply.outcome({**state(), "snapshot": snapshot})[0] == "no-change"
 
 
-# -- UpdateComponent, CheckComponent ----------------------------------------------------------------
+# -- UpdateComponent, CheckComponent ------------------------------------------------------------
 
 
 def test_update_sends_the_snapshots_request(stubs: dict[str, Stubber]) -> None:
