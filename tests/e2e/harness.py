@@ -20,6 +20,7 @@ How it fits together (see README, "End-to-end tests"):
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import math
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 from unittest.mock import patch
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -40,6 +42,8 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.validate import validate_parameters
 from jsonpath_ng.ext import parse as jsonpath_parse
 from moto import mock_aws
+from moto.applicationautoscaling import models as autoscaling_models
+from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.cloudwatch.models import Statistics
 from moto.core.models import botocore_stubber
@@ -125,6 +129,7 @@ _HANDLER_CLIENTS = {
     "dynamodb": "dynamodb",
     "ssm": "ssm",
     "cloudwatch": "cloudwatch",  # StartJob's, for a measured peak
+    "ec2": "ec2",  # ApplyStep's, GPUs per instance of an inference component's type
 }
 #: The model package groups the tests' endpoints and approvals name, with versions 1 to
 #: ``MODEL_PACKAGE_VERSIONS`` in moto (DescribeModelPackage: Prepare's model fingerprint).
@@ -351,6 +356,140 @@ class EndpointUpdateStandIn:
 
 
 @dataclass
+class Component:
+    """One inference component of the stand-in, as SageMaker keeps it."""
+
+    endpoint_name: str
+    variant_name: str
+    #: The specification as requested (``InferenceComponentSpecification``).
+    specification: dict[str, Any]
+    copy_count: int
+    status: str = "InService"
+    failure_reason: str | None = None
+    #: The update under way (UpdateInferenceComponent's parameters).
+    pending: dict[str, Any] | None = None
+    created: float = field(default_factory=lambda: round(time.time(), 3))
+
+
+@dataclass
+class InferenceComponentStandIn:
+    """The inference component APIs, which moto lacks, as SageMaker behaves; botocore-validated.
+
+    CreateInferenceComponent (test set-up; on a moto endpoint), DescribeInferenceComponent,
+    UpdateInferenceComponent and UpdateInferenceComponentRuntimeConfig. An update leaves the IC
+    ``Updating`` for ``polls_before_done`` describes, then ends as ``outcome``: ``InService`` on
+    the requested specification and copies, ``RolledBack`` (InService on the previous ones, with
+    a FailureReason, as after a rolling update stopped by its alarms) or ``Failed`` (status
+    Failed, the previous configuration kept). An update of an IC that is not InService is
+    refused, as SageMaker refuses it.
+    """
+
+    OPERATIONS = (
+        "CreateInferenceComponent",
+        "DescribeInferenceComponent",
+        "UpdateInferenceComponent",
+        "UpdateInferenceComponentRuntimeConfig",
+    )
+
+    outcome: str = "InService"
+    polls_before_done: int = 1
+    failure_reason: str = "Rolling update stopped: alarm llm-ttft went off; rolled back"
+    components: dict[str, Component] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    describes: int = 0
+
+    def handle(self, operation: str, params: dict[str, Any]) -> HttpResponse:
+        validate_parameters(params, _SAGEMAKER.operation_model(operation).input_shape)
+        name = params["InferenceComponentName"]
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-component/{name.lower()}"
+        component = self.components.get(name)
+        if operation == "CreateInferenceComponent":
+            if component is not None:
+                return _error("ValidationException", f"Inference component {name} exists")
+            if params["EndpointName"] not in sagemaker_backends[ACCOUNT][REGION].endpoints:
+                return _error("ValidationException", "Could not find endpoint")
+            self.components[name] = Component(
+                endpoint_name=params["EndpointName"],
+                variant_name=params.get("VariantName", "AllTraffic"),
+                specification=params["Specification"],
+                copy_count=params["RuntimeConfig"]["CopyCount"],
+            )
+            return _reply({"InferenceComponentArn": arn})
+        if component is None:
+            return _error("ValidationException", f"Could not find inference component {name}")
+        if operation == "DescribeInferenceComponent":
+            self._advance(component)
+            return _reply(self._description(name, arn, component))
+        if component.status != "InService":
+            return _error(
+                "ValidationException",
+                f"Inference component {name} is {component.status}; it cannot be updated",
+            )
+        if operation == "UpdateInferenceComponentRuntimeConfig":
+            component.copy_count = params["DesiredRuntimeConfig"]["CopyCount"]
+            return _reply({"InferenceComponentArn": arn})
+        self.updates.append(params)
+        component.pending = params
+        component.status = "Updating"
+        component.failure_reason = None
+        self.describes = 0
+        return _reply({"InferenceComponentArn": arn})
+
+    def _advance(self, component: Component) -> None:
+        """Move an updating IC on, as SageMaker's rolling update would."""
+        if component.status != "Updating" or component.pending is None:
+            return
+        self.describes += 1
+        if self.describes <= self.polls_before_done:
+            return
+        update, component.pending = component.pending, None
+        if self.outcome == "InService":
+            if "Specification" in update:
+                component.specification = update["Specification"]
+            component.copy_count = update["RuntimeConfig"]["CopyCount"]
+            component.status = "InService"
+        elif self.outcome == "RolledBack":
+            component.status = "InService"
+            component.failure_reason = self.failure_reason
+        else:
+            component.status = "Failed"
+            component.failure_reason = self.failure_reason
+
+    @staticmethod
+    def _description(name: str, arn: str, component: Component) -> dict[str, Any]:
+        specification = copy.deepcopy(component.specification)
+        container = specification.pop("Container", None)
+        if container is not None:
+            image = container.pop("Image", None)
+            if image is not None:
+                container["DeployedImage"] = {
+                    "SpecifiedImage": image,
+                    "ResolvedImage": f"{image}@sha256:{'0' * 64}",
+                    "ResolutionTime": component.created,
+                }
+            specification["Container"] = container
+        description: dict[str, Any] = {
+            "InferenceComponentName": name,
+            "InferenceComponentArn": arn,
+            "EndpointName": component.endpoint_name,
+            "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/"
+            + component.endpoint_name.lower(),
+            "VariantName": component.variant_name,
+            "Specification": specification,
+            "RuntimeConfig": {
+                "DesiredCopyCount": component.copy_count,
+                "CurrentCopyCount": component.copy_count,
+            },
+            "CreationTime": component.created,
+            "LastModifiedTime": round(time.time(), 3),
+            "InferenceComponentStatus": component.status,
+        }
+        if component.failure_reason:
+            description["FailureReason"] = component.failure_reason
+        return description
+
+
+@dataclass
 class Injected:
     """An AWS error to return, ``times`` times, instead of calling ``service.operation``."""
 
@@ -358,22 +497,33 @@ class Injected:
     operation: str
     code: str
     times: int = 1
+    #: Calls to let through first (the third DescribeInferenceComponent of a run, say).
+    skip: int = 0
 
 
 class LocalAws:
     """The local stand-in for an AWS account: moto, the IR stand-in, in-process Lambdas."""
 
-    def __init__(self, ir: InferenceRecommenderStandIn, updates: EndpointUpdateStandIn) -> None:
+    def __init__(
+        self,
+        ir: InferenceRecommenderStandIn,
+        updates: EndpointUpdateStandIn,
+        components: InferenceComponentStandIn | None = None,
+    ) -> None:
         self.ir = ir
         self.updates = updates
+        self.components = components or InferenceComponentStandIn()
         self.injected: list[Injected] = []
         self.calls: list[tuple[str, str]] = []
         #: Function ARN -> (handler, environment variables).
         self.functions: dict[str, tuple[Callable[[dict[str, Any], Any], Any], dict[str, str]]] = {}
 
-    def fail_next(self, service: str, operation: str, code: str, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``service.operation`` fail with ``code``."""
-        self.injected.append(Injected(service, operation, code, times))
+    def fail_next(
+        self, service: str, operation: str, code: str, times: int = 1, *, skip: int = 0
+    ) -> None:
+        """Make the next ``times`` calls of ``service.operation`` fail with ``code``, after
+        letting ``skip`` calls through."""
+        self.injected.append(Injected(service, operation, code, times, skip))
 
     def stop_failing(self) -> None:
         """Forget the failures not used up yet (before a test reads the outcome back)."""
@@ -385,6 +535,9 @@ class LocalAws:
         self.calls.append((service, operation))
         for injected in self.injected:
             if (injected.service, injected.operation) == (service, operation) and injected.times:
+                if injected.skip:
+                    injected.skip -= 1
+                    continue
                 injected.times -= 1
                 if target_json(request):
                     return _error(injected.code, f"injected {injected.code}")
@@ -399,6 +552,8 @@ class LocalAws:
             return self.ir.handle(operation, params)
         if service == "sagemaker" and operation == "UpdateEndpoint":
             return self.updates.update(params)
+        if service == "sagemaker" and operation in InferenceComponentStandIn.OPERATIONS:
+            return self.components.handle(operation, params)
         if service == "sagemaker" and operation == "DescribeEndpoint":
             self.updates.observe_describe(params)
         if service == "application-autoscaling" and operation == "DeregisterScalableTarget":
@@ -546,16 +701,35 @@ def _drain_executions(limit: float) -> None:
         time.sleep(0.2)
 
 
+#: moto 5.2's Application Auto Scaling validates ScalableDimension against its own enum, which
+#: lacks ``sagemaker:inference-component:DesiredCopyCount`` (botocore's has it): the same enum
+#: with that one member added, for the tests' run only. Nothing else in moto's handling changes
+#: (it derives the resource type ``inference-component`` from the ResourceId as AWS does).
+_AUTOSCALING_DIMENSIONS = Enum(  # type: ignore[misc]
+    "ScalableDimensionValueSet",
+    {
+        **{d.name: d.value for d in autoscaling_models.ScalableDimensionValueSet},
+        "SAGEMAKER_INFERENCE_COMPONENT_DESIRED_COPY_COUNT": (
+            "sagemaker:inference-component:DesiredCopyCount"
+        ),
+    },
+)
+
+
 @contextmanager
 def local_aws(
-    ir: InferenceRecommenderStandIn, updates: EndpointUpdateStandIn | None = None
+    ir: InferenceRecommenderStandIn,
+    updates: EndpointUpdateStandIn | None = None,
+    components: InferenceComponentStandIn | None = None,
 ) -> Iterator[LocalAws]:
     """moto with state machine execution on, and the stand-ins answering first."""
-    aws = LocalAws(ir, updates or EndpointUpdateStandIn())
+    aws = LocalAws(ir, updates or EndpointUpdateStandIn(), components)
     # Assigning os.environ (not changing the process's variables): handlers read the module
     # attribute at call time, so each sees its own variables over the process's.
     with (
         patch.object(os, "environ", LambdaEnvironment(os.environ)),
+        patch.object(autoscaling_models, "ScalableDimensionValueSet", _AUTOSCALING_DIMENSIONS),
+        patch.object(autoscaling_responses, "ScalableDimensionValueSet", _AUTOSCALING_DIMENSIONS),
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
     ):
         boto3.setup_default_session(region_name=REGION)
