@@ -1482,5 +1482,10 @@ def test_the_handler_runs_the_named_step_for_the_execution(stubs: dict[str, Stub
         "release_lock",
         "take_over",
         "request_approval",  # ApplyMode.APPROVAL; await_approval takes the token too (handler)
+        # An inference component's run (issue 17; tests/test_component_apply.py).
+        "component_snapshot",
+        "component_update",
+        "component_check",
+        "component_ensure_autoscaling",
     }
     assert all(step is getattr(apply_steps, name) for name, step in apply_steps.STEPS.items())

@@ -97,7 +97,7 @@ def _template() -> dict[str, Any]:
     engine.apply_workflow.grant_inference_component(
         sagemaker_arn(engine, "inference-component", NAME)
     )
-    return Template.from_stack(cdk.Stack.of(endpoint)).to_json()
+    return dict(Template.from_stack(cdk.Stack.of(endpoint)).to_json())
 
 
 TEMPLATE = _template()
@@ -119,7 +119,7 @@ NEW_SPECIFICATION = {
         "MinMemoryRequiredInMb": 24576,
     },
 }
-OLD_AUTOSCALING = {
+OLD_AUTOSCALING: dict[str, Any] = {
     "MinCapacity": 1,
     "MaxCapacity": 4,
     "Policies": [
@@ -141,11 +141,9 @@ NEW_AUTOSCALING = {
     "MaxCapacity": 8,
     "Policies": [
         {
-            **OLD_AUTOSCALING["Policies"][0],  # type: ignore[index]
+            **OLD_AUTOSCALING["Policies"][0],
             "TargetTrackingScalingPolicyConfiguration": {
-                **OLD_AUTOSCALING["Policies"][0][  # type: ignore[index]
-                    "TargetTrackingScalingPolicyConfiguration"
-                ],
+                **OLD_AUTOSCALING["Policies"][0]["TargetTrackingScalingPolicyConfiguration"],
                 "TargetValue": 2.0,
             },
         }
@@ -230,10 +228,10 @@ def create_component(instance_type: str = INSTANCE_TYPE) -> None:
         ServiceNamespace="sagemaker",
         ResourceId=RESOURCE_ID,
         ScalableDimension=DIMENSION,
-        MinCapacity=OLD_AUTOSCALING["MinCapacity"],  # type: ignore[arg-type]
-        MaxCapacity=OLD_AUTOSCALING["MaxCapacity"],  # type: ignore[arg-type]
+        MinCapacity=OLD_AUTOSCALING["MinCapacity"],
+        MaxCapacity=OLD_AUTOSCALING["MaxCapacity"],
     )
-    for policy in OLD_AUTOSCALING["Policies"]:  # type: ignore[attr-defined]
+    for policy in OLD_AUTOSCALING["Policies"]:
         autoscaling.put_scaling_policy(
             ServiceNamespace="sagemaker",
             ResourceId=RESOURCE_ID,
