@@ -114,7 +114,16 @@ def test_order_of_the_apply_steps(states: dict[str, Any], template: Template) ->
     # ApplyMode.APPROVAL waits first (tests/test_approval_construct.py); AUTO goes on at once.
     assert states["NeedsApproval"]["Default"] == "AcquireLock"
     assert states["CheckApplyInput"]["Default"] == "InvalidApplyInput"
-    assert states["AcquireLock"]["Next"] == "Snapshot"
+    # One machine for both kinds (issue 17): after the lock, an inference component's run takes
+    # its own steps; everything else goes on to the endpoint's.
+    assert states["AcquireLock"]["Next"] == "ApplyKind"
+    [component] = states["ApplyKind"]["Choices"]
+    assert component["And"] == [
+        {"Variable": "$.recommendation.kind", "IsPresent": True},
+        {"Variable": "$.recommendation.kind", "StringEquals": "inference-component"},
+    ]
+    assert component["Next"] == "ComponentSnapshot"
+    assert states["ApplyKind"]["Default"] == "Snapshot"
     assert states["Snapshot"]["Next"] == "AlreadyApplied"
     # Already applied: only a dead run's missing autoscaling to restore (EnsureAutoscaling).
     assert [c["Next"] for c in states["AlreadyApplied"]["Choices"]] == [
@@ -133,6 +142,32 @@ def test_order_of_the_apply_steps(states: dict[str, Any], template: Template) ->
     assert states["UpdateFinished"]["Default"] == "EnsureAutoscaling"
     assert states["EnsureAutoscaling"]["Next"] == "Record"
     assert states["Record"]["Next"] == "Notify"
+
+
+def test_order_of_the_inference_component_steps(states: dict[str, Any]) -> None:
+    """ComponentSnapshot -> ComponentAlreadyApplied? -> UpdateComponent -> watch -> Ensure ->
+    Record: no Deregister (the scalable target stays registered through an IC update)."""
+    assert states["ComponentSnapshot"]["Next"] == "ComponentAlreadyApplied"
+    assert [c["Next"] for c in states["ComponentAlreadyApplied"]["Choices"]] == [
+        "EnsureComponentAutoscaling",
+        "Record",
+    ]
+    assert states["ComponentAlreadyApplied"]["Default"] == "UpdateComponent"
+    assert states["UpdateComponent"]["Next"] == "StartWatchingComponent"
+    assert states["CheckComponent"]["Next"] == "ComponentUpdateFinished"
+    assert states["ComponentUpdateFinished"]["Default"] == "EnsureComponentAutoscaling"
+    assert states["EnsureComponentAutoscaling"]["Next"] == "Record"
+    # Before the update: record; after it: make autoscaling match what the IC runs.
+    assert [c["Next"] for c in states["ComponentSnapshot"]["Catch"]] == ["Record"]
+    for name in ("UpdateComponent", "CheckComponent"):
+        assert [c["Next"] for c in states[name]["Catch"]] == ["EnsureComponentAutoscaling"]
+    assert [c["Next"] for c in states["EnsureComponentAutoscaling"]["Catch"]] == ["Record"]
+    assert [r["ErrorEquals"] for r in states["EnsureComponentAutoscaling"]["Retry"]][-2:] == [
+        ["ComponentBusyError"],
+        ["States.ALL"],
+    ]
+    # A cleanup of an interrupted IC run repairs the IC's autoscaling.
+    assert states["Repair"]["Choices"][0]["Next"] == "EnsureComponentAutoscaling"
     assert states["Notify"]["Next"] == "PublishOutcome"
     assert states["PublishOutcome"]["Next"] == "ReleaseLock"
     assert states["ReleaseLock"]["Next"] == "Finished"
@@ -209,6 +244,10 @@ def test_every_step_runs_in_the_apply_step_function(states: dict[str, Any]) -> N
         "ReleaseLock": "release_lock",
         "TakeOver": "take_over",
         "RequestApproval": "request_approval",
+        "ComponentSnapshot": "component_snapshot",
+        "UpdateComponent": "component_update",
+        "CheckComponent": "component_check",
+        "EnsureComponentAutoscaling": "component_ensure_autoscaling",
     }
     assert set(steps.values()) == set(apply_steps.STEPS)
     # WaitForApproval's payload (a .waitForTaskToken task) names its step too.
@@ -229,8 +268,12 @@ def test_apply_role_is_scoped(template: Template) -> None:
     assert granted["sagemaker:CreateEndpointConfig"] == [NEW_CONFIGS]
     assert granted["sagemaker:DescribeEndpoint"] == [ENDPOINT_ARN]
     assert granted["cloudwatch:PutMetricAlarm"] == [
-        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-endpoint/*"
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-endpoint/*",
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-inference-component/*",
     ]
+    # No inference component registered: none may be read or changed.
+    assert "sagemaker:UpdateInferenceComponent" not in granted
+    assert granted["ec2:DescribeInstanceTypes"] == ["*"]  # no resource-level permissions
     [ledger] = granted["dynamodb:PutItem"]
     assert ledger.startswith("<RightsizingEngineLedger")
     assert "iam:PassRole" not in granted
