@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from rightsizing_runtime import apply, apply_steps, component_apply
 from rightsizing_runtime.errors import EndpointNotFoundError, UnsupportedEndpointError
 
@@ -24,6 +24,8 @@ METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124"
 NEW_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 LOCK_KEY = {"pk": {"S": "endpoint#llm-endpoint"}, "sk": {"S": "lock"}}
+#: The cleanup's lock expiry is now + lock_seconds (test_apply_steps freezes the clock for it).
+ANY_EXPIRY = ANY
 
 DESCRIPTION: dict[str, Any] = {
     "InferenceComponentName": NAME,
@@ -614,3 +616,51 @@ def test_the_record_of_an_applied_component_names_its_copies(
             "image": None,
         },
     }
+
+
+# -- An interrupted IC run ----------------------------------------------------------------------
+
+
+def test_a_cleanup_of_an_ic_run_repairs_from_what_it_asked_for(stubs: dict[str, Stubber]) -> None:
+    """TakeOver of an aborted IC run: the stored update request, not a new endpoint config,
+    tells EnsureComponentAutoscaling which configuration the IC runs."""
+    cleanup = "arn:aws:states:us-east-1:123456789012:execution:Apply:cleanup-1"
+    request = {"InferenceComponentName": NAME, "RuntimeConfig": {"CopyCount": 8}}
+    kept = stored(request)
+    stubs["dynamodb"].add_response(
+        "update_item",
+        {
+            "Attributes": {
+                **LOCK_KEY,
+                "holder": {"S": EXECUTION},
+                "expires_at": {"N": "0"},
+                "run_snapshot": {"S": json.dumps(kept, sort_keys=True)},
+            }
+        },
+        {
+            "TableName": "ledger",
+            "Key": LOCK_KEY,
+            "UpdateExpression": "SET holder = :me, expires_at = :expires",
+            "ConditionExpression": "holder = :dead",
+            "ExpressionAttributeValues": {
+                ":me": {"S": cleanup},
+                ":dead": {"S": EXECUTION},
+                ":expires": {"N": ANY_EXPIRY},
+            },
+            "ReturnValues": "ALL_OLD",
+        },
+    )
+    taken = apply_steps.take_over(
+        {
+            "interrupted": {
+                "execution_arn": EXECUTION,
+                "status": "ABORTED",
+                "input": json.dumps({"settings": SETTINGS, "recommendation": recommendation()}),
+            }
+        },
+        cleanup,
+    )
+    assert taken["repair"] is True
+    assert taken["snapshot"] == kept
+    assert taken["component_update"] == {"request": request}
+    assert "new_config" not in taken
