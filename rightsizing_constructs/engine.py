@@ -61,6 +61,7 @@ from .triggers import stop_orphaned_job_rule
 
 if TYPE_CHECKING:
     # For annotations only: the endpoint module imports this one, not the other way round.
+    from .component import InferenceComponentRightsizing
     from .endpoint import EndpointRightsizing
 
 _DEFAULT_POLL_INTERVAL = Duration.minutes(5)
@@ -164,6 +165,7 @@ class RightsizingEngine(Construct, EngineMetrics):
         #: The most IR jobs that run at once across the engine.
         self.max_concurrent_jobs = max_concurrent_jobs
         self._endpoints: dict[tuple[str, str], EndpointRightsizing] = {}
+        self._components: dict[tuple[str, str], InferenceComponentRightsizing] = {}
         #: The role IR assumes to run the load tests.
         self.job_role: iam.IRole = job_role or create_job_role(self)
         # Reads of the endpoints' models are added only to a role the engine created.
@@ -195,7 +197,9 @@ class RightsizingEngine(Construct, EngineMetrics):
         self._grant_key_use(own_ledger=ledger_table is None)
         #: Goes off when a Recommend run fails, times out or is aborted; notifies the topic.
         self.failed_runs_alarm = self._alarm_failed_runs()
-        self.node.add_validation(RolePolicyLimits(self, lambda: len(self._endpoints)))
+        self.node.add_validation(
+            RolePolicyLimits(self, lambda: len(self._endpoints) + len(self._components))
+        )
         self.node.add_validation(ScheduleRuleLimit(lambda: self.routing.schedule_expressions))
 
     def _create_topic(self) -> sns.Topic:
@@ -408,6 +412,49 @@ class RightsizingEngine(Construct, EngineMetrics):
             self._recommend_permissions.allow_traffic_reads()
         if endpoint.applies:
             self.apply_workflow.grant_endpoint(endpoint_arn)
+
+    def _register_component(
+        self,
+        component: InferenceComponentRightsizing,
+        triggers: Mapping[str, Any],
+        *,
+        read_locations: list[str],
+        write_location: str,
+    ) -> None:
+        """Rightsize an inference component (called by ``InferenceComponentRightsizing``).
+
+        Its registry entry (keyed by endpoint and component, ``registry.target_of``), its
+        triggers in the engine's rules, and the roles' access to the endpoint and component.
+        """
+        key = (component.endpoint_name, component.inference_component_name)
+        if not any(is_token(k) for k in key) and key in self._components:
+            raise ValueError(
+                f"{component.endpoint_name}/{component.inference_component_name} is already "
+                f"rightsized by {self._components[key].node.path}; one construct per "
+                "inference component"
+            )
+        self._components[key] = component
+        self.routing.register(
+            settings=component.settings_document,
+            apply_settings=component.apply_settings,
+            triggers=triggers,
+            schedule=component.schedule,
+        )
+        endpoint_arn = self._sagemaker_arn("endpoint", component.endpoint_name)
+        component_arn = self._sagemaker_arn(
+            "inference-component", component.inference_component_name
+        )
+        self._recommend_permissions.allow_endpoint(endpoint_arn)
+        self._recommend_permissions.allow_component(component_arn)
+        if self._model_reads is not None:
+            self._model_reads.allow_s3(read=read_locations, write=write_location)
+        if component.applies:
+            self.apply_workflow.grant_endpoint(endpoint_arn)
+
+    @property
+    def inference_components(self) -> list[InferenceComponentRightsizing]:
+        """The inference components this engine rightsizes, in the order they were added."""
+        return list(self._components.values())
 
     def forward_events_to(self, hub_bus: events.IEventBus) -> events.Rule:
         """Forward the findings, recommendations and apply outcomes to a hub's bus.
