@@ -255,6 +255,8 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         slo=LatencySlo.p99(cdk.Duration.millis(250)),
         schedule=events.Schedule.cron(minute="0", hour="6"),
         compute_optimizer=True,
+        inference_components=["llama-ic"],
+        compute_optimizer_idle=True,
         engine=engine,
     )
     UtilizationAudit(
