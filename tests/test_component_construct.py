@@ -162,9 +162,13 @@ def test_the_job_role_reads_the_model_and_writes_the_results_only(template: Temp
 def test_the_recommend_workflow_polls_an_ai_job_for_a_component(template: Template) -> None:
     states = definition(template)["States"]
     [kind_rule] = states["JobKind?"]["Choices"]
+    # IsPresent first: an endpoint's settings have no kind, and a rule on a missing path
+    # fails the execution (States.Runtime).
     assert kind_rule == {
-        "Variable": "$.settings.kind",
-        "StringEquals": "inference-component",
+        "And": [
+            {"Variable": "$.settings.kind", "IsPresent": True},
+            {"Variable": "$.settings.kind", "StringEquals": "inference-component"},
+        ],
         "Next": "StartPollingAIJob",
     }
     poll = states["DescribeAIJob"]

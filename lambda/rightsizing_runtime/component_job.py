@@ -172,10 +172,8 @@ def select(
     config = dict(reads.endpoint_config(str(endpoint["EndpointConfigName"])))
     return recommend(
         description=description,
-        settings=document,
-        component=component,
+        inference_component=component,
         endpoint=endpoint,
         endpoint_config=config,
         trigger=document.get("trigger"),
-        peak_source=document.get("peak_source"),
     )

@@ -81,7 +81,7 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         return component_job.start(
             event["settings"],
             job_name(event["execution_arn"]),
-            sagemaker.create_ai_recommendation_job,
+            lambda **request: sagemaker.create_ai_recommendation_job(**request),
             COMPONENT_READS,
         )
     if step == "prepare":
