@@ -359,10 +359,33 @@ class TestPrices:
         judged = cd.evaluate_component(candidate(count=2), inputs(prices={G5: "1.6"}))
         assert (judged.price_per_hour, judged.price_source) == (Decimal("1.6"), "hourly-prices")
 
-    def test_a_cost_that_is_not_per_hour_is_not_a_price(self) -> None:
-        per_token = {"Metric": "cost", "Value": "0.2", "Unit": "USD/1M tokens"}
-        judged = cd.evaluate_component(candidate(cost=None, extra=(per_token,)), inputs())
+    @pytest.mark.parametrize(
+        "metric",
+        [
+            {"Metric": "cost", "Value": "0.2", "Unit": "USD/1M tokens"},
+            {"Metric": "cost", "Value": "1100", "Unit": "USD/month"},
+            {"Metric": "cost", "Value": "1.4", "Unit": "EUR/hour"},
+            {"Metric": "cost", "Value": "1.5"},
+            {"Metric": "cost_per_inference", "Value": "0.001", "Unit": "USD"},
+        ],
+    )
+    def test_a_cost_that_is_not_dollars_per_hour_is_not_a_price(
+        self, metric: dict[str, str]
+    ) -> None:
+        judged = cd.evaluate_component(candidate(cost=None, extra=(metric,)), inputs())
         assert judged.reason == "no hourly price for ml.g5.2xlarge"
+
+    @pytest.mark.parametrize(
+        "metric",
+        [
+            {"Metric": "CostPerHour", "Value": "1.5"},
+            {"Metric": "cost", "Value": "1.5", "Unit": "$/hr"},
+            {"Metric": "hourly_cost", "Value": "1.5", "Unit": "USD per hour"},
+        ],
+    )
+    def test_a_price_per_hour_is_read_as_people_write_it(self, metric: dict[str, str]) -> None:
+        judged = cd.evaluate_component(candidate(cost=None, extra=(metric,)), inputs())
+        assert judged.price_per_hour == Decimal("1.5")
 
     def test_hourly_prices_fill_in_for_a_missing_cost(self) -> None:
         judged = cd.evaluate_component(candidate(cost=None), inputs(prices={G5: "1.5"}))

@@ -85,11 +85,17 @@ LATENCY_NAMES = {
         }
     ),
 }
-_MILLISECONDS = frozenset({"ms", "millisecond", "milliseconds"})
+_MILLISECONDS = frozenset({"ms", "msec", "millisecond", "milliseconds"})
 _SECONDS = frozenset({"s", "sec", "second", "seconds"})
 #: Cost metrics: the ``cost`` objective's name, or an explicit hourly name; the hour must be
 #: said by the name or the unit (a cost per token or per request is not a price per hour).
 _COST_NAMES = frozenset({"cost", "costperhour", "hourlycost", "priceperhour", "hourlyprice"})
+#: Units of a price per hour in US dollars (``USD/hour``, ``$/hr``, ``USD per hour``...), or of
+#: an hour alone when the name says the currency-free ``cost``; anything else (per month, per
+#: token, another currency) is not taken.
+_PER_HOUR_UNITS = frozenset(
+    {"usdhour", "usdperhour", "usdhr", "usdh", "hour", "perhour", "hr", "h", "dollarsperhour"}
+)
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
 
 
@@ -308,8 +314,7 @@ def listed_price(candidate: ComponentCandidate) -> tuple[Decimal | None, str]:
     """
     for metric in candidate.expected_performance:
         name, unit = _key(metric.get("Metric")), _key(metric.get("Unit") or "")
-        hourly = name.endswith(("perhour", "hourly")) or name.startswith("hourly")
-        hourly = hourly or unit.endswith(("hour", "hr", "h"))
+        hourly = (name != "cost" and not unit) or unit in _PER_HOUR_UNITS
         value = _value(metric.get("Value"))
         if name in _COST_NAMES and hourly and value is not None and candidate.instance_count == 1:
             return value, "expected-performance"
