@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -12,6 +13,8 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.model import Shape
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rightsizing_runtime import component_decision as cd
 from rightsizing_runtime.decision import (
     Candidate,
@@ -387,6 +390,16 @@ class TestPrices:
         judged = cd.evaluate_component(candidate(cost=None, extra=(metric,)), inputs())
         assert judged.price_per_hour == Decimal("1.5")
 
+    def test_an_unmeasured_candidate_keeps_its_price_for_the_current_cost(self) -> None:
+        judged = cd.evaluate_component(candidate(ttft_ms=None), inputs())
+        assert not judged.eligible and judged.price_per_hour == Decimal("1.515")
+        assert judged.cost_at_peak_per_hour is None
+
+    def test_a_negative_hourly_price_is_no_price(self) -> None:
+        judged = cd.evaluate_component(candidate(cost=None), inputs(prices={G5: "-1"}))
+        assert judged.reason == "no hourly price for ml.g5.2xlarge"
+        assert judged.price_per_hour is None
+
     def test_hourly_prices_fill_in_for_a_missing_cost(self) -> None:
         judged = cd.evaluate_component(candidate(cost=None), inputs(prices={G5: "1.5"}))
         assert judged.eligible and judged.cost_at_peak_per_hour == Decimal(15)
@@ -641,3 +654,72 @@ class TestSettings:
     def test_an_unknown_slo_metric_is_refused(self) -> None:
         with pytest.raises(ValueError, match=r"slo\.metric"):
             cd.ComponentSlo(metric="e2e", percentile="p90", max_latency_ms=Decimal(1))
+
+
+EXAMPLES = int(os.environ.get("RIGHTSIZING_PROPERTY_EXAMPLES", "300"))
+
+measured_candidates = st.lists(
+    st.builds(
+        candidate,
+        st.sampled_from([G5, G6, "ml.g6e.xlarge", "ml.p4d.24xlarge"]),
+        count=st.integers(1, 4),
+        per_instance=st.integers(1, 8),
+        ttft_ms=st.integers(1, 2000).map(str),
+        cost=st.decimals("0.1", "40", places=3).map(str),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    measured_candidates,
+    st.integers(0, 2000),
+    st.integers(1, 64),
+    st.sampled_from(["0.5", "0.7", "1"]),
+    st.integers(1, 3),
+)
+def test_the_chosen_copies_carry_the_peak_within_the_measured_load(
+    candidates: list[cd.ComponentCandidate],
+    peak: int,
+    concurrency: int,
+    utilization: str,
+    min_copies: int,
+) -> None:
+    decision_input = cd.ComponentInput(
+        peak_concurrent_requests=Fraction(peak),
+        target_utilization=Fraction(utilization),
+        workload_concurrency=concurrency,
+        slo=cd.ComponentSlo(metric="ttft", percentile="p90", max_latency_ms=Decimal(1000)),
+        guardrails=Guardrails(max_instances=1000),
+        min_copies=min_copies,
+    )
+    made = cd.decide_component(candidates, decision_input)
+    for judged in made.evaluations:
+        if judged.eligible:
+            assert judged.copies is not None and judged.instance_count is not None
+            assert judged.capacity_per_copy is not None and judged.latency_ms is not None
+            # Each copy is planned at most at u times the load the job measured per copy...
+            assert (
+                Fraction(peak, judged.copies)
+                <= judged.capacity_per_copy * decision_input.target_utilization
+            )
+            # ...one copy fewer would not do (unless the minimum holds it up)...
+            if judged.copies > min_copies:
+                fewer = Fraction(peak, judged.copies - 1)
+                assert fewer > judged.capacity_per_copy * decision_input.target_utilization
+            # ...and the instances hold the copies.
+            per_instance = judged.candidate.copies_per_instance
+            assert per_instance is not None
+            assert judged.instance_count * per_instance >= judged.copies
+            assert judged.latency_ms <= 1000
+    if made.chosen is not None:
+        assert made.action == "apply" and made.chosen.cost_at_peak_per_hour is not None
+        assert all(
+            made.chosen.cost_at_peak_per_hour <= e.cost_at_peak_per_hour
+            for e in made.evaluations
+            if e.eligible and e.cost_at_peak_per_hour is not None
+        )
+    else:
+        assert made.action == "reject"

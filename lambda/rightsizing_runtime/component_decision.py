@@ -288,9 +288,8 @@ def latency_ms(candidate: ComponentCandidate, slo: ComponentSlo) -> tuple[Decima
             continue
         level = _percentile(metric.get("Stat"))
         value = _value(metric.get("Value"))
-        unit = (
-            _key(metric.get("Unit")) if metric.get("Unit") else ("ms" if name[-2:] == "ms" else "")
-        )
+        # Without a Unit, only a name that says milliseconds (``ttft-ms``) has one.
+        unit = _key(metric.get("Unit") or ("ms" if name.endswith("ms") else ""))
         if level is None or level < wanted or value is None:
             continue
         if unit in _MILLISECONDS:
@@ -366,6 +365,13 @@ def evaluate_component(
     count, per_instance = candidate.instance_count, candidate.copies_per_instance
     if candidate.instance_type is None:
         return _with(judged, reason="the recommendation names no instance type")
+    # The price is recorded whatever else the candidate lacks: the current cost reads it.
+    price, source = listed_price(candidate)
+    if price is None and candidate.instance_type in inputs.hourly_prices:
+        price, source = inputs.hourly_prices[candidate.instance_type], "hourly-prices"
+    if price is not None and (not price.is_finite() or price < 0):
+        price = None
+    judged = _with(judged, price_per_hour=price, price_source=None if price is None else source)
     if not count or not per_instance or count < 1 or per_instance < 1:
         return _with(judged, reason="the recommendation has no instance count or copies")
     if latency is None:
@@ -376,17 +382,12 @@ def evaluate_component(
     )
     instances = max(inputs.guardrails.min_instances, math.ceil(Fraction(copies, per_instance)))
     judged = _with(judged, capacity_per_copy=capacity, copies=copies, instance_count=instances)
-    price, source = listed_price(candidate)
-    if price is None and candidate.instance_type in inputs.hourly_prices:
-        price, source = inputs.hourly_prices[candidate.instance_type], "hourly-prices"
-    if price is None or not price.is_finite() or price < 0:
+    if price is None:
         return _with(judged, reason=f"no hourly price for {candidate.instance_type}")
     cost = price * copies / per_instance
     problems = _problems(candidate.instance_type, latency, instances, cost, inputs)
     return _with(
         judged,
-        price_per_hour=price,
-        price_source=source,
         cost_at_peak_per_hour=cost,
         eligible=not problems,
         reason="; ".join(problems) or "eligible",
