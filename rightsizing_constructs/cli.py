@@ -399,6 +399,11 @@ def _guardrails(arguments: argparse.Namespace) -> tuple[Any, list[str]]:
 def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> dict[str, Any]:
     """The recommendation detail for the parsed ``plan`` arguments."""
     if _plan_component.is_ai_job(arguments.job_description):
+        if not hasattr(arguments, "peak_concurrent_requests"):  # report: no component flags
+            raise InvalidInput(
+                f"{arguments.job_description} is an AI recommendation job: plan decides it; "
+                "report renders endpoint decisions only"
+            )
         guardrails, problems = _guardrails(arguments)
         try:
             return _plan_component.plan(arguments, guardrails, problems, _flag)

@@ -227,3 +227,11 @@ def test_an_ir_job_still_needs_its_slo_flags(capsys: pytest.CaptureFixture[str])
         ),
         "the following arguments are required: --slo-percentile, --slo-ms",
     )
+
+
+def test_report_refuses_an_ai_job_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        ["report", "--job-description", str(JOB), "--slo-percentile", "P99", "--slo-ms", "500"]
+    )
+    _, err = capsys.readouterr()
+    one_error_line((status, None, err), "is an AI recommendation job: plan decides it")
