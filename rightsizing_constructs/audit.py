@@ -24,6 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from ._arns import sagemaker_arn
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from .engine import RightsizingEngine
 from .settings import (
@@ -132,8 +133,7 @@ class UtilizationAudit(Construct):
             self,
             "Function",
             module="audit",
-            description="Audits SageMaker endpoints' utilization and publishes rightsizing "
-            "findings",
+            description="Audits SageMaker endpoints' utilization; publishes rightsizing findings",
             environment={
                 "LEDGER_TABLE_NAME": self.engine.ledger_table.table_name,
                 "EVENT_BUS_NAME": self.engine.event_bus.event_bus_name,
@@ -175,8 +175,8 @@ class UtilizationAudit(Construct):
         """Exactly what the audit calls for the way it finds its endpoints and components."""
         function: lambda_.Function = self.function
         engine = self.engine
-        endpoints = [engine._sagemaker_arn("endpoint", name) for name in endpoint_names or ["*"]]
-        configs = engine._sagemaker_arn("endpoint-config", "*")
+        endpoints = [sagemaker_arn(engine, "endpoint", name) for name in endpoint_names or ["*"]]
+        configs = sagemaker_arn(engine, "endpoint-config", "*")
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=endpoints)
         )
@@ -198,7 +198,7 @@ class UtilizationAudit(Construct):
                 iam.PolicyStatement(
                     actions=["sagemaker:DescribeInferenceComponent"],
                     resources=[
-                        engine._sagemaker_arn("inference-component", name)
+                        sagemaker_arn(engine, "inference-component", name)
                         for name in inference_components
                     ],
                 )

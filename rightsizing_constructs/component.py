@@ -22,6 +22,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ._approval import DEFAULT_APPROVAL_TIMEOUT, MAX_APPROVAL_TIMEOUT, MIN_APPROVAL_TIMEOUT
+from ._arns import sagemaker_arn
 from ._poll_schedule import poll_schedule
 from ._rules import sagemaker_name_problems, target_utilization_problems
 from .endpoint import SETTINGS_VERSION
@@ -213,7 +214,8 @@ class InferenceComponentRightsizing(Construct):
                 ),
                 "inference_component_name": inference_component_name,
             }
-        engine._register_component(
+        _register(
+            engine,
             self,
             {
                 "schedule": None if schedule is None else schedule.expression_string,
@@ -226,6 +228,44 @@ class InferenceComponentRightsizing(Construct):
             ],
             write_location=output_location,
         )
+
+
+def _register(
+    engine: RightsizingEngine,
+    component: InferenceComponentRightsizing,
+    triggers: Mapping[str, Any],
+    *,
+    read_locations: list[str],
+    write_location: str,
+) -> None:
+    """Add the component to the engine: its registry entry and triggers, and the roles' access.
+
+    Keyed by endpoint and component (``registry.target_of``); one construct per component.
+    The engine's own job role may read the model (and dataset) and write the results.
+    """
+    key = (component.endpoint_name, component.inference_component_name)
+    if not any(is_token(k) for k in key) and key in engine._components:
+        raise ValueError(
+            f"{component.endpoint_name}/{component.inference_component_name} is already "
+            f"rightsized by {engine._components[key].node.path}; one construct per "
+            "inference component"
+        )
+    engine._components[key] = component
+    engine.routing.register(
+        settings=component.settings_document,
+        apply_settings=component.apply_settings,
+        triggers=triggers,
+        schedule=component.schedule,
+    )
+    endpoint_arn = sagemaker_arn(engine, "endpoint", component.endpoint_name)
+    engine._recommend_permissions.allow_endpoint(endpoint_arn)
+    engine._recommend_permissions.allow_component(
+        sagemaker_arn(engine, "inference-component", component.inference_component_name)
+    )
+    if engine._model_reads is not None:
+        engine._model_reads.allow_s3(read=read_locations, write=write_location)
+    if component.applies:
+        engine.apply_workflow.grant_endpoint(endpoint_arn)
 
 
 def _workload_config(scope: Construct, workload: AIWorkload) -> sagemaker.CfnAIWorkloadConfig:
@@ -348,6 +388,19 @@ def _validate(
     problems.extend(
         duration_range_problems("timeout", timeout, Duration.minutes(1), MAX_JOB_TIMEOUT)
     )
+    problems.extend(_trigger_problems(apply_mode, approval_timeout, schedule, audit_finding))
+    problems.check(
+        engine is None or isinstance(engine, RightsizingEngine),
+        f"engine must be a RightsizingEngine, got {engine!r}",
+    )
+    problems.raise_if_any()
+
+
+def _trigger_problems(
+    apply_mode: Any, approval_timeout: Any, schedule: Any, audit_finding: Any
+) -> list[str]:
+    """What is wrong with how runs start and how their recommendations are applied."""
+    problems = ValidationProblems("InferenceComponentRightsizing settings")
     problems.check(
         isinstance(apply_mode, ApplyMode),
         "apply_mode must be ApplyMode.AUTO, ApplyMode.APPROVAL or ApplyMode.RECOMMEND_ONLY, "
@@ -372,8 +425,4 @@ def _validate(
             problems.include("audit_finding", audit_finding)
         else:
             problems.check(False, f"audit_finding must be an AuditFinding, got {audit_finding!r}")
-    problems.check(
-        engine is None or isinstance(engine, RightsizingEngine),
-        f"engine must be a RightsizingEngine, got {engine!r}",
-    )
-    problems.raise_if_any()
+    return problems.problems

@@ -225,7 +225,7 @@ class RightsizingEngine(Construct, EngineMetrics):
                 environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
             ),
             poll_interval=self.poll_interval,
-            endpoint_config_arn=lambda name: self._sagemaker_arn("endpoint-config", name),
+            endpoint_config_arn=lambda name: sagemaker_arn(self, "endpoint-config", name),
             encryption_key=self.encryption_key,
             dead_letter_queue=self._rule_dead_letter_queue,
             endpoint_access=self.endpoint_access,
@@ -395,7 +395,7 @@ class RightsizingEngine(Construct, EngineMetrics):
             triggers=triggers,
             schedule=endpoint.schedule,
         )
-        endpoint_arn = self._sagemaker_arn("endpoint", endpoint.endpoint_name)
+        endpoint_arn = sagemaker_arn(self, "endpoint", endpoint.endpoint_name)
         self._recommend_permissions.allow_endpoint(endpoint_arn)
         models = {
             "model_package_version_arn": endpoint.model_package_version_arn,
@@ -413,49 +413,6 @@ class RightsizingEngine(Construct, EngineMetrics):
         if endpoint.applies:
             self.apply_workflow.grant_endpoint(endpoint_arn)
 
-    def _register_component(
-        self,
-        component: InferenceComponentRightsizing,
-        triggers: Mapping[str, Any],
-        *,
-        read_locations: list[str],
-        write_location: str,
-    ) -> None:
-        """Rightsize an inference component (called by ``InferenceComponentRightsizing``).
-
-        Its registry entry (keyed by endpoint and component, ``registry.target_of``), its
-        triggers in the engine's rules, and the roles' access to the endpoint and component.
-        """
-        key = (component.endpoint_name, component.inference_component_name)
-        if not any(is_token(k) for k in key) and key in self._components:
-            raise ValueError(
-                f"{component.endpoint_name}/{component.inference_component_name} is already "
-                f"rightsized by {self._components[key].node.path}; one construct per "
-                "inference component"
-            )
-        self._components[key] = component
-        self.routing.register(
-            settings=component.settings_document,
-            apply_settings=component.apply_settings,
-            triggers=triggers,
-            schedule=component.schedule,
-        )
-        endpoint_arn = self._sagemaker_arn("endpoint", component.endpoint_name)
-        component_arn = self._sagemaker_arn(
-            "inference-component", component.inference_component_name
-        )
-        self._recommend_permissions.allow_endpoint(endpoint_arn)
-        self._recommend_permissions.allow_component(component_arn)
-        if self._model_reads is not None:
-            self._model_reads.allow_s3(read=read_locations, write=write_location)
-        if component.applies:
-            self.apply_workflow.grant_endpoint(endpoint_arn)
-
-    @property
-    def inference_components(self) -> list[InferenceComponentRightsizing]:
-        """The inference components this engine rightsizes, in the order they were added."""
-        return list(self._components.values())
-
     def forward_events_to(self, hub_bus: events.IEventBus) -> events.Rule:
         """Forward the findings, recommendations and apply outcomes to a hub's bus.
 
@@ -463,10 +420,6 @@ class RightsizingEngine(Construct, EngineMetrics):
         (``events.EventBus.from_event_bus_arn``); only events leave this account.
         """
         return forward_rule(self, self.event_bus, hub_bus, self._rule_dead_letter_queue)
-
-    def _sagemaker_arn(self, resource: str, name: str) -> str:
-        """A SageMaker ARN in this stack's account and region (names lowercased, as SageMaker's)."""
-        return sagemaker_arn(self, resource, name)
 
     # -- Shared resources ----------------------------------------------------------------------
 

@@ -75,8 +75,12 @@ _JOB_NOT_FOUND = "SageMaker.ResourceNotFoundException"
 _RUNNING_JOB_STATUSES = ("PENDING", "IN_PROGRESS", "STOPPING")
 # AIRecommendationJobStatus: InProgress, Completed, Failed, Stopping, Stopped (botocore's model).
 _RUNNING_AI_JOB_STATUSES = ("InProgress", "Stopping")
-#: ``kind`` of an inference component's settings document (``component_job.KIND``).
-COMPONENT_KIND: str = import_runtime("component_job").KIND
+# An inference component's run (component_job.KIND). Endpoints' settings have no kind, and a
+# Choice rule on a missing path fails the run (States.Runtime): IsPresent first.
+_IS_COMPONENT = sfn.Condition.and_(
+    sfn.Condition.is_present("$.settings.kind"),
+    sfn.Condition.string_equals("$.settings.kind", import_runtime("component_job").KIND),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,28 +217,7 @@ class RecommendWorkflow:
         release_slot = self._slots("ReleaseJobSlot", "release", sfn.JsonPath.DISCARD)
         for state in (acquire_slot, start_job, describe, describe_ai_job, release_slot):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
-        # An inference component's run polls its AI recommendation job (component_job.py):
-        # the same schedule, slot and decision, another Describe.
-        ai_poll = scheduled_poll(
-            self.scope,
-            names=ScheduledPollNames(
-                start="StartPollingAIJob",
-                first_wait="WaitForAIJob",
-                wait="WaitBetweenAIJobPolls",
-                count="CountAIJobPoll",
-                finished="AIJobFinished",
-            ),
-            check=describe_ai_job,
-            status_path="$.job_status.status",
-            busy_statuses=_RUNNING_AI_JOB_STATUSES,
-            first_wait_path="$.settings.first_poll_seconds",
-            interval=Duration.seconds(poll_gap_seconds(int(self.poll_interval.to_seconds()))),
-            max_polls_path="$.settings.max_polls",
-            on_timeout=self._job_timed_out("AIJobTimedOut").next(failure_path),
-            # Completed, Failed, Stopped: the Select handler decides or raises with the
-            # job's failure reason.
-            on_done=release_slot,
-        )
+        ai_poll = self._ai_poll(describe_ai_job, failure_path, release_slot)
         poll = scheduled_poll(
             self.scope,
             names=ScheduledPollNames(
@@ -257,18 +240,30 @@ class RecommendWorkflow:
             # raises with IR's failure reason.
             on_done=release_slot.next(decide),
         )
-        return acquire_slot.next(start_job).next(
-            sfn.Choice(self.scope, "JobKind?")
-            # An endpoint's settings have no kind, and a Choice rule on a missing path fails
-            # the execution (States.Runtime): test for it first.
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.settings.kind"),
-                    sfn.Condition.string_equals("$.settings.kind", COMPONENT_KIND),
-                ),
-                ai_poll,
-            )
-            .otherwise(poll)
+        kind = sfn.Choice(self.scope, "JobKind?").when(_IS_COMPONENT, ai_poll).otherwise(poll)
+        return acquire_slot.next(start_job).next(kind)
+
+    def _ai_poll(
+        self, describe: sfn.IChainable, failure_path: sfn.IChainable, done: sfn.IChainable
+    ) -> sfn.Chain:
+        """An inference component's poll of its AI job: the same schedule, another Describe."""
+        return scheduled_poll(
+            self.scope,
+            names=ScheduledPollNames(
+                start="StartPollingAIJob",
+                first_wait="WaitForAIJob",
+                wait="WaitBetweenAIJobPolls",
+                count="CountAIJobPoll",
+                finished="AIJobFinished",
+            ),
+            check=describe,  # type: ignore[arg-type]
+            status_path="$.job_status.status",
+            busy_statuses=_RUNNING_AI_JOB_STATUSES,
+            first_wait_path="$.settings.first_poll_seconds",
+            interval=Duration.seconds(poll_gap_seconds(int(self.poll_interval.to_seconds()))),
+            max_polls_path="$.settings.max_polls",
+            on_timeout=self._job_timed_out("AIJobTimedOut").next(failure_path),
+            on_done=done,  # Completed, Failed, Stopped: Select decides or raises the reason
         )
 
     def _decide(self, failure_path: sfn.IChainable) -> tuple[sfn.TaskStateBase, sfn.Chain]:
@@ -360,13 +355,11 @@ class RecommendWorkflow:
         return describe
 
     def _describe_ai_job(self) -> tasks.LambdaInvoke:
-        """One poll of an inference component's AI recommendation job (StartJob, ``status``).
+        """One poll of a component's AI job: StartJob's ``status`` step, not an SDK task.
 
-        A Lambda step rather than an SDK integration: Step Functions spells an SDK task's
-        parameters as the AWS SDK for Java v2 names members, which for the ``AI...`` members
-        of ``DescribeAIRecommendationJob`` nothing here can check; the handler's boto3 call is
-        checked against botocore's model (tests/test_component_job.py). The function's
-        transient errors are retried as every invocation's are (``_workflow.invoke``).
+        Step Functions spells SDK parameters as the AWS SDK for Java v2 names members, which
+        for the ``AI...`` members nothing here can check; the handler's boto3 call is checked
+        against botocore's model (tests/test_component_job.py).
         """
         return self._invoke(
             "DescribeAIJob",

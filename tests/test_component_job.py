@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from rightsizing_runtime import start_job
+from rightsizing_runtime import select_recommendation, start_job
+from rightsizing_runtime.decision import InvalidJobResultError
 from rightsizing_runtime.errors import EndpointNotFoundError, UnsupportedEndpointError
 from rightsizing_runtime.job_request import job_name
 
+from tests.conftest import load_event
 from tests.infra import ACCOUNT, REGION
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -237,3 +239,109 @@ def test_prepare_refuses_a_component_on_another_endpoint(sagemaker: Stubber) -> 
     stub_component(sagemaker, endpoint_name="other-endpoint")
     with pytest.raises(UnsupportedEndpointError, match="is on endpoint 'other-endpoint'"):
         start_job.handler({"step": "prepare", "settings": settings(), "trigger": None})
+
+
+# -- SelectRecommendation on a component's AI job ---------------------------------------------
+
+
+@pytest.fixture
+def select_sagemaker() -> Iterator[Stubber]:
+    with Stubber(select_recommendation.sagemaker) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def completed_job() -> dict[str, Any]:
+    """The AI job fixture as this run's job, its TTFT read at the SLO's p95."""
+    job = load_event("ai_recommendation_job_completed.json")
+    job["AIRecommendationJobName"], job["AIRecommendationJobArn"] = JOB_NAME, JOB_ARN
+    for key in ("CreationTime", "StartTime", "EndTime"):
+        job[key] = datetime.fromisoformat(job[key])
+    for recommendation in job["Recommendations"]:
+        for metric in recommendation["ExpectedPerformance"]:
+            if metric.get("Stat") == "p90":
+                metric["Stat"] = "p95"
+    return job
+
+
+def endpoint_config_response() -> dict[str, Any]:
+    return {
+        "EndpointConfigName": "llm-endpoint-config-1",
+        "EndpointConfigArn": (
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/llm-endpoint-config-1"
+        ),
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "InstanceType": "ml.g5.2xlarge",
+                "InitialInstanceCount": 2,
+                "ManagedInstanceScaling": {
+                    "Status": "ENABLED",
+                    "MinInstanceCount": 1,
+                    "MaxInstanceCount": 4,
+                },
+            }
+        ],
+        "CreationTime": NOW,
+    }
+
+
+def stub_select(stubber: Stubber, job: dict[str, Any]) -> None:
+    stubber.add_response(
+        "describe_ai_recommendation_job", job, {"AIRecommendationJobName": JOB_NAME}
+    )
+    stubber.add_response("describe_endpoint", endpoint_response(), {"EndpointName": "llm-endpoint"})
+    stubber.add_response(
+        "describe_inference_component",
+        component_response(),
+        {"InferenceComponentName": "llama-ic"},
+    )
+    stubber.add_response(
+        "describe_endpoint_config",
+        endpoint_config_response(),
+        {"EndpointConfigName": "llm-endpoint-config-1"},
+    )
+
+
+def test_select_reports_a_cheaper_type_without_applying_it(select_sagemaker: Stubber) -> None:
+    # 12 requests in flight at 0.5: g6 (8 per copy, 1 per instance) needs 3 x 0.9776 an hour,
+    # g5 (4 per copy, 2 per instance) 3 x 1.515. The endpoint runs g5: a type change needs a
+    # new endpoint config, which is not applied to an endpoint hosting components.
+    stub_select(select_sagemaker, completed_job())
+    document = settings(trigger={"kind": "manual"}, peak_concurrent_requests=12)
+    detail = select_recommendation.handler({"settings": document, "job": {"job_name": JOB_NAME}})
+    assert detail["kind"] == "inference-component"
+    assert detail["inference_component_name"] == "llama-ic"
+    assert detail["job_name"] == JOB_NAME
+    assert detail["evidence"] == "ai-recommendation"
+    assert detail["trigger"] == {"kind": "manual"}
+    assert detail["action"] == "no-change"
+    assert detail["instance_type"] == "ml.g6.2xlarge"
+    assert "ml.g6.2xlarge" in detail["reason"]
+    assert detail["inference_component"]["current"]["copy_count"] == 4
+
+
+def test_select_sizes_the_copies_on_the_endpoints_type(select_sagemaker: Stubber) -> None:
+    stub_select(select_sagemaker, completed_job())
+    document = settings(peak_concurrent_requests=12)
+    document["guardrails"] = {**document["guardrails"], "allowed_instance_types": ["ml.g5"]}
+    detail = select_recommendation.handler({"settings": document, "job": {"job_name": JOB_NAME}})
+    assert detail["action"] == "apply", detail["reason"]
+    assert (detail["instance_type"], detail["instance_count"]) == ("ml.g5.2xlarge", 3)
+    assert detail["inference_component"]["copy_count"] == 6
+    assert detail["inference_component"]["copies_per_instance"] == 2
+    assert detail["autoscaling"]["metric"] == (
+        "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
+    )
+    # 4 requests in flight per copy measured, planned at half.
+    assert detail["autoscaling"]["target_value"] == 2
+
+
+def test_select_raises_the_jobs_failure_reason(select_sagemaker: Stubber) -> None:
+    failed = {
+        **ai_job_description("Failed"),
+        "FailureReason": "The model could not be loaded on ml.g5.2xlarge",
+    }
+    stub_select(select_sagemaker, failed)
+    with pytest.raises(InvalidJobResultError, match="could not be loaded"):
+        select_recommendation.handler({"settings": settings(), "job": {"job_name": JOB_NAME}})

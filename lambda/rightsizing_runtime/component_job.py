@@ -72,8 +72,10 @@ def prepare(event: Mapping[str, Any], reads: Reads) -> dict[str, Any]:
     return run
 
 
-def check_component(document: Mapping[str, Any], reads: Reads) -> dict[str, Any]:
-    """The component's description, after checking its endpoint hosts it.
+def check_component(
+    document: Mapping[str, Any], reads: Reads
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The endpoint's and the component's descriptions, after checking the endpoint hosts it.
 
     SageMaker answers a Describe of a missing endpoint with a ValidationException "Could not
     find ..." (``aws.endpoint_not_found``); botocore's model lists no error of its own for
@@ -82,7 +84,7 @@ def check_component(document: Mapping[str, Any], reads: Reads) -> dict[str, Any]
     endpoint_name = str(document["endpoint_name"])
     component_name = str(document["inference_component_name"])
     try:
-        reads.endpoint(endpoint_name)
+        endpoint = dict(reads.endpoint(endpoint_name))
     except ClientError as error:
         if endpoint_not_found(error):
             raise EndpointNotFoundError(
@@ -102,7 +104,7 @@ def check_component(document: Mapping[str, Any], reads: Reads) -> dict[str, Any]
             f"inference component {component_name!r} is on endpoint "
             f"{component.get('EndpointName')!r}, not {endpoint_name!r}"
         )
-    return component
+    return endpoint, component
 
 
 def create_job_request(document: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -166,9 +168,9 @@ def select(
     recommend: Callable[..., dict[str, Any]],
 ) -> dict[str, Any]:
     """Decide on the completed AI job: the recommendation event's ``detail``."""
+    # A job that did not complete raises in the decision (candidates_from_ai_job).
     description = reads.job(name)
-    component = check_component(document, reads)
-    endpoint = dict(reads.endpoint(str(document["endpoint_name"])))
+    endpoint, component = check_component(document, reads)
     config = dict(reads.endpoint_config(str(endpoint["EndpointConfigName"])))
     return recommend(
         description=description,
