@@ -116,7 +116,9 @@ poll-bench: deps
 # The decision-quality benchmark (tools/decision_bench.py, issue #15): 200 seeded synthetic IR
 # jobs with known latency curves, decided from IR's scalars, from the measured per-minute
 # curves and by an oracle; prints SLO violations and cost against the oracle, and fails unless
-# the curve decision has no violation and costs at most 1.05x the oracle. About 2 s.
+# the curve decision has no violation and costs at most 1.05x the oracle. Then 200 seeded
+# synthetic AI recommendation jobs (inference components, issue #17): SLO violations and cost
+# against an oracle of the component decision; fails on a violation. About 3 s.
 decision-bench: deps
 	$(BIN)/python -m tools.decision_bench
 

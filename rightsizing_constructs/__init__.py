@@ -28,6 +28,12 @@ _EXPORTS = {
     "UtilizationBand": "settings",
     "UtilizationPercentile": "settings",
     "EndpointRightsizing": "endpoint",
+    "InferenceComponentRightsizing": "component",
+    "AIObjective": "settings",
+    "AIRecommendationJob": "settings",
+    "AIWorkload": "settings",
+    "InferenceFramework": "settings",
+    "TimeToFirstTokenSlo": "settings",
     "EndpointAccess": "settings",
     "RightsizingEngine": "engine",
     "RightsizingDashboard": "dashboard",
@@ -58,6 +64,9 @@ __all__ = [
     "RECOMMENDATION_DETAIL_TYPE",
     "RECOMMENDATION_EVENT_SOURCE",
     "RUN_REQUESTED_DETAIL_TYPE",
+    "AIObjective",
+    "AIRecommendationJob",
+    "AIWorkload",
     "ApplyMode",
     "AuditFinding",
     "ContainerConfig",
@@ -65,6 +74,8 @@ __all__ = [
     "EndpointAccess",
     "EndpointRightsizing",
     "Guardrails",
+    "InferenceComponentRightsizing",
+    "InferenceFramework",
     "JobType",
     "LatencyAlarm",
     "LatencyPercentile",
@@ -80,6 +91,7 @@ __all__ = [
     "RightsizingHub",
     "Stairs",
     "StoppingConditions",
+    "TimeToFirstTokenSlo",
     "TrafficPattern",
     "TrafficShift",
     "UtilizationAudit",
@@ -90,6 +102,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .audit import UtilizationAudit
+    from .component import InferenceComponentRightsizing
     from .dashboard import RightsizingDashboard
     from .endpoint import EndpointRightsizing
     from .engine import RightsizingEngine
@@ -102,12 +115,16 @@ if TYPE_CHECKING:
     )
     from .hub import RightsizingHub
     from .settings import (
+        AIObjective,
+        AIRecommendationJob,
+        AIWorkload,
         ApplyMode,
         AuditFinding,
         ContainerConfig,
         Deployment,
         EndpointAccess,
         Guardrails,
+        InferenceFramework,
         JobType,
         LatencyAlarm,
         LatencyPercentile,
@@ -120,6 +137,7 @@ if TYPE_CHECKING:
         RecommenderJob,
         Stairs,
         StoppingConditions,
+        TimeToFirstTokenSlo,
         TrafficPattern,
         TrafficShift,
         UtilizationBand,

@@ -5,12 +5,15 @@ CloudWatch history over the lookback window, classifies each instance variant
 (Overprovisioned, Underprovisioned, Optimized, Idle, InsufficientData) with its evidence,
 records the findings in the engine's ledger and publishes each as a "Rightsizing Finding" event
 on the engine's bus. An endpoint whose ``EndpointRightsizing`` has ``audit_finding=`` starts a
-recommend run on its findings: audit -> load test -> apply. Optionally it relays AWS Compute
-Optimizer's EC2 instance findings (the training side) in the same event.
+recommend run on its findings: audit -> load test -> apply. It can also watch inference
+components by name (a finding per component, from its per-copy metrics), and relay AWS Compute
+Optimizer's EC2 instance findings (the training side) and its idle findings for the watched
+SageMaker endpoints in the same event.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from ._arns import sagemaker_arn
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from .engine import RightsizingEngine
 from .settings import (
@@ -36,11 +40,20 @@ _DEFAULT_SCHEDULE_DAYS = 1
 # 500 endpoints take about 1,000 SageMaker describes and a dozen GetMetricData calls.
 _TIMEOUT = Duration.minutes(15)
 _MEMORY_MB = 512
+# compute-optimizer:GetIdleRecommendations: "AWS Compute Optimizer does not support specifying a
+# resource ARN in the Resource element of an IAM policy statement", and the action has no
+# dependent actions (Service Authorization Reference, "Actions, resources, and condition keys
+# for AWS Compute Optimizer",
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscomputeoptimizer.html).
 _NO_RESOURCE_LEVEL = (
     "sagemaker:ListEndpoints, tag:GetResources, cloudwatch:GetMetricData, "
-    "ec2:DescribeInstanceTypes, compute-optimizer:GetEC2InstanceRecommendations and "
-    "ec2:DescribeInstances have no resource-level permissions; X-Ray neither."
+    "ec2:DescribeInstanceTypes, compute-optimizer:GetEC2InstanceRecommendations, "
+    "compute-optimizer:GetIdleRecommendations and ec2:DescribeInstances have no resource-level "
+    "permissions; X-Ray neither."
 )
+#: An inference component's name (botocore's sagemaker model, ``InferenceComponentName``).
+_COMPONENT_NAME = re.compile(r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?")
+_COMPONENT_NAME_MAX = 63
 
 
 class UtilizationAudit(Construct):
@@ -58,8 +71,14 @@ class UtilizationAudit(Construct):
     :param slo: the latency SLO of endpoints with no recommendation in the ledger (those with
         one are held to its SLO). Default: latency is judged only against a recorded SLO.
     :param schedule: when the audit runs. Default: once a day.
+    :param inference_components: inference components to watch, by name: each is judged from
+        its per-copy metrics and gets a finding with ``inference_component_name``. They add
+        to the endpoints watched. Default: none.
     :param compute_optimizer: also publish AWS Compute Optimizer's EC2 instance findings.
         Default: False.
+    :param compute_optimizer_idle: also publish AWS Compute Optimizer's idle findings for the
+        watched endpoints (``GetIdleRecommendations``, resource type ``SageMakerEndpoint``),
+        with their estimated monthly saving. Default: False.
     :param engine: the engine whose ledger and bus receive the findings. Default: the stack's
         engine (:meth:`RightsizingEngine.of`).
     """
@@ -77,11 +96,23 @@ class UtilizationAudit(Construct):
         slo: LatencySlo | None = None,
         schedule: events.Schedule | None = None,
         compute_optimizer: bool = False,
+        inference_components: Sequence[str] = (),
+        compute_optimizer_idle: bool = False,
         engine: RightsizingEngine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         band = band or UtilizationBand()
-        _validate(endpoint_names, tags, lookback, percentile, band, slo, compute_optimizer)
+        _validate(
+            endpoint_names,
+            tags,
+            lookback,
+            percentile,
+            band,
+            slo,
+            compute_optimizer,
+            inference_components,
+            compute_optimizer_idle,
+        )
         self.engine = engine or RightsizingEngine.of(scope)
         #: What the audit function is asked to do (its rule's input).
         self.settings: dict[str, Any] = {
@@ -94,14 +125,15 @@ class UtilizationAudit(Construct):
             if slo is None
             else {"percentile": slo.percentile.value, "max_latency_ms": slo.max_latency_ms},
             "compute_optimizer": compute_optimizer,
+            "inference_components": list(inference_components),
+            "compute_optimizer_idle": compute_optimizer_idle,
         }
         #: The audit function (``rightsizing_runtime.audit``).
         self.function = self.engine._runtime_function(
             self,
             "Function",
             module="audit",
-            description="Audits SageMaker endpoints' utilization and publishes rightsizing "
-            "findings",
+            description="Audits SageMaker endpoints' utilization; publishes rightsizing findings",
             environment={
                 "LEDGER_TABLE_NAME": self.engine.ledger_table.table_name,
                 "EVENT_BUS_NAME": self.engine.event_bus.event_bus_name,
@@ -109,7 +141,13 @@ class UtilizationAudit(Construct):
             timeout=_TIMEOUT,
             memory_size=_MEMORY_MB,
         )
-        self._grant(endpoint_names, bool(tags), compute_optimizer)
+        self._grant(
+            endpoint_names,
+            bool(tags),
+            compute_optimizer,
+            inference_components,
+            compute_optimizer_idle,
+        )
         #: The rule that runs the audit on its schedule.
         self.rule = events.Rule(
             self,
@@ -126,12 +164,19 @@ class UtilizationAudit(Construct):
             ],
         )
 
-    def _grant(self, endpoint_names: Sequence[str], by_tags: bool, compute_optimizer: bool) -> None:
-        """Exactly what the audit calls for the way it finds its endpoints."""
+    def _grant(
+        self,
+        endpoint_names: Sequence[str],
+        by_tags: bool,
+        compute_optimizer: bool,
+        inference_components: Sequence[str],
+        compute_optimizer_idle: bool,
+    ) -> None:
+        """Exactly what the audit calls for the way it finds its endpoints and components."""
         function: lambda_.Function = self.function
         engine = self.engine
-        endpoints = [engine._sagemaker_arn("endpoint", name) for name in endpoint_names or ["*"]]
-        configs = engine._sagemaker_arn("endpoint-config", "*")
+        endpoints = [sagemaker_arn(engine, "endpoint", name) for name in endpoint_names or ["*"]]
+        configs = sagemaker_arn(engine, "endpoint-config", "*")
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=endpoints)
         )
@@ -144,7 +189,20 @@ class UtilizationAudit(Construct):
         if compute_optimizer:
             # Compute Optimizer reads the instances it reports on as the caller.
             unscoped += ["compute-optimizer:GetEC2InstanceRecommendations", "ec2:DescribeInstances"]
+        if compute_optimizer_idle:
+            # No resource-level permissions and no dependent action (_NO_RESOURCE_LEVEL's source).
+            unscoped.append("compute-optimizer:GetIdleRecommendations")
         function.add_to_role_policy(iam.PolicyStatement(actions=unscoped, resources=["*"]))
+        if inference_components:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:DescribeInferenceComponent"],
+                    resources=[
+                        sagemaker_arn(engine, "inference-component", name)
+                        for name in inference_components
+                    ],
+                )
+            )
         engine._grant_ledger(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
         engine.event_bus.grant_put_events_to(function)
         role = function.role
@@ -167,6 +225,8 @@ def _validate(
     band: Any,
     slo: Any,
     compute_optimizer: Any,
+    inference_components: Any,
+    compute_optimizer_idle: Any,
 ) -> None:
     problems = ValidationProblems("UtilizationAudit settings")
     problems.check(
@@ -209,6 +269,39 @@ def _validate(
         isinstance(compute_optimizer, bool),
         f"compute_optimizer must be True or False, got {compute_optimizer!r}",
     )
+    _check_components(problems, inference_components)
+    problems.check(
+        isinstance(compute_optimizer_idle, bool),
+        f"compute_optimizer_idle must be True or False, got {compute_optimizer_idle!r}",
+    )
     problems.include("band", band)
     problems.include("slo", slo)
     problems.raise_if_any()
+
+
+def _check_components(problems: ValidationProblems, inference_components: Any) -> None:
+    is_list = isinstance(inference_components, Sequence) and not isinstance(
+        inference_components, str
+    )
+    problems.check(
+        is_list, f"inference_components must be a list of names, got {inference_components!r}"
+    )
+    names = list(inference_components) if is_list else []
+    bad = [
+        n
+        for n in names
+        if not isinstance(n, str)
+        or is_token(n)
+        or len(n) > _COMPONENT_NAME_MAX
+        or not _COMPONENT_NAME.fullmatch(n)
+    ]
+    problems.check(
+        not bad,
+        "inference_components must be inference component names known at synth time (1-63 "
+        "letters, digits and hyphens, starting and ending with a letter or digit; they are "
+        f"written into the audit's input and policy), got {bad!r}",
+    )
+    duplicates = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    problems.check(
+        not duplicates, f"inference_components must not repeat a name, got {duplicates!r} twice"
+    )

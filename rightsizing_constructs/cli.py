@@ -32,8 +32,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import _rules, approval_cli
+from . import _plan_component, _rules, approval_cli
 from ._aws_output import InvalidFile, read_output
+from ._plan_summary import summary
 from ._runtime import import_runtime
 
 EXIT_INVALID_INPUT = 2
@@ -120,9 +121,11 @@ def _add_plan(commands: Any) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="output of aws sagemaker describe-inference-recommendations-job",
+        help="output of aws sagemaker describe-inference-recommendations-job (an endpoint) or "
+        "describe-ai-recommendation-job (an inference component)",
     )
     _add_settings(plan.add_argument, required=True)
+    _plan_component.add_flags(plan, _number)
 
 
 #: The settings flags' defaults (``report`` fills them in only when it decides: see _add_report).
@@ -149,10 +152,9 @@ def _add_settings(option: Any, *, required: bool) -> None:
         help="expected peak requests per minute to the variant (required)",
     )
     option("--peak-rpm", type=_number, metavar="N", help="deprecated name of the flag above")
-    option("--slo-percentile", required=required, choices=_rules.LATENCY_PERCENTILES)
+    option("--slo-percentile", choices=_rules.LATENCY_PERCENTILES)
     option(
         "--slo-ms",
-        required=required,
         type=_number,
         metavar="N",
         help="latency objective in whole milliseconds at that percentile",
@@ -255,9 +257,7 @@ def report_command(arguments: argparse.Namespace, warnings: list[str]) -> str | 
 
     given = [_flag(s) for s in _SETTINGS if getattr(arguments, s) is not None]
     if arguments.job_description is not None:
-        missing = [f for f in ("--slo-percentile", "--slo-ms") if f not in given]
-        if missing:
-            raise InvalidInput(f"the following arguments are required: {', '.join(missing)}")
+        _require_slo(arguments)
         for setting, value in _DEFAULTS.items():
             if getattr(arguments, setting) is None:
                 setattr(arguments, setting, value)
@@ -340,16 +340,38 @@ def _peak(arguments: argparse.Namespace, warnings: list[str]) -> Decimal:
     return old
 
 
+def _require_slo(arguments: argparse.Namespace) -> None:
+    """The endpoint decision's SLO flags, as argparse would require them."""
+    flags = {"--slo-percentile": arguments.slo_percentile, "--slo-ms": arguments.slo_ms}
+    missing = [flag for flag, value in flags.items() if value is None]
+    if missing:
+        raise InvalidInput(f"the following arguments are required: {', '.join(missing)}")
+
+
 def _decision_input(arguments: argparse.Namespace, warnings: list[str]) -> Any:
     """The decision's input from the ``plan`` flags, checked with the constructs' rules."""
     decision = import_runtime("decision")
     peak = _peak(arguments, warnings)
+    problems = _rules.peak_problems(_as_setting(peak), _flag)
+    problems += _rules.latency_ms_problems("max_latency", _as_setting(arguments.slo_ms), _flag)
+    guardrails, more = _guardrails(arguments)
+    if problems + more:
+        raise InvalidInput("; ".join(problems + more))
+    return decision.DecisionInput(
+        peak_requests_per_minute=Fraction(peak),
+        target_utilization=Fraction(arguments.target_utilization),
+        slo=decision.Slo(percentile=arguments.slo_percentile, max_latency_ms=arguments.slo_ms),
+        guardrails=guardrails,
+    )
+
+
+def _guardrails(arguments: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The guardrails (and names) of both decisions, and what the constructs' rules say."""
+    decision = import_runtime("decision")
     allowed = tuple(
         t.strip() for t in (arguments.allowed_instance_types or "").split(",") if t.strip()
     )
-    problems = _rules.peak_problems(_as_setting(peak), _flag)
-    problems += _rules.latency_ms_problems("max_latency", _as_setting(arguments.slo_ms), _flag)
-    problems += _rules.target_utilization_problems(_as_setting(arguments.target_utilization), _flag)
+    problems = _rules.target_utilization_problems(_as_setting(arguments.target_utilization), _flag)
     problems += _rules.guardrails_problems(
         min_instances=_as_setting(arguments.min_instances),
         max_instances=_as_setting(arguments.max_instances),
@@ -363,25 +385,31 @@ def _decision_input(arguments: argparse.Namespace, warnings: list[str]) -> Any:
         value = getattr(arguments, setting)
         if value is not None:
             problems += _rules.sagemaker_name_problems(setting, value, _flag)
-    if problems:
-        raise InvalidInput("; ".join(problems))
-    return decision.DecisionInput(
-        peak_requests_per_minute=Fraction(peak),
-        target_utilization=Fraction(arguments.target_utilization),
-        slo=decision.Slo(percentile=arguments.slo_percentile, max_latency_ms=arguments.slo_ms),
-        guardrails=decision.Guardrails(
-            min_instances=int(arguments.min_instances),
-            max_instances=int(arguments.max_instances),
-            allowed_instance_types=allowed,
-            max_cost_per_hour=arguments.max_cost_per_hour,
-            min_saving_percent=arguments.min_saving_percent,
-            min_saving_per_month=arguments.min_saving_per_month,
-        ),
+    guardrails = decision.Guardrails(
+        min_instances=int(arguments.min_instances),
+        max_instances=int(arguments.max_instances),
+        allowed_instance_types=allowed,
+        max_cost_per_hour=arguments.max_cost_per_hour,
+        min_saving_percent=arguments.min_saving_percent,
+        min_saving_per_month=arguments.min_saving_per_month,
     )
+    return guardrails, problems
 
 
 def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> dict[str, Any]:
     """The recommendation detail for the parsed ``plan`` arguments."""
+    if _plan_component.is_ai_job(arguments.job_description):
+        if not hasattr(arguments, "peak_concurrent_requests"):  # report: no component flags
+            raise InvalidInput(
+                f"{arguments.job_description} is an AI recommendation job: plan decides it; "
+                "report renders endpoint decisions only"
+            )
+        guardrails, problems = _guardrails(arguments)
+        try:
+            return _plan_component.plan(arguments, guardrails, problems, _flag)
+        except _plan_component.ComponentInputError as error:
+            raise InvalidInput(str(error)) from None
+    _require_slo(arguments)
     decision = import_runtime("decision")
     recommendation = import_runtime("recommendation")
     settings = _decision_input(arguments, [] if warnings is None else warnings)
@@ -427,50 +455,6 @@ def plan(arguments: argparse.Namespace, warnings: list[str] | None = None) -> di
         ) from None
 
 
-def _summary(detail: dict[str, Any]) -> str:
-    """One line for people: the choice and what it and the current config cost, with units."""
-    peak = _peak_note(detail)
-    if detail["action"] == "reject":
-        return "plan: reject: no candidate is eligible; the reasons are in the detail" + peak
-    cost = Decimal(repr(detail["estimated_cost_per_hour"]))
-    per_month = cost * import_runtime("decision").HOURS_PER_MONTH
-    line = (
-        f"plan: {detail['action']} {detail['instance_type']} x{detail['instance_count']}, "
-        f"{_usd(cost)} per hour at peak ({_usd(per_month, cents=True)} per month){peak}"
-    )
-    current = detail["current"]
-    if current is not None and current["instance_type"] is not None:
-        now = current["estimated_cost_per_hour"]
-        line += f"; now {current['instance_type']} x{current['instance_count']}, " + (
-            "cost unknown (IR did not price its type)"
-            if now is None
-            else f"{_usd(Decimal(repr(now)))} per hour"
-        )
-    return line
-
-
-def _peak_note(detail: dict[str, Any]) -> str:
-    """Where the peak came from: the flag, always.
-
-    ``plan`` reads no metrics, unlike a run whose endpoint has ``peak_traffic``: its
-    ``inputs.peak_source`` says ``configured``.
-    """
-    inputs = detail["inputs"]
-    return (
-        f"; peak {inputs['peak_requests_per_minute']} requests per minute, "
-        f"{inputs['peak_source']['kind']} (--peak-requests-per-minute)"
-    )
-
-
-def _usd(amount: Decimal, *, cents: bool = False) -> str:
-    """``2.04 USD``, at most 4 decimals (or cents, for a month).
-
-    IR's ``CostPerHour`` is in US dollars (SageMaker Developer Guide, "Recommendation results").
-    """
-    rounded = round(amount, 2 if cents else 4)
-    return f"{rounded if cents else rounded.normalize():f} USD"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     warnings: list[str] = []
@@ -487,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output, note = approval_cli.answer(arguments), None
         else:
             detail = plan(arguments, warnings)
-            output, note = json.dumps(detail, indent=2), _summary(detail)
+            output, note = json.dumps(detail, indent=2), summary(detail)
     except (InvalidInput, InvalidFile, approval_cli.AnswerError) as error:
         print(f"error: {error}", file=sys.stderr)  # one line: warnings wait for a good run
         return EXIT_INVALID_INPUT

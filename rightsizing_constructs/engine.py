@@ -61,6 +61,7 @@ from .triggers import stop_orphaned_job_rule
 
 if TYPE_CHECKING:
     # For annotations only: the endpoint module imports this one, not the other way round.
+    from .component import InferenceComponentRightsizing
     from .endpoint import EndpointRightsizing
 
 _DEFAULT_POLL_INTERVAL = Duration.minutes(5)
@@ -164,6 +165,7 @@ class RightsizingEngine(Construct, EngineMetrics):
         #: The most IR jobs that run at once across the engine.
         self.max_concurrent_jobs = max_concurrent_jobs
         self._endpoints: dict[tuple[str, str], EndpointRightsizing] = {}
+        self._components: dict[tuple[str, str], InferenceComponentRightsizing] = {}
         #: The role IR assumes to run the load tests.
         self.job_role: iam.IRole = job_role or create_job_role(self)
         # Reads of the endpoints' models are added only to a role the engine created.
@@ -195,7 +197,9 @@ class RightsizingEngine(Construct, EngineMetrics):
         self._grant_key_use(own_ledger=ledger_table is None)
         #: Goes off when a Recommend run fails, times out or is aborted; notifies the topic.
         self.failed_runs_alarm = self._alarm_failed_runs()
-        self.node.add_validation(RolePolicyLimits(self, lambda: len(self._endpoints)))
+        self.node.add_validation(
+            RolePolicyLimits(self, lambda: len(self._endpoints) + len(self._components))
+        )
         self.node.add_validation(ScheduleRuleLimit(lambda: self.routing.schedule_expressions))
 
     def _create_topic(self) -> sns.Topic:
@@ -221,7 +225,7 @@ class RightsizingEngine(Construct, EngineMetrics):
                 environment={"LEDGER_TABLE_NAME": self.ledger_table.table_name},
             ),
             poll_interval=self.poll_interval,
-            endpoint_config_arn=lambda name: self._sagemaker_arn("endpoint-config", name),
+            endpoint_config_arn=lambda name: sagemaker_arn(self, "endpoint-config", name),
             encryption_key=self.encryption_key,
             dead_letter_queue=self._rule_dead_letter_queue,
             endpoint_access=self.endpoint_access,
@@ -391,7 +395,7 @@ class RightsizingEngine(Construct, EngineMetrics):
             triggers=triggers,
             schedule=endpoint.schedule,
         )
-        endpoint_arn = self._sagemaker_arn("endpoint", endpoint.endpoint_name)
+        endpoint_arn = sagemaker_arn(self, "endpoint", endpoint.endpoint_name)
         self._recommend_permissions.allow_endpoint(endpoint_arn)
         models = {
             "model_package_version_arn": endpoint.model_package_version_arn,
@@ -416,10 +420,6 @@ class RightsizingEngine(Construct, EngineMetrics):
         (``events.EventBus.from_event_bus_arn``); only events leave this account.
         """
         return forward_rule(self, self.event_bus, hub_bus, self._rule_dead_letter_queue)
-
-    def _sagemaker_arn(self, resource: str, name: str) -> str:
-        """A SageMaker ARN in this stack's account and region (names lowercased, as SageMaker's)."""
-        return sagemaker_arn(self, resource, name)
 
     # -- Shared resources ----------------------------------------------------------------------
 

@@ -32,6 +32,15 @@ def job_arns(scope: IConstruct) -> str:
     return sagemaker_arn(scope, "inference-recommendations-job", JOB_NAME_PREFIX + "*")
 
 
+def ai_job_arns(scope: IConstruct) -> str:
+    """Every AI recommendation job the library starts (inference components), under the prefix.
+
+    ``arn:...:ai-recommendation-job/<name>``: the ``AIRecommendationJobArn`` pattern of
+    botocore's SageMaker model. Named like IR jobs (``job_request.job_name``).
+    """
+    return sagemaker_arn(scope, "ai-recommendation-job", JOB_NAME_PREFIX + "*")
+
+
 def pass_to_sagemaker(role_arn: str) -> iam.PolicyStatement:
     """``iam:PassRole`` on ``role_arn``, to SageMaker only."""
     return iam.PolicyStatement(
@@ -208,3 +217,54 @@ class ModelReads:
                 resource,
                 "IR tests whichever version of the model package group is approved next.",
             )
+
+    def allow_s3(self, *, read: list[str], write: str) -> None:
+        """Let an AI recommendation job read its model (and dataset) and write its results.
+
+        ``read`` and ``write`` are ``s3://bucket/prefix`` URIs (a token is granted as the
+        bucket's whole name space, being unknown at synth). The job reads the model from
+        ``ModelSource.S3`` and writes to ``OutputConfig.S3OutputLocation`` as this role
+        (SageMaker API reference, CreateAIRecommendationJob: ``RoleArn``).
+        """
+        objects = [_object_arn(self._role, uri) for uri in read]
+        if objects:
+            self._role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=objects)
+            )
+            self._role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=sorted({_bucket_arn(self._role, uri) for uri in read}),
+                )
+            )
+        self._role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[_object_arn(self._role, write)],
+            )
+        )
+        for resource in [*objects, _object_arn(self._role, write)]:
+            acknowledge_wildcard(
+                self._role,
+                resource,
+                "An AI recommendation job reads the model's (and the dataset's) objects and "
+                "writes its results under the prefixes given to InferenceComponentRightsizing; "
+                "the object names under them are the job's.",
+            )
+
+
+def _split(uri: str) -> tuple[str, str]:
+    """``(bucket, prefix)`` of ``s3://bucket/prefix`` (validated by the construct)."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
+def _object_arn(scope: IConstruct, uri: str) -> str:
+    bucket, prefix = _split(uri)
+    partition = Stack.of(scope).partition
+    return f"arn:{partition}:s3:::{bucket}/{prefix}*"
+
+
+def _bucket_arn(scope: IConstruct, uri: str) -> str:
+    bucket, _ = _split(uri)
+    return f"arn:{Stack.of(scope).partition}:s3:::{bucket}"

@@ -11,10 +11,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 
 from ._arns import sagemaker_arn
-from ._grants import endpoint_grant
+from ._grants import GrowingGrant, endpoint_grant
 from ._nag import CONFIGS_REASON, acknowledge_wildcard
 from ._runtime import import_runtime
-from .job_role import JOB_NAMES_REASON, job_arns, pass_to_sagemaker
+from .job_role import JOB_NAMES_REASON, ai_job_arns, job_arns, pass_to_sagemaker
 from .recommend_workflow import RecommendFunctions
 from .security import VPC_REASON
 from .settings import EndpointAccess
@@ -92,6 +92,13 @@ class RecommendPermissions:
                 actions=["sagemaker:StopInferenceRecommendationsJob"], resources=[jobs]
             )
         )
+        # StopJob cannot tell from an execution's event whether it ran an IR job or an
+        # inference component's AI job (stop_job.py): it may stop either, whatever the fleet.
+        ai_jobs = ai_job_arns(scope)
+        functions.stop_job.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:StopAIRecommendationJob"], resources=[ai_jobs])
+        )
+        acknowledge_wildcard(functions.stop_job.role, ai_jobs, JOB_NAMES_REASON)  # type: ignore[arg-type]
         for function in (functions.start_job, functions.select, functions.stop_job):
             acknowledge_wildcard(function.role, jobs, JOB_NAMES_REASON)  # type: ignore[arg-type]
         acknowledge_wildcard(functions.select.role, configs, CONFIGS_REASON)  # type: ignore[arg-type]
@@ -99,6 +106,7 @@ class RecommendPermissions:
         # Prepare identifies the model a run tests (its containers) to find a job to reuse.
         self._model_reads_granted: set[str] = set()
         self._traffic_reads_granted = False
+        self._component_grants: tuple[GrowingGrant, GrowingGrant] | None = None
 
     def _allow_benchmark_reads(self) -> None:
         """Select reads the benchmark endpoints' per-minute metrics (``evidence.py``)."""
@@ -189,6 +197,53 @@ class RecommendPermissions:
         """Prepare and Select describe this endpoint."""
         self._start_job_endpoints.add(endpoint_arn)
         self._select_endpoints.add(endpoint_arn)
+
+    def allow_component(self, component_arn: str) -> None:
+        """Prepare, StartJob, Select and StopJob for an inference component's AI job.
+
+        The first component adds the AI recommendation job statements (job ARNs under the
+        library's prefix, ``job_role.ai_job_arns``); every component adds its ARN to the
+        ``DescribeInferenceComponent`` statements of Prepare and Select.
+        """
+        if self._component_grants is None:
+            self._component_grants = self._allow_ai_jobs()
+        for grant in self._component_grants:
+            grant.add(component_arn)
+
+    def _allow_ai_jobs(self) -> tuple[GrowingGrant, GrowingGrant]:
+        functions = self._functions
+        jobs = ai_job_arns(functions.start_job)
+        # The job reads the workload configuration it names (AIWorkloadConfigIdentifier); the
+        # library names its configurations rightsizing-<stack>-<hash> (component.py).
+        workload_configs = sagemaker_arn(functions.start_job, "ai-workload-config", "*")
+        functions.start_job.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateAIRecommendationJob",
+                    "sagemaker:DescribeAIRecommendationJob",
+                ],
+                resources=[jobs, workload_configs],
+            )
+        )
+        functions.select.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeAIRecommendationJob"], resources=[jobs])
+        )
+        for function in (functions.start_job, functions.select):
+            acknowledge_wildcard(function.role, jobs, JOB_NAMES_REASON)  # type: ignore[arg-type]
+        acknowledge_wildcard(
+            functions.start_job.role,  # type: ignore[arg-type]
+            workload_configs,
+            "A component's workload configuration may be one made elsewhere "
+            "(AIWorkload.existing), named at synth by the user; the job only reads it.",
+        )
+        return (
+            GrowingGrant(
+                functions.start_job.add_to_role_policy, ["sagemaker:DescribeInferenceComponent"]
+            ),
+            GrowingGrant(
+                functions.select.add_to_role_policy, ["sagemaker:DescribeInferenceComponent"]
+            ),
+        )
 
     def allow_served_model_check(self) -> None:
         """Prepare reads which model (package version) an endpoint serves, for model approvals."""

@@ -49,6 +49,7 @@ from constructs import Construct
 from ._nag import acknowledge_wildcard
 from ._poll_schedule import poll_gap_seconds
 from ._recommend_routing import RouteStates
+from ._runtime import import_runtime
 from ._workflow import (
     ScheduledPollNames,
     invoke,
@@ -72,6 +73,14 @@ _STATE_MACHINE_TIMEOUT_MARGIN = Duration.hours(1)
 # guide): DescribeInferenceRecommendationsJob's one modeled error is ResourceNotFound.
 _JOB_NOT_FOUND = "SageMaker.ResourceNotFoundException"
 _RUNNING_JOB_STATUSES = ("PENDING", "IN_PROGRESS", "STOPPING")
+# AIRecommendationJobStatus: InProgress, Completed, Failed, Stopping, Stopped (botocore's model).
+_RUNNING_AI_JOB_STATUSES = ("InProgress", "Stopping")
+# An inference component's run (component_job.KIND). Endpoints' settings have no kind, and a
+# Choice rule on a missing path fails the run (States.Runtime): IsPresent first.
+_IS_COMPONENT = sfn.Condition.and_(
+    sfn.Condition.is_present("$.settings.kind"),
+    sfn.Condition.string_equals("$.settings.kind", import_runtime("component_job").KIND),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,9 +213,11 @@ class RecommendWorkflow:
             result_path="$.job",
         )
         describe = self._describe_job()
+        describe_ai_job = self._describe_ai_job()
         release_slot = self._slots("ReleaseJobSlot", "release", sfn.JsonPath.DISCARD)
-        for state in (acquire_slot, start_job, describe, release_slot):
+        for state in (acquire_slot, start_job, describe, describe_ai_job, release_slot):
             state.add_catch(failure_path, errors=["States.ALL"], result_path="$.error")
+        ai_poll = self._ai_poll(describe_ai_job, failure_path, release_slot)
         poll = scheduled_poll(
             self.scope,
             names=ScheduledPollNames(
@@ -229,7 +240,31 @@ class RecommendWorkflow:
             # raises with IR's failure reason.
             on_done=release_slot.next(decide),
         )
-        return acquire_slot.next(start_job).next(poll)
+        kind = sfn.Choice(self.scope, "JobKind?").when(_IS_COMPONENT, ai_poll).otherwise(poll)
+        return acquire_slot.next(start_job).next(kind)
+
+    def _ai_poll(
+        self, describe: sfn.IChainable, failure_path: sfn.IChainable, done: sfn.IChainable
+    ) -> sfn.Chain:
+        """An inference component's poll of its AI job: the same schedule, another Describe."""
+        return scheduled_poll(
+            self.scope,
+            names=ScheduledPollNames(
+                start="StartPollingAIJob",
+                first_wait="WaitForAIJob",
+                wait="WaitBetweenAIJobPolls",
+                count="CountAIJobPoll",
+                finished="AIJobFinished",
+            ),
+            check=describe,  # type: ignore[arg-type]
+            status_path="$.job_status.status",
+            busy_statuses=_RUNNING_AI_JOB_STATUSES,
+            first_wait_path="$.settings.first_poll_seconds",
+            interval=Duration.seconds(poll_gap_seconds(int(self.poll_interval.to_seconds()))),
+            max_polls_path="$.settings.max_polls",
+            on_timeout=self._job_timed_out("AIJobTimedOut").next(failure_path),
+            on_done=done,  # Completed, Failed, Stopped: Select decides or raises the reason
+        )
 
     def _decide(self, failure_path: sfn.IChainable) -> tuple[sfn.TaskStateBase, sfn.Chain]:
         """The decision and its publication; returns Select and the chain from it.
@@ -271,11 +306,11 @@ class RecommendWorkflow:
         )
         return select, chain
 
-    def _job_timed_out(self) -> sfn.Pass:
+    def _job_timed_out(self, state_name: str = "JobTimedOut") -> sfn.Pass:
         """The poll budget is spent: an error for the failure path, which stops the job."""
         return sfn.Pass(
             self.scope,
-            "JobTimedOut",
+            state_name,
             parameters={
                 "Error": "JobTimedOut",
                 "Cause": sfn.JsonPath.format(
@@ -318,6 +353,24 @@ class RecommendWorkflow:
             jitter_strategy=sfn.JitterType.FULL,
         )
         return describe
+
+    def _describe_ai_job(self) -> tasks.LambdaInvoke:
+        """One poll of a component's AI job: StartJob's ``status`` step, not an SDK task.
+
+        Step Functions spells SDK parameters as the AWS SDK for Java v2 names members, which
+        for the ``AI...`` members nothing here can check; the handler's boto3 call is checked
+        against botocore's model (tests/test_component_job.py).
+        """
+        return self._invoke(
+            "DescribeAIJob",
+            self.functions.start_job,
+            {
+                "step": "status",
+                "settings": sfn.JsonPath.object_at("$.settings"),
+                "job": sfn.JsonPath.object_at("$.job"),
+            },
+            result_path="$.job_status",
+        )
 
     def _put_recommendation_event(self) -> tasks.EventBridgePutEvents:
         """The recommendation event on the engine's bus: the seam to Apply and to anyone else."""

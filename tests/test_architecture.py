@@ -20,6 +20,8 @@ LONG_FUNCTIONS = {
     "endpoint.py:EndpointRightsizing.__init__": "twenty keyword-only settings (CDK's props "
     "style) are named in the signature and once more in the single validation call that "
     "reports every problem at once; split up, the construct's shape would be harder to see.",
+    "component.py:InferenceComponentRightsizing.__init__": "the same reason as "
+    "EndpointRightsizing's: its twenty keyword-only settings, named twice.",
 }
 
 

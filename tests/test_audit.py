@@ -730,3 +730,503 @@ def test_latency_the_cloudwatch_percentile_does_not_return_is_said_not_judged() 
         "utilization within 60-80% and no SLO judged",
         "ModelLatency p99 not returned by CloudWatch: latency not judged",
     )
+
+
+# -- Inference components and Compute Optimizer's idle endpoints (issue 17) ----------------------
+
+LLM_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/llm-endpoint"
+IDLE_FILTERS = [{"name": "ResourceType", "values": ["SageMakerEndpoint"]}]
+
+
+def ic_query(query_id: str, namespace: str, metric: str, stat: str, period: int) -> dict[str, Any]:
+    """A GetMetricData query of the component ``llama-ic`` as the SageMaker guide names it
+    ("SageMaker AI inference component metrics": dimension InferenceComponentName alone)."""
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": "InferenceComponentName", "Value": "llama-ic"}],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
+WINDOW = 14 * 86400
+IC_NAMESPACE = "/aws/sagemaker/InferenceComponents"
+#: Which statistic of which metric (SageMaker developer guide, "Amazon SageMaker AI metrics in
+#: Amazon CloudWatch"): InvocationsPerCopy Sum, ConcurrentRequestsPerCopy Min/Max, Invocations
+#: Sum; the normalized utilizations at the audit's percentile.
+IC_WINDOW_QUERIES = [
+    ic_query("c0_hours", IC_NAMESPACE, "CPUUtilizationNormalized", "SampleCount", 3600),
+    ic_query("c0_invocations", "AWS/SageMaker", "Invocations", "Sum", WINDOW),
+    ic_query("c0_concurrency", "AWS/SageMaker", "ConcurrentRequestsPerCopy", "Maximum", WINDOW),
+    ic_query("c0_cpu", IC_NAMESPACE, "CPUUtilizationNormalized", "p99", WINDOW),
+    ic_query("c0_memory", IC_NAMESPACE, "MemoryUtilizationNormalized", "p99", WINDOW),
+    ic_query("c0_gpu", IC_NAMESPACE, "GPUUtilizationNormalized", "p99", WINDOW),
+    ic_query("c0_gpumemory", IC_NAMESPACE, "GPUMemoryUtilizationNormalized", "p99", WINDOW),
+]
+IC_PEAK_QUERY = ic_query("c0_peak", "AWS/SageMaker", "InvocationsPerCopy", "Sum", 60)
+
+
+def describe_component_response(**overrides: Any) -> dict[str, Any]:
+    """DescribeInferenceComponent of ``llama-ic`` (botocore's sagemaker model shape)."""
+    response: dict[str, Any] = {
+        "InferenceComponentName": "llama-ic",
+        "InferenceComponentArn": (
+            "arn:aws:sagemaker:us-east-1:123456789012:inference-component/llama-ic"
+        ),
+        "EndpointName": "llm-endpoint",
+        "EndpointArn": LLM_ARN,
+        "VariantName": "AllTraffic",
+        "Specification": {
+            "ComputeResourceRequirements": {
+                "MinMemoryRequiredInMb": 24576,
+                "NumberOfAcceleratorDevicesRequired": 1,
+            }
+        },
+        "RuntimeConfig": {
+            "DesiredCopyCount": 4,
+            "CurrentCopyCount": 4,
+            "PlacementStatus": [{"InstanceType": "ml.g5.12xlarge", "CurrentCopyCount": 4}],
+        },
+        "CreationTime": END,
+        "LastModifiedTime": END,
+        "InferenceComponentStatus": "InService",
+    }
+    response.update(overrides)
+    return response
+
+
+def component_record() -> dict[str, Any]:
+    """A component's recommendation in the ledger (issue 17's event detail, in ``record``)."""
+    detail = {
+        "kind": "inference-component",
+        "endpoint_name": "llm-endpoint",
+        "variant_name": "AllTraffic",
+        "inference_component_name": "llama-ic",
+        "inputs": {"slo": {"metric": "ttft", "percentile": "p90", "max_latency_ms": 500}},
+        "candidates": [
+            {"instance_type": "ml.g6.12xlarge", "copies_per_instance": 4, "capacity_per_copy": 6},
+            {"instance_type": "ml.g5.12xlarge", "copies_per_instance": 4, "capacity_per_copy": 4},
+        ],
+    }
+    return {
+        "pk": {"S": "endpoint#llm-endpoint"},
+        "sk": {"S": "recommendation#2026-11-20T00:00:00Z#run-2"},
+        "record": {"S": json.dumps(detail)},
+    }
+
+
+def ledger_query(stubs: dict[str, Stubber], endpoint: str, items: list[dict[str, Any]]) -> None:
+    stubs["dynamodb"].add_response(
+        "query",
+        {"Items": items},
+        {
+            "TableName": "ledger",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"endpoint#{endpoint}"},
+                ":prefix": {"S": "recommendation#"},
+            },
+            "ScanIndexForward": False,
+            "Limit": 10,
+        },
+    )
+
+
+def idle_recommendation(arn: str, **overrides: Any) -> dict[str, Any]:
+    """One of GetIdleRecommendations' ``idleRecommendations`` (botocore's model shape)."""
+    recommendation: dict[str, Any] = {
+        "resourceArn": arn,
+        "resourceId": arn.rsplit("/", 1)[-1],
+        "resourceType": "SageMakerEndpoint",
+        "accountId": "123456789012",
+        "finding": "Idle",
+        "findingDescription": "No invocations in the lookback period.",
+        "savingsOpportunity": {
+            "savingsOpportunityPercentage": 100.0,
+            "estimatedMonthlySavings": {"currency": "USD", "value": 8244.6},
+        },
+        "savingsOpportunityAfterDiscounts": {
+            "savingsOpportunityPercentage": 100.0,
+            "estimatedMonthlySavings": {"currency": "USD", "value": 7420.1},
+        },
+        "utilizationMetrics": [{"name": "Invocations", "statistic": "Maximum", "value": 0.0}],
+        "lookBackPeriodInDays": 14.0,
+        "lastRefreshTimestamp": END,
+    }
+    recommendation.update(overrides)
+    return recommendation
+
+
+def test_components_and_idle_endpoints_are_audited_recorded_and_published(
+    stubs: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler with inference_components and compute_optimizer_idle: every call in order,
+    each with its exact request; three findings on one endpoint, three ledger items."""
+    monkeypatch.setattr(audit, "datetime", _FrozenDatetime)
+    stub_endpoint(stubs, "llm-endpoint", "ml.g5.12xlarge", 2)
+    stubs["ec2"].add_response(
+        "describe_instance_types",
+        {
+            "InstanceTypes": [
+                {
+                    "InstanceType": "g5.12xlarge",
+                    "VCpuInfo": {"DefaultVCpus": 48},
+                    "GpuInfo": {"Gpus": [{"Name": "A10G", "Manufacturer": "NVIDIA", "Count": 4}]},
+                }
+            ]
+        },
+        {"InstanceTypes": ["g5.12xlarge"]},
+    )
+    # The endpoint's newest record is its component's: not the variant's capacity.
+    ledger_query(stubs, "llm-endpoint", [component_record()])
+    variant = audit_queries.Variant(
+        endpoint_name="llm-endpoint",
+        variant_name="AllTraffic",
+        instance_type="ml.g5.12xlarge",
+        instance_count=2,
+    )
+    variant_window = audit_queries.variant_queries(
+        0, variant, Shape(vcpus=48, gpus=4), None, "p99", WINDOW
+    )
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                metric_result("v0_hours", [60.0] * 336),
+                metric_result("v0_invocations", [250_000.0]),
+                metric_result("v0_cpu", [480.0]),
+                metric_result("v0_memory", [40.0]),
+                metric_result("v0_gpu", [120.0]),
+                metric_result("v0_gpumemory", [200.0]),
+            ]
+        },
+        {
+            "MetricDataQueries": variant_window,
+            "StartTime": START,
+            "EndTime": END,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {"MetricDataResults": [metric_result("v0_peak", [20.0])]},
+        {
+            "MetricDataQueries": [audit_queries.peak_query(0, variant)],
+            "StartTime": START,
+            "EndTime": END,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    stubs["sagemaker"].add_response(
+        "describe_inference_component",
+        describe_component_response(),
+        {"InferenceComponentName": "llama-ic"},
+    )
+    ledger_query(stubs, "llm-endpoint", [component_record()])
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                metric_result("c0_hours", [60.0] * 336),
+                metric_result("c0_invocations", [250_000.0]),
+                metric_result("c0_concurrency", [6.0]),
+                metric_result("c0_cpu", [30.0]),
+                metric_result("c0_memory", [55.0]),
+                metric_result("c0_gpu", [85.0]),
+                metric_result("c0_gpumemory", [70.0]),
+            ]
+        },
+        {
+            "MetricDataQueries": IC_WINDOW_QUERIES,
+            "StartTime": START,
+            "EndTime": END,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {"MetricDataResults": [metric_result("c0_peak", [12.0, 40.0, 38.0])]},
+        {
+            "MetricDataQueries": [IC_PEAK_QUERY],
+            "StartTime": END - timedelta(days=14),
+            "EndTime": END,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    stubs["compute_optimizer"].add_response(
+        "get_idle_recommendations",
+        {"idleRecommendations": [idle_recommendation(LLM_ARN)], "nextToken": "page-2"},
+        {"filters": IDLE_FILTERS, "maxResults": 100},
+    )
+    stubs["compute_optimizer"].add_response(
+        "get_idle_recommendations",
+        {
+            "idleRecommendations": [
+                idle_recommendation("arn:aws:sagemaker:us-east-1:123456789012:endpoint/other")
+            ]
+        },
+        {"filters": IDLE_FILTERS, "maxResults": 100, "nextToken": "page-2"},
+    )
+    written: list[dict[str, Any]] = []
+    stubs["dynamodb"].client.meta.events.register(
+        "provide-client-params.dynamodb.BatchWriteItem",
+        lambda params, **_: written.extend(
+            r["PutRequest"]["Item"] for r in params["RequestItems"]["ledger"]
+        ),
+    )
+    stubs["dynamodb"].add_response(
+        "batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": {"ledger": ANY}}
+    )
+    stubs["events"].add_response(
+        "put_events",
+        {"FailedEntryCount": 0, "Entries": [{"EventId": str(i)} for i in range(3)]},
+        {"Entries": ANY},
+    )
+    published: list[dict[str, Any]] = []
+    stubs["events"].client.meta.events.register(
+        "provide-client-params.events.PutEvents",
+        lambda params, **_: published.extend(json.loads(e["Detail"]) for e in params["Entries"]),
+    )
+
+    result = audit.handler(
+        {
+            "settings": settings(
+                endpoint_names=["llm-endpoint"],
+                inference_components=["llama-ic"],
+                compute_optimizer_idle=True,
+            )
+        }
+    )
+
+    assert result["variants"] == 1
+    assert result["inference_components"] == 1
+    assert result["by_classification"] == {OVERPROVISIONED: 1, UNDERPROVISIONED: 1, IDLE: 1}
+    variant_finding, component, idle = published
+    assert variant_finding["resource_type"] == "sagemaker-endpoint-variant"
+    assert variant_finding["evidence"]["measured_capacity_per_instance"] is None
+    assert component["resource_type"] == "sagemaker-inference-component"
+    assert component["kind"] == "inference-component"
+    # What the engine routes a component's run by (issue 17's identity).
+    assert (
+        component["endpoint_name"],
+        component["variant_name"],
+        component["inference_component_name"],
+    ) == ("llm-endpoint", "AllTraffic", "llama-ic")
+    assert component["classification"] == UNDERPROVISIONED
+    assert component["reasons"] == [
+        "gpu_normalized 85.0% above 80%",
+        "concurrent requests per copy peak 6 above the 4 the last recommendation measured",
+    ]
+    assert component["copy_count"] == 4
+    assert component["instance_type"] == "ml.g5.12xlarge"
+    assert component["evidence"]["invocations_per_copy_peak"] == 40.0
+    assert component["evidence"]["gpu_normalized_percent"] == 85.0  # not divided by 4 GPUs
+    assert idle["source"] == "compute-optimizer"
+    assert idle["resource_type"] == "sagemaker-endpoint"
+    assert (idle["endpoint_name"], idle["variant_name"]) == ("llm-endpoint", "AllTraffic")
+    assert idle["classification"] == IDLE  # what AuditFinding(classifications=["Idle"]) matches
+    assert idle["estimated_monthly_savings"] == {"currency": "USD", "value": 8244.6}
+    assert idle["estimated_monthly_savings_after_discounts"] == {
+        "currency": "USD",
+        "value": 7420.1,
+    }
+    assert idle["last_refresh"] == END.isoformat()
+    for finding in published:
+        assert_documented(finding)
+    # One ledger item each, none overwriting another (same endpoint, variant and window).
+    end = END.isoformat()
+    assert [(w["pk"]["S"], w["sk"]["S"]) for w in written] == [
+        ("endpoint#llm-endpoint", f"finding#{end}#AllTraffic"),
+        ("endpoint#llm-endpoint", f"finding#{end}#AllTraffic#inference-component#llama-ic"),
+        ("endpoint#llm-endpoint", f"finding#{end}#AllTraffic#compute-optimizer"),
+    ]
+
+
+def test_idle_findings_match_watched_endpoints_whatever_the_case_one_per_variant(
+    stubs: dict[str, Stubber],
+) -> None:
+    """SageMaker lowercases names in ARNs; an endpoint with two instance variants gets two
+    findings with the endpoint's saving; unwatched endpoints and other types are left out."""
+    stubs["compute_optimizer"].add_response(
+        "get_idle_recommendations",
+        {
+            "idleRecommendations": [
+                idle_recommendation("arn:aws:sagemaker:us-east-1:123456789012:endpoint/ab-test"),
+                idle_recommendation(
+                    "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc",
+                    resourceType="EC2Instance",
+                ),
+                idle_recommendation("arn:aws:sagemaker:us-east-1:123456789012:endpoint/other"),
+            ],
+            "errors": [
+                {
+                    "identifier": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/new",
+                    "code": "InsufficientData",
+                    "message": "not enough data",
+                    "resourceType": "SageMakerEndpoint",
+                }
+            ],
+        },
+        {"filters": IDLE_FILTERS, "maxResults": 100},
+    )
+    variants = [
+        audit_queries.Variant(
+            endpoint_name="AB-Test",
+            variant_name=name,
+            instance_type="ml.c5.xlarge",
+            instance_count=1,
+        )
+        for name in ("Blue", "Green")
+    ]
+    findings = audit.idle_findings(variants, END)
+    assert [(f["endpoint_name"], f["variant_name"]) for f in findings] == [
+        ("AB-Test", "Blue"),
+        ("AB-Test", "Green"),
+    ]
+    assert all(f["estimated_monthly_savings"]["value"] == 8244.6 for f in findings)
+    assert audit_queries.ledger_key(findings[0]) == "endpoint#AB-Test"
+
+
+def test_idle_findings_of_an_account_not_opted_in_are_one_finding(
+    stubs: dict[str, Stubber],
+) -> None:
+    stubs["compute_optimizer"].add_client_error(
+        "get_idle_recommendations",
+        "OptInRequiredException",
+        "The account is not registered for recommendations",
+        expected_params={"filters": IDLE_FILTERS, "maxResults": 100},
+    )
+    [finding] = audit.idle_findings([], END)
+    assert finding["classification"] == "OptInRequired"
+    assert "no idle SageMaker endpoint findings" in finding["reasons"][0]
+    assert "update-enrollment-status" in finding["reasons"][0]
+
+
+def test_idle_findings_fail_on_access_denied_as_the_ec2_read_does(
+    stubs: dict[str, Stubber],
+) -> None:
+    """Only the opt-in is a finding; a denied call is a deployment fault and fails the run."""
+    stubs["compute_optimizer"].add_client_error(
+        "get_idle_recommendations",
+        "AccessDeniedException",
+        "not authorized to perform compute-optimizer:GetIdleRecommendations",
+        expected_params={"filters": IDLE_FILTERS, "maxResults": 100},
+    )
+    with pytest.raises(audit.ClientError, match="AccessDeniedException"):
+        audit.idle_findings([], END)
+
+
+def test_two_opt_in_findings_become_one() -> None:
+    """EC2 and idle reads both not opted in: one ledger item and one event, not two with the
+    same key (BatchWriteItem rejects duplicate keys in a request)."""
+    ec2_one = audit_queries.opt_in_required_finding(END)
+    idle_one = audit_queries.opt_in_required_finding(END, "idle SageMaker endpoint findings")
+    other = {"classification": OVERPROVISIONED}
+    merged = audit._one_opt_in([other, ec2_one], [idle_one], END)
+    assert merged[0] == other
+    [opt_in] = [f for f in merged if f["classification"] == "OptInRequired"]
+    assert "EC2 or idle SageMaker endpoint findings" in opt_in["reasons"][0]
+    assert audit._one_opt_in([other], [idle_one], END) == [other, idle_one]
+
+
+def test_a_missing_component_is_skipped_and_its_type_read_from_its_specification(
+    stubs: dict[str, Stubber],
+) -> None:
+    stubs["sagemaker"].add_client_error(
+        "describe_inference_component",
+        "ValidationException",
+        "Could not find inference component 'gone-ic'.",
+        expected_params={"InferenceComponentName": "gone-ic"},
+    )
+    stubs["sagemaker"].add_response(
+        "describe_inference_component",
+        describe_component_response(
+            Specification={
+                "InstanceType": "ml.g6.2xlarge",
+                "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024},
+            },
+            RuntimeConfig={"DesiredCopyCount": 1, "CurrentCopyCount": 1},
+        ),
+        {"InferenceComponentName": "llama-ic"},
+    )
+    [component] = audit.watched_components(["gone-ic", "llama-ic"])
+    assert component == audit_queries.Component(
+        endpoint_name="llm-endpoint",
+        variant_name="AllTraffic",
+        inference_component_name="llama-ic",
+        instance_type="ml.g6.2xlarge",
+        copy_count=1,
+    )
+
+
+def test_a_component_reads_its_own_recommendation_and_a_variant_skips_it(
+    stubs: dict[str, Stubber],
+) -> None:
+    items = [component_record(), recommendation_record("ml.g5.12xlarge")]
+    ledger_query(stubs, "llm-endpoint", items)
+    ledger_query(stubs, "llm-endpoint", items)
+    ledger_query(stubs, "llm-endpoint", items)
+    ic = audit.last_recommendation("llm-endpoint", "llama-ic")
+    assert ic is not None and ic["kind"] == "inference-component"
+    variant = audit.last_recommendation("llm-endpoint")
+    assert variant is not None and "inference_component_name" not in variant
+    assert audit.last_recommendation("llm-endpoint", "other-ic") is None
+    component = audit_queries.Component(
+        endpoint_name="llm-endpoint",
+        variant_name="AllTraffic",
+        inference_component_name="llama-ic",
+        instance_type="ml.g5.12xlarge",
+        copy_count=4,
+    )
+    # The candidate on the type it runs on, not the first one.
+    assert audit_queries.component_capacity(ic, component) == 4.0
+    assert audit_queries.component_capacity(variant, component) is None
+    moved = audit_queries.Component(**{**component.__dict__, "instance_type": "ml.p5.48xlarge"})
+    assert audit_queries.component_capacity(ic, moved) is None
+
+
+def test_component_queries_pack_into_calls_like_the_variants() -> None:
+    """Seven window queries and one per-minute peak per component: the batching of variants
+    (500 queries, 100,800 datapoints a call) holds them too."""
+    component = audit_queries.Component(
+        endpoint_name="e",
+        variant_name="v",
+        inference_component_name="c",
+        instance_type=None,
+        copy_count=1,
+    )
+    queries = audit_queries.component_queries(0, component, "p99", WINDOW)
+    assert len(queries) == 7
+    per_component = audit_queries.window_datapoints(WINDOW)
+    calls = list(audit_queries.batches([queries] * 200, per_component))
+    assert all(len(c) <= audit_queries.MAX_QUERIES_PER_CALL for c in calls)
+    assert len(calls) == 3  # 71 components (497 queries) a call
+    peaks = list(
+        audit_queries.batches(
+            [[audit_queries.component_peak_query(i, component)] for i in range(10)],
+            audit_queries.peak_datapoints(14 * 86400),
+        )
+    )
+    assert [len(c) for c in peaks] == [5, 5]
+
+
+def test_readings_give_a_component_its_peaks() -> None:
+    readings = audit_queries.Readings()
+    readings.add("c0_peak", [3.0, 41.5])
+    readings.add("c0_peak", [40.0])
+    readings.add("c0_concurrency", [6.25])
+    readings.add("c0_hours", [60.0, 0.0])
+    readings.add("c0_gpu", [71.0])
+    history = readings.component_history(0)
+    assert history.invocations_per_copy_peak == 41.5
+    assert history.concurrent_requests_per_copy_peak == 6.25
+    assert history.hours_with_data == 1
+    assert history.gpu == 71.0
+    assert history.cpu is None

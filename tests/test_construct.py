@@ -91,9 +91,11 @@ def test_the_registry_carries_the_settings(template: Template) -> None:
 
 
 def test_poll_loop(states: dict[str, Any]) -> None:
-    # StartJob -> StartPolling -> WaitForJob (the endpoint's first wait) -> DescribeJob ->
-    # JobFinished -(running, polls left)-> CountPoll -> WaitBetweenPolls (60 s) -> DescribeJob
-    assert states["StartJob"]["Next"] == "StartPolling"
+    # StartJob -> JobKind? -> StartPolling -> WaitForJob (the endpoint's first wait) ->
+    # DescribeJob -> JobFinished -(running, polls left)-> CountPoll -> WaitBetweenPolls (60 s)
+    # -> DescribeJob. An endpoint's settings have no kind: JobKind? goes to StartPolling.
+    assert states["StartJob"]["Next"] == "JobKind?"
+    assert states["JobKind?"]["Default"] == "StartPolling"
     assert states["StartPolling"]["Result"] == {"count": 1}
     assert states["StartPolling"]["Next"] == "WaitForJob"
     assert states["WaitForJob"] == {
@@ -214,6 +216,7 @@ def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) 
                 "Prepare",
                 "AcquireJobSlot",
                 "StartJob",
+                "DescribeAIJob",
                 "ReleaseJobSlot",
                 "SelectRecommendation",
                 "PublishPending",

@@ -29,6 +29,7 @@ from rightsizing_runtime.job_request import job_name
 from rightsizing_runtime.settings import InvalidSettingsError
 
 from tests.conftest import load_event
+from tests.infra import ACCOUNT, REGION
 
 EXECUTION_ARN = (
     "arn:aws:states:us-east-1:123456789012:execution:RightsizingStateMachine:3f2a9c1e-run"
@@ -669,6 +670,9 @@ class TestSelectRecommendation:
 # -- StopJob ----------------------------------------------------------------------------------
 
 
+AI_JOBS = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:ai-recommendation-job/"
+
+
 @pytest.mark.parametrize("sagemaker_stub", [stop_job], indirect=True)
 class TestStopJob:
     def test_stops_the_job_of_the_execution(self, sagemaker_stub: Stubber) -> None:
@@ -685,8 +689,33 @@ class TestStopJob:
             "no running job",
             JobName=JOB_NAME,
         )
+        # Nor is an inference component's AI recommendation job of that name there.
+        client_error(
+            sagemaker_stub,
+            "stop_ai_recommendation_job",
+            "ResourceNotFound",
+            "no such job",
+            AIRecommendationJobName=JOB_NAME,
+        )
         result = stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "JobTimedOut"})
         assert result["stopped"] is False
+
+    def test_stops_an_inference_components_ai_job(self, sagemaker_stub: Stubber) -> None:
+        # An inference component's run started an AI recommendation job of the same name.
+        client_error(
+            sagemaker_stub,
+            "stop_inference_recommendations_job",
+            "ResourceNotFound",
+            "no such job",
+            JobName=JOB_NAME,
+        )
+        sagemaker_stub.add_response(
+            "stop_ai_recommendation_job",
+            {"AIRecommendationJobArn": f"{AI_JOBS}{JOB_NAME}"},
+            {"AIRecommendationJobName": JOB_NAME},
+        )
+        result = stop_job.handler({"execution_arn": EXECUTION_ARN, "reason": "ABORTED"})
+        assert result == {"job_name": JOB_NAME, "stopped": True, "reason": "ABORTED"}
 
     def test_throttling_is_raised_for_the_workflow_to_retry(self, sagemaker_stub: Stubber) -> None:
         client_error(

@@ -109,7 +109,8 @@ _DEPENDENT = {
 # IAM's service prefix, where it differs from the signing name in botocore's model.
 _IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
 # Calls a handler makes only with some settings: a role may lack them (never hold them unused).
-# The audit finds its endpoints by name, by tags or by listing; Compute Optimizer is optional.
+# The audit finds its endpoints by name, by tags or by listing; Compute Optimizer (EC2 and idle
+# endpoints) and inference components are optional.
 # The Apply steps pass an execution role and use KMS keys only for endpoints that allow them.
 _BY_SETTINGS = {
     "audit": {
@@ -117,6 +118,8 @@ _BY_SETTINGS = {
         "tag:GetResources",
         "compute-optimizer:GetEC2InstanceRecommendations",
         "ec2:DescribeInstances",
+        "compute-optimizer:GetIdleRecommendations",
+        "sagemaker:DescribeInferenceComponent",
     },
 }
 # Calls made only for endpoints with a setting, by the key it has in their rule's apply

@@ -18,10 +18,12 @@ from rightsizing_runtime.utilization import (
     UNDERPROVISIONED,
     Band,
     Capacity,
+    ComponentHistory,
     Finding,
     Shape,
     Slo,
     classify,
+    classify_component,
 )
 
 from tests.test_audit import history
@@ -278,3 +280,105 @@ def test_utilizations_are_rounded_to_hundredths() -> None:
         "gpu_per_gpu_percent": 66.67,
         "gpu_memory_per_gpu_percent": 66.33,
     }
+
+
+# -- Inference components: the same rules on per-copy metrics (issue 17) --------------------------
+
+
+def component_history(**overrides: Any) -> ComponentHistory:
+    """Two weeks of a busy LLM component on one GPU per copy (metrics already 0-100 % a copy)."""
+    values: dict[str, Any] = {
+        "hours_with_data": 336,
+        "invocations": 250_000,
+        "invocations_per_copy_peak": 40,
+        "concurrent_requests_per_copy_peak": 3,
+        "cpu": 35,
+        "memory": 50,
+        "gpu": 70,
+        "gpu_memory": 65,
+    }
+    values.update(overrides)
+    return ComponentHistory(**values)
+
+
+def judge_component(capacity_per_copy: float | None = None, **overrides: Any) -> Finding:
+    return classify_component(
+        component_history(**overrides),
+        copy_count=4,
+        band=Band(low=60, high=80),
+        capacity_per_copy=capacity_per_copy,
+    )
+
+
+def test_a_component_is_judged_on_its_normalized_metrics_as_they_come() -> None:
+    """GPUUtilizationNormalized is already per GPU (and per copy): 70 is 70 %, not divided by
+    a GPU count as the variants' GPUUtilization is."""
+    finding = judge_component(capacity_per_copy=4)
+    assert finding == Finding(
+        classification=OPTIMIZED,
+        reasons=("utilization within 60-80% and no SLO judged",),
+        evidence={
+            "hours_with_data": 336,
+            "invocations": 250_000,
+            "invocations_per_copy_peak": 40,
+            "concurrent_requests_per_copy_peak": 3,
+            "measured_capacity_per_copy": 4,
+            "copy_count": 4,
+            "cpu_normalized_percent": 35,
+            "memory_normalized_percent": 50,
+            "gpu_normalized_percent": 70,
+            "gpu_memory_normalized_percent": 65,
+        },
+        cost_per_hour=None,
+    )
+
+
+def test_a_component_above_the_band_on_any_measure_is_underprovisioned() -> None:
+    finding = judge_component(gpu=80.01, gpu_memory=92)
+    assert finding.classification == UNDERPROVISIONED
+    assert finding.reasons == (
+        "gpu_normalized 80.0% above 80%",
+        "gpu_memory_normalized 92.0% above 80%",
+    )
+    assert judge_component(gpu=80, gpu_memory=80).classification == OPTIMIZED
+
+
+def test_a_component_peak_concurrency_above_what_a_copy_held_is_underprovisioned() -> None:
+    finding = judge_component(capacity_per_copy=4, concurrent_requests_per_copy_peak=6)
+    assert finding.classification == UNDERPROVISIONED
+    assert finding.reasons == (
+        "concurrent requests per copy peak 6 above the 4 the last recommendation measured",
+    )
+    at = judge_component(capacity_per_copy=4, concurrent_requests_per_copy_peak=4)
+    assert at.classification == OPTIMIZED
+
+
+def test_a_quiet_component_is_overprovisioned_unless_its_copies_peak_near_capacity() -> None:
+    quiet = {"cpu": 10, "memory": 30, "gpu": 20, "gpu_memory": 40}
+    far = judge_component(capacity_per_copy=8, concurrent_requests_per_copy_peak=2, **quiet)
+    assert far.classification == OVERPROVISIONED
+    assert far.reasons[-1] == "concurrent requests per copy peak 2 below 60% of the measured 8"
+    near = judge_component(capacity_per_copy=8, concurrent_requests_per_copy_peak=5, **quiet)
+    assert near.classification == OPTIMIZED
+    unmeasured = judge_component(concurrent_requests_per_copy_peak=5, **quiet)
+    assert unmeasured.classification == OVERPROVISIONED
+
+
+def test_a_component_without_invocations_is_idle_and_without_data_insufficient() -> None:
+    assert judge_component(invocations=0).classification == IDLE
+    assert judge_component(invocations=None).reasons == (
+        "no invocations in the window (cost unknown)",
+    )
+    few = judge_component(hours_with_data=MIN_HOURS_OF_DATA - 1)
+    assert few.classification == INSUFFICIENT_DATA
+    blind = judge_component(cpu=None, memory=None, gpu=None, gpu_memory=None)
+    assert blind.classification == INSUFFICIENT_DATA
+
+
+def test_a_cpu_component_is_judged_without_gpu_measures() -> None:
+    finding = judge_component(gpu=None, gpu_memory=None, cpu=20, memory=30)
+    assert finding.classification == OVERPROVISIONED
+    assert finding.reasons == (
+        "cpu_normalized 20.0% below 60%",
+        "memory_normalized 30.0% below 60%",
+    )

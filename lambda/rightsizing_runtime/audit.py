@@ -8,9 +8,16 @@ the lookback window with batched ``GetMetricData`` calls, judges each variant
 publishes each as a "Rightsizing Finding" event on ``EVENT_BUS_NAME`` (README, "Utilization
 audit"), which the engine routes to a recommend run of an endpoint with ``AuditFinding``.
 
+With ``inference_components`` it also judges those inference components, each from its
+per-copy metrics (``audit_queries`` says which statistic of which metric) by the same rules
+(``utilization.classify_component``), one finding each with ``inference_component_name``.
+
 With ``compute_optimizer`` it also publishes Compute Optimizer's EC2 instance findings (the
-training side: GPU families included) in the same event; an account that has not opted in gets
-one ``OptInRequired`` finding, not an error.
+training side: GPU families included) in the same event; with ``compute_optimizer_idle``,
+Compute Optimizer's idle recommendations for the watched endpoints (``GetIdleRecommendations``,
+resource type ``SageMakerEndpoint``), one finding per instance variant with the estimated
+monthly saving. An account that has not opted in gets one ``OptInRequired`` finding, not an
+error.
 
 The AWS calls are here; the queries (which statistic of which metric, and why), their packing
 into calls and the findings' shape are in ``audit_queries``, the judgement in ``utilization``.
@@ -21,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,15 +37,25 @@ import boto3
 from botocore.exceptions import ClientError
 
 from .audit_queries import (
+    IDLE_PAGE_SIZE,
+    IDLE_RESOURCE_TYPE,
     PEAK_DAYS,
+    Component,
     Readings,
     Settings,
     Variant,
     batches,
+    component_capacity,
+    component_finding,
+    component_peak_query,
+    component_queries,
     compute_optimizer_finding,
     endpoint_finding,
+    endpoint_name_of,
     from_recommendation,
+    idle_finding,
     ledger_key,
+    ledger_sort_key,
     opt_in_required_finding,
     parse_settings,
     peak_datapoints,
@@ -49,7 +66,15 @@ from .audit_queries import (
 from .aws import CLIENT_CONFIG, endpoint_not_found, error_code, sagemaker_client
 from .metrics import AUDIT_FINDINGS, CLASSIFICATION, emit
 from .triggers import EVENT_SOURCE, FINDING
-from .utilization import CLASSIFICATIONS, History, Shape, Slo, classify
+from .utilization import (
+    CLASSIFICATIONS,
+    ComponentHistory,
+    History,
+    Shape,
+    Slo,
+    classify,
+    classify_component,
+)
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -69,23 +94,37 @@ _ITEMS_PER_WRITE = 25
 
 
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
-    """Audit every watched variant; return how many findings of each classification."""
+    """Audit every watched variant and component; return how many findings of each class."""
     settings = parse_settings(event["settings"])
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=settings.lookback_days)
     variants = watched_variants(settings)
     findings = audit(variants, settings, start, end)
+    components = watched_components(settings.inference_components)
+    findings += audit_components(components, settings, start, end)
     if settings.compute_optimizer:
         findings += compute_optimizer_findings(end)
+    if settings.compute_optimizer_idle:
+        findings = _one_opt_in(findings, idle_findings(variants, end), end)
     record(findings)
     publish(findings)
     counts = Counter(f["classification"] for f in findings)
-    logger.info("audited %d variants: %s", len(variants), dict(counts))
+    logger.info(
+        "audited %d variants and %d inference components: %s",
+        len(variants),
+        len(components),
+        dict(counts),
+    )
     # README, "Metrics": one EMF line per classification, 0 for the audit's own ones not found
     # (a graph shows "none" rather than a gap), plus Compute Optimizer's found ones.
     for classification in sorted({*CLASSIFICATIONS, *counts}):
         emit({AUDIT_FINDINGS: counts[classification]}, {CLASSIFICATION: str(classification)})
-    return {"variants": len(variants), "findings": len(findings), "by_classification": counts}
+    return {
+        "variants": len(variants),
+        "inference_components": len(components),
+        "findings": len(findings),
+        "by_classification": counts,
+    }
 
 
 # -- Which variants ------------------------------------------------------------------------------
@@ -156,6 +195,36 @@ def endpoint_variants(name: str) -> list[Variant]:
     ]
 
 
+def watched_components(names: Sequence[str]) -> list[Component]:
+    """The named inference components as they run now (a missing one is logged and skipped)."""
+    components = []
+    for name in names:
+        try:
+            described = sagemaker.describe_inference_component(InferenceComponentName=name)
+        except ClientError as error:
+            if endpoint_not_found(error):  # ValidationException "Could not find ..."
+                logger.warning("inference component %s does not exist: not audited", name)
+                continue
+            raise
+        runtime = described.get("RuntimeConfig") or {}
+        placed = runtime.get("PlacementStatus") or []
+        instance_type = (
+            placed[0]["InstanceType"]
+            if placed
+            else (described.get("Specification") or {}).get("InstanceType")
+        )
+        components.append(
+            Component(
+                endpoint_name=described["EndpointName"],
+                variant_name=described.get("VariantName") or "",
+                inference_component_name=described["InferenceComponentName"],
+                instance_type=instance_type,
+                copy_count=int(runtime.get("CurrentCopyCount") or 0),
+            )
+        )
+    return components
+
+
 # -- Judging them --------------------------------------------------------------------------------
 
 
@@ -187,6 +256,32 @@ def audit(
         )
         findings.append(endpoint_finding(variant, verdict, settings, start, end))
     return findings
+
+
+def audit_components(
+    components: Sequence[Component], settings: Settings, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """One finding per inference component, from its per-copy history and last recommendation."""
+    capacities = [
+        component_capacity(last_recommendation(c.endpoint_name, c.inference_component_name), c)
+        for c in components
+    ]
+    histories = component_histories(components, settings.percentile, start, end)
+    return [
+        component_finding(
+            component,
+            classify_component(
+                history,
+                copy_count=component.copy_count,
+                band=settings.band,
+                capacity_per_copy=capacity,
+            ),
+            settings,
+            start,
+            end,
+        )
+        for component, history, capacity in zip(components, histories, capacities, strict=True)
+    ]
 
 
 def instance_shapes(instance_types: set[str]) -> dict[str, Shape]:
@@ -221,8 +316,14 @@ def _describe_types(names: list[str]) -> list[dict[str, Any]]:
     return [d for name in names for d in _describe_types([name])]
 
 
-def last_recommendation(endpoint_name: str) -> dict[str, Any] | None:
-    """The newest recommendation record of the endpoint in the ledger (failed runs skipped)."""
+def last_recommendation(
+    endpoint_name: str, inference_component_name: str | None = None
+) -> dict[str, Any] | None:
+    """The newest recommendation record of the endpoint in the ledger (failed runs skipped).
+
+    With ``inference_component_name``, that component's newest; without, the newest of the
+    endpoint's variants (records of its inference components carry their name: skipped).
+    """
     page = dynamodb.query(
         TableName=os.environ["LEDGER_TABLE_NAME"],
         KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
@@ -238,7 +339,11 @@ def last_recommendation(endpoint_name: str) -> dict[str, Any] | None:
             record = json.loads(item.get("record", {}).get("S", ""))
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("candidates"):
+        if (
+            isinstance(record, dict)
+            and record.get("candidates")
+            and record.get("inference_component_name") == inference_component_name
+        ):
             return record
     return None
 
@@ -290,6 +395,24 @@ def read_peaks(
     _read(queries, peak_datapoints(peak_seconds), peak_start, end, readings)
 
 
+def component_histories(
+    components: Sequence[Component], percentile: str, start: datetime, end: datetime
+) -> list[ComponentHistory]:
+    """Each component's per-copy history, batched like the variants' (``metric_histories``)."""
+    readings = Readings()
+    window_seconds = int((end - start).total_seconds())
+    window = [
+        component_queries(i, component, percentile, window_seconds)
+        for i, component in enumerate(components)
+    ]
+    _read(window, window_datapoints(window_seconds), start, end, readings)
+    peak_start = max(start, end - timedelta(days=PEAK_DAYS))
+    peaks = [[component_peak_query(i, component)] for i, component in enumerate(components)]
+    peak_seconds = int((end - peak_start).total_seconds())
+    _read(peaks, peak_datapoints(peak_seconds), peak_start, end, readings)
+    return [readings.component_history(i) for i in range(len(components))]
+
+
 def _read(
     per_variant: Sequence[list[dict[str, Any]]],
     datapoints_per_variant: int,
@@ -328,17 +451,68 @@ def compute_optimizer_findings(now: datetime) -> list[dict[str, Any]]:
     return [compute_optimizer_finding(r, now) for r in recommendations]
 
 
+# -- Compute Optimizer (idle SageMaker endpoints) ------------------------------------------------
+
+
+def idle_findings(variants: Sequence[Variant], now: datetime) -> list[dict[str, Any]]:
+    """Compute Optimizer's idle findings of the watched endpoints, or one ``OptInRequired``.
+
+    GetIdleRecommendations (botocore's compute-optimizer model: ``filters`` ``[{name:
+    ResourceType, values: [SageMakerEndpoint]}]``, ``maxResults`` at most 100, ``nextToken``;
+    no paginator in botocore) lists the account's idle endpoints; those the audit watches become
+    findings, one per instance variant. Per-resource ``errors`` in a page are logged.
+    """
+    watched: dict[str, list[Variant]] = defaultdict(list)
+    for variant in variants:
+        watched[variant.endpoint_name.lower()].append(variant)
+    recommendations = []
+    kwargs: dict[str, Any] = {
+        "filters": [{"name": "ResourceType", "values": [IDLE_RESOURCE_TYPE]}],
+        "maxResults": IDLE_PAGE_SIZE,
+    }
+    try:
+        while True:
+            page = compute_optimizer.get_idle_recommendations(**kwargs)
+            recommendations += page.get("idleRecommendations", [])
+            for error in page.get("errors") or []:
+                logger.warning("Compute Optimizer has no idle recommendation: %s", error)
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    except ClientError as error:
+        if error_code(error) != "OptInRequiredException":
+            raise
+        return [opt_in_required_finding(now, "idle SageMaker endpoint findings")]
+    return [
+        idle_finding(recommendation, variant, now)
+        for recommendation in recommendations
+        if recommendation.get("resourceType", IDLE_RESOURCE_TYPE) == IDLE_RESOURCE_TYPE
+        for variant in watched.get(endpoint_name_of(recommendation.get("resourceArn", "")), [])
+    ]
+
+
+def _one_opt_in(
+    findings: list[dict[str, Any]], more: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """``findings + more`` with at most one ``OptInRequired`` (one ledger item, one event)."""
+    opt_in = [f for f in [*findings, *more] if f["classification"] == "OptInRequired"]
+    if len(opt_in) < 2:
+        return findings + more
+    others = [f for f in [*findings, *more] if f["classification"] != "OptInRequired"]
+    return [*others, opt_in_required_finding(now, "EC2 or idle SageMaker endpoint findings")]
+
+
 # -- Recording and publishing --------------------------------------------------------------------
 
 
 def record(findings: Sequence[Mapping[str, Any]]) -> None:
-    """Write every finding to the ledger (``sk`` ``finding#<window end>#<variant>``)."""
+    """Write every finding to the ledger (``sk``: ``audit_queries.ledger_sort_key``)."""
     items = [
         {
             "PutRequest": {
                 "Item": {
                     "pk": {"S": ledger_key(f)},
-                    "sk": {"S": f"finding#{f['window']['end']}#{f.get('variant_name', '')}"},
+                    "sk": {"S": ledger_sort_key(f)},
                     "classification": {"S": f["classification"]},
                     "record": {"S": json.dumps(f, sort_keys=True)},
                 }

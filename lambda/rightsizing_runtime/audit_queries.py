@@ -18,6 +18,26 @@ invocation and instance metrics):
   (``/aws/sagemaker/Endpoints``, percent, CPU and GPU summed over cores and GPUs): at the
   audit's percentile over the window; ``CPUUtilization``'s hourly ``SampleCount`` counts the
   hours with data. A statistic CloudWatch does not return leaves that measure out.
+
+Inference components (same page, "SageMaker AI endpoint invocation metrics" and "SageMaker AI
+inference component metrics",
+https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html), dimension
+``InferenceComponentName`` alone:
+
+- ``Invocations`` (``AWS/SageMaker``): ``Sum``, as for a variant;
+- ``InvocationsPerCopy`` (``AWS/SageMaker``): valid statistic ``Sum``; its largest per-minute
+  ``Sum`` over the last ``PEAK_DAYS`` days is the requests one copy served in its busiest
+  minute (the ``InvocationsPerInstance`` reasoning, per copy);
+- ``ConcurrentRequestsPerCopy`` (``AWS/SageMaker``): valid statistics ``Min`` and ``Max``; its
+  ``Maximum`` over the window is the copy's peak concurrency, compared with what the
+  component's last recommendation measured per copy;
+- ``CPUUtilizationNormalized``, ``MemoryUtilizationNormalized``, ``GPUUtilizationNormalized``,
+  ``GPUMemoryUtilizationNormalized`` (``/aws/sagemaker/InferenceComponents``): 0-100 % per
+  copy, over the copy's reservation (``NumberOfCpuCoresRequired``,
+  ``NumberOfAcceleratorDevicesRequired``, ``MinMemoryRequiredInMb``) or its limit: already
+  normalized, read at the audit's percentile like the variants' utilizations (the page lists
+  no valid statistics for them, as for ``CPUUtilization``); the hourly ``SampleCount`` of
+  ``CPUUtilizationNormalized`` counts the hours with data.
 """
 
 from __future__ import annotations
@@ -27,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .utilization import Band, Capacity, Finding, History, Shape, Slo
+from .utilization import Band, Capacity, ComponentHistory, Finding, History, Shape, Slo
 
 SCHEMA_VERSION = 1
 #: GetMetricData's limits per call (CloudWatch API reference): queries and returned datapoints.
@@ -40,6 +60,11 @@ PEAK_PERIOD_SECONDS = 60
 HOUR = 3600
 INVOCATION_NAMESPACE = "AWS/SageMaker"
 INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+COMPONENT_NAMESPACE = "/aws/sagemaker/InferenceComponents"
+#: GetIdleRecommendations' resource type filter value for endpoints (botocore's compute-optimizer
+#: model, ``IdleRecommendationResourceType``) and its largest page (``IdleMaxResults``: 0-100).
+IDLE_RESOURCE_TYPE = "SageMakerEndpoint"
+IDLE_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +78,21 @@ class Settings:
     band: Band
     slo: Slo | None
     compute_optimizer: bool
+    #: Inference components watched by name (their per-copy metrics).
+    inference_components: tuple[str, ...] = ()
+    #: Compute Optimizer's idle findings for the watched endpoints.
+    compute_optimizer_idle: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Component:
+    """An inference component being audited, as it runs now (DescribeInferenceComponent)."""
+
+    endpoint_name: str
+    variant_name: str
+    inference_component_name: str
+    instance_type: str | None
+    copy_count: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +118,8 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
         if not slo
         else Slo(percentile=str(slo["percentile"]).lower(), max_latency_ms=slo["max_latency_ms"]),
         compute_optimizer=bool(raw.get("compute_optimizer")),
+        inference_components=tuple(raw.get("inference_components") or ()),
+        compute_optimizer_idle=bool(raw.get("compute_optimizer_idle")),
     )
 
 
@@ -162,6 +204,65 @@ def peak_query(index: int, variant: Variant) -> dict[str, Any]:
     )
 
 
+def _component_query(
+    query_id: str, component: Component, namespace: str, metric: str, stat: str, period: int
+) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [
+                    {"Name": "InferenceComponentName", "Value": component.inference_component_name}
+                ],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
+def component_queries(
+    index: int, component: Component, percentile: str, window_seconds: int
+) -> list[dict[str, Any]]:
+    """The window's MetricDataQueries of one inference component (ids ``c<index>_<what>``).
+
+    As :func:`variant_queries`: one statistic over the whole window each, the hourly sample
+    count of ``CPUUtilizationNormalized`` aside. The GPU measures are always asked for: a
+    component without accelerators gets no datapoint, and the measure is left out.
+    """
+
+    def query(key: str, namespace: str, metric: str, stat: str, period: int) -> dict[str, Any]:
+        return _component_query(f"c{index}_{key}", component, namespace, metric, stat, period)
+
+    window = window_seconds
+    return [
+        query("hours", COMPONENT_NAMESPACE, "CPUUtilizationNormalized", "SampleCount", HOUR),
+        query("invocations", INVOCATION_NAMESPACE, "Invocations", "Sum", window),
+        query("concurrency", INVOCATION_NAMESPACE, "ConcurrentRequestsPerCopy", "Maximum", window),
+        query("cpu", COMPONENT_NAMESPACE, "CPUUtilizationNormalized", percentile, window),
+        query("memory", COMPONENT_NAMESPACE, "MemoryUtilizationNormalized", percentile, window),
+        query("gpu", COMPONENT_NAMESPACE, "GPUUtilizationNormalized", percentile, window),
+        query(
+            "gpumemory", COMPONENT_NAMESPACE, "GPUMemoryUtilizationNormalized", percentile, window
+        ),
+    ]
+
+
+def component_peak_query(index: int, component: Component) -> dict[str, Any]:
+    """``InvocationsPerCopy``, ``Sum`` per minute: its largest value is the per-copy peak."""
+    return _component_query(
+        f"c{index}_peak",
+        component,
+        INVOCATION_NAMESPACE,
+        "InvocationsPerCopy",
+        "Sum",
+        PEAK_PERIOD_SECONDS,
+    )
+
+
 def window_datapoints(window_seconds: int) -> int:
     """The most datapoints one variant's window queries return: hourly counts, one per other."""
     return window_seconds // HOUR + 6
@@ -230,6 +331,27 @@ class Readings:
             gpu_memory=first("gpumemory"),
         )
 
+    def component_history(self, index: int) -> ComponentHistory:
+        """The inference component ``index``'s history."""
+
+        def first(key: str) -> float | None:
+            return self.first.get(f"c{index}_{key}")
+
+        peak = self.largest.get(f"c{index}_peak")
+        concurrency = self.largest.get(f"c{index}_concurrency")
+        return ComponentHistory(
+            hours_with_data=self.positive.get(f"c{index}_hours", 0),
+            invocations=first("invocations"),
+            invocations_per_copy_peak=None if peak is None else round(peak, 3),
+            concurrent_requests_per_copy_peak=None
+            if concurrency is None
+            else round(concurrency, 3),
+            cpu=first("cpu"),
+            memory=first("memory"),
+            gpu=first("gpu"),
+            gpu_memory=first("gpumemory"),
+        )
+
 
 # -- The findings --------------------------------------------------------------------------------
 
@@ -287,6 +409,105 @@ def from_recommendation(
     )
 
 
+def component_finding(
+    component: Component,
+    verdict: Finding,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+) -> dict[str, Any]:
+    """The ``detail`` of an inference component's "Rightsizing Finding".
+
+    ``endpoint_name``, ``variant_name`` and ``inference_component_name`` together name the
+    component as the engine's registry does (its identity is the endpoint and the component);
+    ``kind`` is ``inference-component``, as on its recommendation events.
+    """
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "source": "cloudwatch",
+        "resource_type": "sagemaker-inference-component",
+        "kind": "inference-component",
+        "endpoint_name": component.endpoint_name,
+        "variant_name": component.variant_name,
+        "inference_component_name": component.inference_component_name,
+        "instance_type": component.instance_type,
+        "copy_count": component.copy_count,
+        "classification": verdict.classification,
+        "reasons": list(verdict.reasons),
+        "evidence": dict(verdict.evidence),
+        "cost_per_hour": verdict.cost_per_hour,
+        "lookback_days": settings.lookback_days,
+        "percentile": settings.percentile,
+        "band": {"low": settings.band.low, "high": settings.band.high},
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+    }
+
+
+def component_capacity(record: Mapping[str, Any] | None, component: Component) -> float | None:
+    """The concurrent requests per copy its last recommendation measured, or None.
+
+    From the component's recommendation record: its first candidate on the instance type the
+    component runs on (``capacity_per_copy``).
+    """
+    if record is None or record.get("inference_component_name") != (
+        component.inference_component_name
+    ):
+        return None
+    for candidate in record.get("candidates") or []:
+        if candidate.get("instance_type") == component.instance_type:
+            capacity = candidate.get("capacity_per_copy")
+            return None if capacity is None else float(capacity)
+    return None
+
+
+def endpoint_name_of(arn: str) -> str:
+    """The endpoint name in ``arn:aws:sagemaker:<region>:<account>:endpoint/<name>``.
+
+    SageMaker writes names in lower case in its ARNs, so compare it with ``str.lower()``.
+    """
+    return arn.split(":endpoint/", 1)[-1]
+
+
+def idle_finding(
+    recommendation: Mapping[str, Any], variant: Variant, now: datetime
+) -> dict[str, Any]:
+    """A "Rightsizing Finding" from Compute Optimizer's idle recommendation of a watched endpoint.
+
+    One per instance variant of the endpoint (a run is started per variant); the saving is the
+    whole endpoint's, as Compute Optimizer estimates it (``IdleRecommendation`` in botocore's
+    compute-optimizer model: ``finding`` Idle|Unattached|Unused, ``savingsOpportunity``
+    ``{savingsOpportunityPercentage, estimatedMonthlySavings{currency, value}}``, the same after
+    discounts, ``utilizationMetrics`` with ``Maximum`` or ``Average`` values).
+    """
+    savings = recommendation.get("savingsOpportunity") or {}
+    discounted = recommendation.get("savingsOpportunityAfterDiscounts") or {}
+    refreshed = recommendation.get("lastRefreshTimestamp")
+    description = recommendation.get("findingDescription")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "source": "compute-optimizer",
+        "resource_type": "sagemaker-endpoint",
+        "endpoint_name": variant.endpoint_name,
+        "variant_name": variant.variant_name,
+        "instance_type": variant.instance_type,
+        "instance_count": variant.instance_count,
+        "resource_arn": recommendation.get("resourceArn"),
+        "classification": recommendation.get("finding", "Idle"),
+        "reasons": [description or "Compute Optimizer finds the endpoint idle"],
+        "finding_description": description,
+        "estimated_monthly_savings": savings.get("estimatedMonthlySavings"),
+        "savings_opportunity_percentage": savings.get("savingsOpportunityPercentage"),
+        "estimated_monthly_savings_after_discounts": discounted.get("estimatedMonthlySavings"),
+        "utilization_metrics": [
+            {"name": m.get("name"), "statistic": m.get("statistic"), "value": m.get("value")}
+            for m in recommendation.get("utilizationMetrics") or []
+        ],
+        "lookback_days": recommendation.get("lookBackPeriodInDays"),
+        "last_refresh": refreshed.isoformat() if isinstance(refreshed, datetime) else refreshed,
+        "window": {"end": now.isoformat()},
+    }
+
+
 def compute_optimizer_finding(recommendation: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """A "Rightsizing Finding" from one of Compute Optimizer's EC2 instance recommendations."""
     options = sorted(recommendation.get("recommendationOptions", []), key=lambda o: o["rank"])
@@ -316,7 +537,7 @@ def compute_optimizer_finding(recommendation: Mapping[str, Any], now: datetime) 
     }
 
 
-def opt_in_required_finding(now: datetime) -> dict[str, Any]:
+def opt_in_required_finding(now: datetime, what: str = "EC2 findings") -> dict[str, Any]:
     """The one finding of an account that has not opted in to Compute Optimizer."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -324,18 +545,40 @@ def opt_in_required_finding(now: datetime) -> dict[str, Any]:
         "resource_type": "account",
         "classification": "OptInRequired",
         "reasons": [
-            "this account has not opted in to AWS Compute Optimizer, so it has no EC2 "
-            "findings: opt in (aws compute-optimizer update-enrollment-status --status "
-            "Active) and allow 30 hours of metrics"
+            f"this account has not opted in to AWS Compute Optimizer, so it has no {what}: "
+            "opt in (aws compute-optimizer update-enrollment-status --status Active) and "
+            "allow 30 hours of metrics"
         ],
         "window": {"end": now.isoformat()},
     }
 
 
+#: Findings recorded under their endpoint's partition.
+_ENDPOINT_RESOURCES = (
+    "sagemaker-endpoint-variant",
+    "sagemaker-inference-component",
+    "sagemaker-endpoint",
+)
+
+
 def ledger_key(finding: Mapping[str, Any]) -> str:
     """The ledger partition of a finding: the endpoint's, the instance's or the account's."""
-    if finding["resource_type"] == "sagemaker-endpoint-variant":
+    if finding["resource_type"] in _ENDPOINT_RESOURCES:
         return f"endpoint#{finding['endpoint_name']}"
     if finding["resource_type"] == "ec2-instance":
         return f"instance#{finding['instance_arn']}"
     return "account#compute-optimizer"
+
+
+def ledger_sort_key(finding: Mapping[str, Any]) -> str:
+    """The ledger sort key of a finding: ``finding#<window end>#<variant>``, then more.
+
+    For a component ``#inference-component#<name>``, for Compute Optimizer's idle finding of
+    an endpoint ``#compute-optimizer``: neither overwrites the variant's own finding.
+    """
+    key = f"finding#{finding['window']['end']}#{finding.get('variant_name', '')}"
+    if finding["resource_type"] == "sagemaker-inference-component":
+        return f"{key}#inference-component#{finding['inference_component_name']}"
+    if finding["resource_type"] == "sagemaker-endpoint":
+        return f"{key}#compute-optimizer"
+    return key

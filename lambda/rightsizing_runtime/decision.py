@@ -455,19 +455,48 @@ def saving_below_minimum(
         return None
     assert measured.candidate.cost_per_hour is not None
     assert chosen.cost_at_peak_per_hour is not None
-    current_cost = measured.candidate.cost_per_hour * current.instance_count
-    saving = current_cost - chosen.cost_at_peak_per_hour
+    return saving_too_small(
+        f"{current.instance_type} x{current.instance_count}",
+        measured.candidate.cost_per_hour * current.instance_count,
+        chosen.cost_at_peak_per_hour,
+        guardrails,
+    )
+
+
+def saving_too_small(
+    current_label: str, current_cost: Decimal, new_cost: Decimal, guardrails: Guardrails
+) -> str | None:
+    """The hysteresis arithmetic: why a change saves too little to be worth it, or None.
+
+    Too little: a change from ``current_cost`` to ``new_cost`` per hour saves below either
+    guardrail minimum.
+
+    Shared by :func:`saving_below_minimum` and the inference-component decision
+    (``component_decision.py``), which decide *whether* the current configuration meets the SLO
+    each in their own terms; ``current_label`` names it in the reason.
+    """
+    saving = current_cost - new_cost
     percent = Decimal(0) if current_cost == 0 else saving * 100 / current_cost
     per_month = saving * HOURS_PER_MONTH
     if percent >= guardrails.min_saving_percent and per_month >= guardrails.min_saving_per_month:
         return None
     return (
-        f"the current {current.instance_type} x{current.instance_count} meets the SLO and the "
+        f"the current {current_label} meets the SLO and the "
         f"change would save {_fmt(round(per_month, 2))} per month "
         f"({_fmt(round(percent, 1))}%), below the minimum of "
         f"{_fmt(guardrails.min_saving_per_month)} per month and "
         f"{_fmt(guardrails.min_saving_percent)}%"
     )
+
+
+def money(*amounts: Decimal) -> list[str]:
+    """Dollar amounts for people (:func:`_money`), for the other decision modules."""
+    return _money(*amounts)
+
+
+def fmt(value: Decimal | Fraction | int) -> str:
+    """A number for people (:func:`_fmt`), for the other decision modules."""
+    return _fmt(value)
 
 
 def _cost_change(

@@ -39,7 +39,7 @@ class InvalidRegistryError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class Entry:
-    """One endpoint variant the engine rightsizes."""
+    """One endpoint variant, or one inference component, the engine rightsizes."""
 
     endpoint_name: str
     variant_name: str
@@ -49,6 +49,13 @@ class Entry:
     model_package_group_name: str | None
     latency_alarm_name: str | None
     audit_classifications: tuple[str, ...]
+    #: The inference component rightsized (``InferenceComponentRightsizing``); None: a variant.
+    inference_component_name: str | None = None
+
+    @property
+    def target(self) -> str:
+        """What the entry rightsizes on its endpoint: the inference component, or the variant."""
+        return self.inference_component_name or self.variant_name
 
     @property
     def applies(self) -> bool:
@@ -76,7 +83,7 @@ class Registry:
             if entry.schedule:
                 by_schedule.setdefault(entry.schedule, []).append(entry)
         object.__setattr__(
-            self, "_by_endpoint", {(e.endpoint_name, e.variant_name): e for e in self.entries}
+            self, "_by_endpoint", {(e.endpoint_name, e.target): e for e in self.entries}
         )
         object.__setattr__(self, "_by_group", {k: tuple(v) for k, v in by_group.items()})
         object.__setattr__(
@@ -93,9 +100,13 @@ class Registry:
             self, "_approved_by_name", {k: tuple(v) for k, v in approved_by_name.items()}
         )
 
-    def endpoint(self, endpoint_name: str, variant_name: str) -> Entry | None:
-        """The entry of this endpoint variant, if the engine rightsizes it."""
-        return self._by_endpoint.get((endpoint_name, variant_name))
+    def endpoint(self, endpoint_name: str, target: str) -> Entry | None:
+        """The entry of this endpoint variant (or inference component), if it is rightsized.
+
+        ``target`` is the variant's name, or the inference component's for an entry that
+        rightsizes one (:func:`target_of` reads it from an event).
+        """
+        return self._by_endpoint.get((endpoint_name, target))
 
     def approved_in(self, group_name: str) -> tuple[Entry, ...]:
         """The endpoints whose runs start on approvals in this model package group."""
@@ -140,7 +151,13 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
         model_package_group_name=triggers.get("model_package_group_name"),
         latency_alarm_name=triggers.get("latency_alarm_name"),
         audit_classifications=tuple(triggers.get("audit_classifications") or ()),
+        inference_component_name=settings.get("inference_component_name"),
     )
+
+
+def target_of(fields: Mapping[str, Any]) -> str:
+    """What an event or run request names on its endpoint: an inference component or a variant."""
+    return str(fields.get("inference_component_name") or fields.get("variant_name"))
 
 
 def substitute(value: Any, values: Mapping[str, str]) -> Any:

@@ -110,7 +110,7 @@ def route(event: Mapping[str, Any], fleet: registry.Registry) -> dict[str, Any]:
 
 
 def _named(fields: Mapping[str, Any]) -> str:
-    return f"{fields.get('endpoint_name')}/{fields.get('variant_name')}"
+    return f"{fields.get('endpoint_name')}/{registry.target_of(fields)}"
 
 
 def _run_of(
@@ -120,7 +120,7 @@ def _run_of(
     what: str,
 ) -> dict[str, Any]:
     """A run of the endpoint ``fields`` names, or a recorded ignore if the engine lacks it."""
-    entry = fleet.endpoint(str(fields.get("endpoint_name")), str(fields.get("variant_name")))
+    entry = fleet.endpoint(str(fields.get("endpoint_name")), registry.target_of(fields))
     if entry is None:
         return _ignore(
             f"{what} names {_named(fields)}, which this engine does not rightsize",
@@ -132,7 +132,7 @@ def _run_of(
 def _finding(
     fleet: registry.Registry, detail: Mapping[str, Any], trigger: Mapping[str, Any]
 ) -> dict[str, Any]:
-    entry = fleet.endpoint(str(detail.get("endpoint_name")), str(detail.get("variant_name")))
+    entry = fleet.endpoint(str(detail.get("endpoint_name")), registry.target_of(detail))
     classification = detail.get("classification")
     if entry is None or classification not in entry.audit_classifications:
         # Findings of endpoints without an AuditFinding trigger are the audit's to report.
@@ -141,7 +141,7 @@ def _finding(
 
 
 def _recommendation(fleet: registry.Registry, detail: Mapping[str, Any]) -> dict[str, Any]:
-    entry = fleet.endpoint(str(detail.get("endpoint_name")), str(detail.get("variant_name")))
+    entry = fleet.endpoint(str(detail.get("endpoint_name")), registry.target_of(detail))
     if entry is None or not entry.applies or detail.get("action") != "apply":
         return _ignore(f"no apply of {_named(detail)} (not in ApplyMode.AUTO or APPROVAL here)")
     return {
@@ -213,6 +213,8 @@ def _fan_out(
             "variant_name": entry.variant_name,
             "requested_by": requested_by,
         }
+        if entry.inference_component_name is not None:
+            request["inference_component_name"] = entry.inference_component_name
         if version is not None:
             request["model_package_version_arn"] = version
         requests.append(request)
@@ -224,4 +226,6 @@ def _ignore(reason: str, *, record: Mapping[str, Any] | None = None) -> dict[str
     if record is not None:
         route["endpoint_name"] = str(record.get("endpoint_name"))
         route["variant_name"] = str(record.get("variant_name"))
+        if record.get("inference_component_name"):
+            route["inference_component_name"] = str(record["inference_component_name"])
     return {"route": route}

@@ -17,7 +17,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import component_job
 from .aws import CLIENT_CONFIG, endpoint_not_found, retryable_errors_typed, sagemaker_client
+from .component_decision import recommend_component, settings_from
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
 from .evidence import MEASURED, gather_evidence, scaling_cross_check
@@ -31,13 +33,22 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 # The benchmark endpoints' per-minute metrics (evidence.py): one GetMetricData per job.
 cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
+# What an inference component's decision reads (component_job.py).
+COMPONENT_READS = component_job.Reads(
+    endpoint=lambda name: sagemaker.describe_endpoint(EndpointName=name),
+    component=lambda name: sagemaker.describe_inference_component(InferenceComponentName=name),
+    endpoint_config=lambda name: sagemaker.describe_endpoint_config(EndpointConfigName=name),
+    job=lambda name: sagemaker.describe_ai_recommendation_job(AIRecommendationJobName=name),
+)
 
 
 @retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """Decide on the completed job of this execution."""
-    settings = parse_settings(event["settings"])
     name = event["job"]["job_name"]
+    if component_job.is_component(event["settings"]):
+        return _decide_component(event["settings"], name)
+    settings = parse_settings(event["settings"])
     # A job that did not complete raises here, before the endpoint is read.
     description = sagemaker.describe_inference_recommendations_job(JobName=name)
     candidates = candidates_from_job(description)
@@ -79,6 +90,34 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         {
             ENDPOINT_NAME: settings.endpoint_name,
             VARIANT_NAME: settings.variant_name,
+            OUTCOME: detail["action"],
+        },
+    )
+    return detail
+
+
+def _decide_component(document: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """An inference component's run: its AI recommendation job, decided (component_decision)."""
+    settings = settings_from(document)
+    detail = component_job.select(
+        document,
+        name,
+        COMPONENT_READS,
+        lambda **state: recommend_component(settings=settings, **state),
+    )
+    logger.info(
+        "%s for %s/%s: %s",
+        detail["action"],
+        document["endpoint_name"],
+        document["inference_component_name"],
+        detail["reason"],
+    )
+    # The run's metrics, as for endpoints; the AI job reports no benchmark cost (None).
+    emit(
+        run_values(detail, {}),
+        {
+            ENDPOINT_NAME: str(document["endpoint_name"]),
+            VARIANT_NAME: str(document["variant_name"]),
             OUTCOME: detail["action"],
         },
     )

@@ -19,6 +19,9 @@ Two steps of the Recommend workflow run here (``event["step"]``):
 - ``start`` (the default): ``{"settings", "execution_arn"}`` -> ``{"job_name", "job_arn"}``.
 - ``publish_pending``: ``{"recommendation"}`` (a ``pending`` recommendation's detail) ->
   where it was kept, and the version it superseded.
+
+An inference component's settings (``"kind": "inference-component"``) run ``prepare``,
+``start`` and ``status`` (one poll of its AI recommendation job) in ``component_job.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import measurements, pending
+from . import component_job, measurements, pending
 from .aws import (
     CLIENT_CONFIG,
     endpoint_not_found,
@@ -56,12 +59,31 @@ cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
 # Older settings documents lack the reuse and expiry settings: the construct's defaults.
 _DEFAULT_REUSE_MAX_AGE_SECONDS = 30 * 24 * 3600
 _DEFAULT_PENDING_EXPIRY_SECONDS = 14 * 24 * 3600
+# What an inference component's prepare, start and poll read (component_job.py).
+COMPONENT_READS = component_job.Reads(
+    endpoint=lambda name: sagemaker.describe_endpoint(EndpointName=name),
+    component=lambda name: sagemaker.describe_inference_component(InferenceComponentName=name),
+    endpoint_config=lambda name: sagemaker.describe_endpoint_config(EndpointConfigName=name),
+    job=lambda name: sagemaker.describe_ai_recommendation_job(AIRecommendationJobName=name),
+)
 
 
 @retryable_errors_typed
 def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     """Run the ``prepare``, ``start`` or ``publish_pending`` step."""
     step = event.get("step")
+    if component_job.is_component(event.get("settings") or {}):
+        # An inference component's run (InferenceComponentRightsizing): its AI job.
+        if step == "prepare":
+            return component_job.prepare(event, COMPONENT_READS)
+        if step == "status":
+            return component_job.status(event["job"]["job_name"], COMPONENT_READS)
+        return component_job.start(
+            event["settings"],
+            job_name(event["execution_arn"]),
+            lambda **request: sagemaker.create_ai_recommendation_job(**request),
+            COMPONENT_READS,
+        )
     if step == "prepare":
         return prepare(event)
     if step == "publish_pending":

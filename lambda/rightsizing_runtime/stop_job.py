@@ -13,6 +13,7 @@ needed to find it (DESIGN.md invariant 6: no orphaned load tests billing). Stopp
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,12 +37,27 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
     execution_arn = event["execution_arn"]
     reason = event.get("reason", "unspecified")
     name = job_name(execution_arn)
+    # The execution's event does not say whether it ran an IR job or an inference component's
+    # AI recommendation job (both named after the execution): stop whichever exists.
+    stops: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("IR", lambda: sagemaker.stop_inference_recommendations_job(JobName=name)),
+        ("AI", lambda: sagemaker.stop_ai_recommendation_job(AIRecommendationJobName=name)),
+    )
+    # One execution runs one kind: the first that stops ends the search.
+    stopped = next((kind for kind, stop in stops if _stop(stop, execution_arn, name)), None)
+    if stopped is None:
+        return {"job_name": name, "stopped": False, "reason": reason}
+    logger.info("stopped %s job %s of execution %s: %s", stopped, name, execution_arn, reason)
+    return {"job_name": name, "stopped": True, "reason": reason}
+
+
+def _stop(stop: Callable[[], object], execution_arn: str, name: str) -> bool:
+    """Whether ``stop`` stopped a job; a job never created or already finished is no error."""
     try:
-        sagemaker.stop_inference_recommendations_job(JobName=name)
+        stop()
     except ClientError as error:
         if error_code(error) not in _NOTHING_TO_STOP:
             raise
         logger.info("nothing to stop for %s (%s): %s", execution_arn, name, error)
-        return {"job_name": name, "stopped": False, "reason": reason}
-    logger.info("stopped %s of execution %s: %s", name, execution_arn, reason)
-    return {"job_name": name, "stopped": True, "reason": reason}
+        return False
+    return True

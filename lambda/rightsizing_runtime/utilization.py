@@ -18,6 +18,14 @@ evidence. Rules, in order (README, "Utilization audit"):
 ``CPUUtilization`` is summed over vCPUs (0-400 % on 4 vCPUs), ``GPUUtilization`` and
 ``GPUMemoryUtilization`` over GPUs: they are divided by the instance's vCPU and GPU counts before
 they are compared with the band. ``ModelLatency`` is in microseconds.
+
+Inference components (:func:`classify_component`) are judged by the same rules, on the
+per-copy metrics SageMaker publishes for them: their utilizations (``CPUUtilizationNormalized``,
+``MemoryUtilizationNormalized``, ``GPUUtilizationNormalized``, ``GPUMemoryUtilizationNormalized``
+in ``/aws/sagemaker/InferenceComponents``) are already 0-100 % per copy, over the copy's
+reservation (or its limit when nothing is reserved): GPU utilization is already normalized per
+GPU there, so nothing is divided. Their load is the per-copy peak of ``ConcurrentRequestsPerCopy``
+against the concurrent requests per copy the component's last recommendation measured.
 """
 
 from __future__ import annotations
@@ -128,6 +136,116 @@ def classify(
         **{f"{name}_percent": value for name, value in utilizations.items()},
     }
 
+    return _judge(
+        hours_with_data=history.hours_with_data,
+        invocations=history.invocations,
+        utilizations=utilizations,
+        band=band,
+        slo=slo,
+        model_latency_us=history.model_latency_us,
+        peak=_Peak(
+            label="invocations per instance peak",
+            unit="/min",
+            value=history.invocations_per_instance_peak,
+            limit=capacity.max_invocations_per_instance_per_minute,
+        ),
+        evidence=evidence,
+        cost=cost,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentHistory:
+    """One inference component's per-copy CloudWatch history over the window (None: no data)."""
+
+    hours_with_data: int
+    invocations: float | None
+    #: The largest per-minute ``Sum`` of ``InvocationsPerCopy``.
+    invocations_per_copy_peak: float | None
+    #: The ``Maximum`` of ``ConcurrentRequestsPerCopy`` over the window.
+    concurrent_requests_per_copy_peak: float | None
+    #: Percent at the audit's percentile, already normalized per copy (0-100).
+    cpu: float | None
+    memory: float | None
+    gpu: float | None = None
+    gpu_memory: float | None = None
+
+
+def classify_component(
+    history: ComponentHistory,
+    *,
+    copy_count: int,
+    band: Band,
+    capacity_per_copy: float | None = None,
+) -> Finding:
+    """Judge one inference component (the module docstring's rules, on per-copy metrics).
+
+    ``capacity_per_copy``: the concurrent requests one copy served within the SLO in the
+    component's last recommendation (``capacity_per_copy`` of its candidate on the same
+    instance type), or None. Latency is not judged: a component's SLO is on time to first
+    token, which CloudWatch does not publish.
+    """
+
+    def percent(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    utilizations = {
+        "cpu_normalized": percent(history.cpu),
+        "memory_normalized": percent(history.memory),
+        "gpu_normalized": percent(history.gpu),
+        "gpu_memory_normalized": percent(history.gpu_memory),
+    }
+    evidence: dict[str, Any] = {
+        "hours_with_data": history.hours_with_data,
+        "invocations": history.invocations,
+        "invocations_per_copy_peak": history.invocations_per_copy_peak,
+        "concurrent_requests_per_copy_peak": history.concurrent_requests_per_copy_peak,
+        "measured_capacity_per_copy": capacity_per_copy,
+        "copy_count": copy_count,
+        **{f"{name}_percent": value for name, value in utilizations.items()},
+    }
+    return _judge(
+        hours_with_data=history.hours_with_data,
+        invocations=history.invocations,
+        utilizations=utilizations,
+        band=band,
+        slo=None,
+        model_latency_us=None,
+        peak=_Peak(
+            label="concurrent requests per copy peak",
+            unit="",
+            value=history.concurrent_requests_per_copy_peak,
+            limit=capacity_per_copy,
+        ),
+        evidence=evidence,
+        cost=None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Peak:
+    """The peak load against the capacity the last recommendation measured (rules 3 and 4)."""
+
+    label: str
+    unit: str
+    value: float | None
+    limit: float | None
+
+
+def _judge(
+    *,
+    hours_with_data: int,
+    invocations: float | None,
+    utilizations: Mapping[str, float | None],
+    band: Band,
+    slo: Slo | None,
+    model_latency_us: float | None,
+    peak: _Peak,
+    evidence: Mapping[str, Any],
+    cost: float | None,
+) -> Finding:
+    """The rules of the module docstring, on measures already per core / per GPU / per copy."""
+
     def finding(classification: str, reasons: list[str]) -> Finding:
         return Finding(
             classification=classification,
@@ -136,15 +254,15 @@ def classify(
             cost_per_hour=cost,
         )
 
-    if history.hours_with_data < MIN_HOURS_OF_DATA:
+    if hours_with_data < MIN_HOURS_OF_DATA:
         return finding(
             INSUFFICIENT_DATA,
             [
-                f"{history.hours_with_data} hours with data in the window, fewer than "
+                f"{hours_with_data} hours with data in the window, fewer than "
                 f"{MIN_HOURS_OF_DATA}: no judgement"
             ],
         )
-    if not history.invocations:
+    if not invocations:
         priced = "cost unknown" if cost is None else f"{cost} per hour"
         return finding(IDLE, [f"no invocations in the window ({priced})"])
     measured = {name: value for name, value in utilizations.items() if value is not None}
@@ -158,22 +276,21 @@ def classify(
     # say so rather than judge latency from another statistic.
     unjudged = (
         [f"ModelLatency {slo.percentile} not returned by CloudWatch: latency not judged"]
-        if slo is not None and history.model_latency_us is None
+        if slo is not None and model_latency_us is None
         else []
     )
-    under = _underprovisioned(history, measured, band, slo, capacity)
+    under = _underprovisioned(model_latency_us, measured, band, slo, peak)
     if under:
         return finding(UNDERPROVISIONED, under + unjudged)
     over = [f"{name} {value:.1f}% below {band.low:g}%" for name, value in measured.items()]
-    if len(over) == len(measured) and not any(value >= band.low for value in measured.values()):
-        peak = history.invocations_per_instance_peak
-        limit = capacity.max_invocations_per_instance_per_minute
-        if limit is None or peak is None or peak < limit * band.low / 100:
-            if limit is not None and peak is not None:
-                over.append(
-                    f"invocations per instance peak {peak:g}/min below {band.low:g}% of the "
-                    f"measured {limit:g}/min"
-                )
+    if not any(value >= band.low for value in measured.values()):
+        if peak.value is None or peak.limit is None:
+            return finding(OVERPROVISIONED, over + unjudged)
+        if peak.value < peak.limit * band.low / 100:
+            over.append(
+                f"{peak.label} {peak.value:g}{peak.unit} below {band.low:g}% of the "
+                f"measured {peak.limit:g}{peak.unit}"
+            )
             return finding(OVERPROVISIONED, over + unjudged)
     held = "the SLO met" if slo is not None and not unjudged else "no SLO judged"
     return finding(
@@ -198,15 +315,15 @@ def _normalized(history: History, shape: Shape | None) -> dict[str, float | None
 
 
 def _underprovisioned(
-    history: History,
+    model_latency_us: float | None,
     measured: Mapping[str, float],
     band: Band,
     slo: Slo | None,
-    capacity: Capacity,
+    peak: _Peak,
 ) -> list[str]:
     reasons = []
-    if slo is not None and history.model_latency_us is not None:
-        latency_ms = history.model_latency_us / _MICROSECONDS_PER_MILLISECOND
+    if slo is not None and model_latency_us is not None:
+        latency_ms = model_latency_us / _MICROSECONDS_PER_MILLISECOND
         if latency_ms > slo.max_latency_ms:
             reasons.append(
                 f"ModelLatency {slo.percentile} {latency_ms:.1f} ms above the SLO of "
@@ -217,11 +334,9 @@ def _underprovisioned(
         for name, value in measured.items()
         if value > band.high
     ]
-    peak = history.invocations_per_instance_peak
-    limit = capacity.max_invocations_per_instance_per_minute
-    if peak is not None and limit is not None and peak > limit:
+    if peak.value is not None and peak.limit is not None and peak.value > peak.limit:
         reasons.append(
-            f"invocations per instance peak {peak:g}/min above the {limit:g}/min the last "
-            "recommendation measured"
+            f"{peak.label} {peak.value:g}{peak.unit} above the {peak.limit:g}{peak.unit} the "
+            "last recommendation measured"
         )
     return reasons

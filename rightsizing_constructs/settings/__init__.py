@@ -11,7 +11,8 @@ Values that are unresolved CDK tokens are not checked: they are only known at de
 - :mod:`.triggers`: model approvals, latency alarms, audit findings;
 - :mod:`.audit`: how the utilization audit judges a variant;
 - :mod:`.access`: how the engine's roles are granted the endpoints;
-- :mod:`.traffic`: where the peak traffic a run sizes for comes from.
+- :mod:`.traffic`: where the peak traffic a run sizes for comes from;
+- :mod:`.component`: an inference component's workload, objective and AI recommendation job.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from __future__ import annotations
 from ._validation import ValidationProblems, is_number, is_token, problems_of
 from .access import EndpointAccess
 from .audit import LookbackPeriod, UtilizationBand, UtilizationPercentile
+from .component import (
+    MAX_AI_JOB_INSTANCE_TYPES,
+    AIObjective,
+    AIRecommendationJob,
+    AIWorkload,
+    InferenceFramework,
+    TimeToFirstTokenSlo,
+)
 from .deployment import ApplyMode, Deployment, TrafficShift
 from .job import (
     MAX_INSTANCE_TYPES_PER_JOB,
@@ -38,14 +47,19 @@ from .triggers import AUDIT_CLASSIFICATIONS, AuditFinding, LatencyAlarm, ModelAp
 
 __all__ = [
     "AUDIT_CLASSIFICATIONS",
+    "MAX_AI_JOB_INSTANCE_TYPES",
     "MAX_INSTANCE_TYPES_PER_JOB",
     "MAX_JOB_DURATION_SECONDS",
+    "AIObjective",
+    "AIRecommendationJob",
+    "AIWorkload",
     "ApplyMode",
     "AuditFinding",
     "ContainerConfig",
     "Deployment",
     "EndpointAccess",
     "Guardrails",
+    "InferenceFramework",
     "JobType",
     "LatencyAlarm",
     "LatencyPercentile",
@@ -58,6 +72,7 @@ __all__ = [
     "RecommenderJob",
     "Stairs",
     "StoppingConditions",
+    "TimeToFirstTokenSlo",
     "TrafficPattern",
     "TrafficShift",
     "UtilizationBand",

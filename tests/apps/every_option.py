@@ -7,7 +7,7 @@ Two stacks, because some options exclude each other ("bring your own or let us c
   reserved concurrency, a VPC and a custom bus; four endpoints between them set every
   ``EndpointRightsizing`` option (every trigger, an Advanced job with phases, another with
   stairs, every deployment kind, rollback alarms by name and as alarms, every guardrail, a
-  measured peak), and
+  measured peak), an ``InferenceComponentRightsizing`` sets every option of its own, and
   three ``UtilizationAudit``s watch endpoints by name (with every audit option), by tags and
   all of them;
 - ``RightsizingBringYourOwn``: the engine uses the team's own job role, topic, bus and ledger.
@@ -38,12 +38,17 @@ from cdk_nag import (
 )
 
 from rightsizing_constructs import (
+    AIObjective,
+    AIRecommendationJob,
+    AIWorkload,
     ApplyMode,
     AuditFinding,
     ContainerConfig,
     Deployment,
     EndpointRightsizing,
     Guardrails,
+    InferenceComponentRightsizing,
+    InferenceFramework,
     LatencyAlarm,
     LatencyPercentile,
     LatencySlo,
@@ -56,6 +61,7 @@ from rightsizing_constructs import (
     RightsizingEngine,
     Stairs,
     StoppingConditions,
+    TimeToFirstTokenSlo,
     TrafficPattern,
     UtilizationAudit,
     UtilizationBand,
@@ -244,6 +250,42 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
             termination_wait=cdk.Duration.minutes(5), rollback_alarms=[errors]
         ),
     )
+    # An LLM endpoint's inference component, with every option (README, "Inference
+    # components"); its audit findings start runs.
+    InferenceComponentRightsizing(
+        stack,
+        "Llama",
+        engine=engine,
+        endpoint_name="llm-endpoint",
+        inference_component_name="llama-ic",
+        variant_name="AllTraffic",
+        model_data_url="s3://team-models/llama-3-8b/",
+        output_location="s3://team-rightsizing/ai-jobs/",
+        slo=TimeToFirstTokenSlo.p95(cdk.Duration.millis(500)),
+        peak_concurrent_requests=40,
+        workload=AIWorkload.tokens(
+            concurrency=8,
+            input_tokens_mean=550,
+            input_tokens_stddev=150,
+            output_tokens_mean=150,
+            output_tokens_stddev=50,
+        ),
+        job=AIRecommendationJob(
+            objective=AIObjective.TIME_TO_FIRST_TOKEN,
+            instance_types=["ml.g5.2xlarge", "ml.g6.2xlarge", "ml.g6e.xlarge"],
+            framework=InferenceFramework.VLLM,
+            optimize_model=True,
+        ),
+        target_utilization=0.6,
+        guardrails=Guardrails(max_instances=4, min_saving_percent=5),
+        min_copies=2,
+        hourly_prices={"ml.g5.2xlarge": 1.515, "ml.g6.2xlarge": 1.222, "ml.g6e.xlarge": 1.861},
+        timeout=cdk.Duration.hours(6),
+        apply_mode=ApplyMode.APPROVAL,
+        approval_timeout=cdk.Duration.days(1),
+        schedule=events.Schedule.rate(cdk.Duration.days(14)),
+        audit_finding=AuditFinding(classifications=["Overprovisioned", "Idle"]),
+    )
     # The three ways an audit finds its endpoints: by name, by tags, every one in service.
     UtilizationAudit(
         stack,
@@ -255,6 +297,8 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         slo=LatencySlo.p99(cdk.Duration.millis(250)),
         schedule=events.Schedule.cron(minute="0", hour="6"),
         compute_optimizer=True,
+        inference_components=["llama-ic"],
+        compute_optimizer_idle=True,
         engine=engine,
     )
     UtilizationAudit(

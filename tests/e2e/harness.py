@@ -13,7 +13,9 @@ How it fits together (see README, "End-to-end tests"):
   ``errorType``/``errorMessage``), so Retry/Catch see the handler's real error names;
 - AWS calls go to moto where it implements them (SageMaker endpoints and configs, SNS, SQS,
   EventBridge); the IR job APIs, which moto lacks, go to :class:`InferenceRecommenderStandIn`,
-  which validates every request against botocore's model and moves jobs through realistic states;
+  which validates every request against botocore's model and moves jobs through realistic states,
+  and the AI recommendation job and workload config APIs to :class:`AiRecommendationStandIn`,
+  alike;
 - :meth:`LocalAws.fail_next` makes the next matching call(s) answer with an AWS error
   (throttling, say): the handlers' clients retry it as configured, a state's Retry sees it.
 """
@@ -282,6 +284,123 @@ class InferenceRecommenderStandIn:
 
 
 @dataclass
+class AiJob:
+    """One AI recommendation job of :class:`AiRecommendationStandIn`."""
+
+    request: dict[str, Any]
+    created_at: float
+    status: str = "InProgress"
+    describes: int = 0
+    ended_at: float | None = None
+
+
+@dataclass
+class AiRecommendationStandIn:
+    """CreateAIRecommendationJob, Describe..., Stop... and the AI workload configs, as SageMaker
+    behaves (issue #17: moto has none of them), every request validated by botocore's model.
+
+    A job is ``InProgress`` for ``polls_before_done`` describes, then ends as ``outcome``:
+    ``Completed`` with ``recommendations`` (``DescribeAIRecommendationJob``'s
+    ``Recommendations``, set by the test), or ``Failed`` with ``failure_reason``; with
+    ``polls_before_done=None`` it never ends until stopped. A stopped job is ``Stopping`` until
+    its next describe, then ``Stopped`` (``AIRecommendationJobStatus``'s values in botocore).
+    With ``require_workload_config``, a job naming a workload config this stand-in has not
+    created is ResourceNotFound (a template's AWS::SageMaker::AIWorkloadConfig is not created
+    here, so it is off by default).
+    """
+
+    recommendations: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "Completed"
+    failure_reason: str = "Insufficient capacity for ml.g6.2xlarge in us-east-1"
+    polls_before_done: int | None = 2
+    require_workload_config: bool = False
+    jobs: dict[str, AiJob] = field(default_factory=dict)
+    workload_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The most jobs that were running (InProgress or Stopping) at once.
+    most_running: int = 0
+
+    def handle(self, operation: str, params: dict[str, Any]) -> HttpResponse:
+        """Answer one operation; its request is validated against botocore's input shape."""
+        validate_parameters(params, _SAGEMAKER.operation_model(operation).input_shape)
+        if "AIWorkloadConfig" in operation:
+            return self._workload_config(operation, params)
+        name = params["AIRecommendationJobName"]
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:ai-recommendation-job/{name}"
+        job = self.jobs.get(name)
+        if operation == "CreateAIRecommendationJob":
+            if job is not None:
+                return _error("ResourceInUse", f"AI recommendation job {name} already exists")
+            workload = params["AIWorkloadConfigIdentifier"].rsplit("/", 1)[-1]
+            if self.require_workload_config and workload not in self.workload_configs:
+                return _error("ResourceNotFound", f"AI workload config {workload} not found")
+            self.jobs[name] = AiJob(request=params, created_at=round(time.time(), 3))
+            running = [j for j in self.jobs.values() if j.status in ("InProgress", "Stopping")]
+            self.most_running = max(self.most_running, len(running))
+            return _reply({"AIRecommendationJobArn": arn})
+        if job is None:
+            return _error("ResourceNotFound", f"AI recommendation job {name} does not exist")
+        if operation == "StopAIRecommendationJob":
+            if job.status != "InProgress":
+                return _error(
+                    "ValidationException", f"AI recommendation job {name} is {job.status}"
+                )
+            job.status = "Stopping"
+            return _reply({"AIRecommendationJobArn": arn})
+        assert operation == "DescribeAIRecommendationJob", operation
+        job.describes += 1
+        if job.status == "Stopping":
+            job.status, job.ended_at = "Stopped", round(time.time(), 3)
+        done = self.polls_before_done is not None and job.describes > self.polls_before_done
+        if job.status == "InProgress" and done:
+            job.status, job.ended_at = self.outcome, round(time.time(), 3)
+        return _reply(self._description(name, arn, job))
+
+    def _workload_config(self, operation: str, params: dict[str, Any]) -> HttpResponse:
+        name = params["AIWorkloadConfigName"]
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:ai-workload-config/{name}"
+        if operation == "CreateAIWorkloadConfig":
+            if name in self.workload_configs:
+                return _error("ResourceInUse", f"AI workload config {name} already exists")
+            self.workload_configs[name] = {**params, "CreationTime": round(time.time(), 3)}
+            return _reply({"AIWorkloadConfigArn": arn})
+        if operation == "DescribeAIWorkloadConfig":
+            if name not in self.workload_configs:
+                return _error("ResourceNotFound", f"AI workload config {name} not found")
+            return _reply({**self.workload_configs[name], "AIWorkloadConfigArn": arn})
+        return _error("ValidationException", f"the stand-in does not answer {operation}")
+
+    def _description(self, name: str, arn: str, job: AiJob) -> dict[str, Any]:
+        request = job.request
+        output = {
+            key: request["OutputConfig"][key]
+            for key in ("S3OutputLocation", "ModelPackageGroupIdentifier", "MlflowConfig")
+            if key in request["OutputConfig"]
+        }
+        description: dict[str, Any] = {
+            "AIRecommendationJobName": name,
+            "AIRecommendationJobArn": arn,
+            "AIRecommendationJobStatus": job.status,
+            "ModelSource": request["ModelSource"],
+            "OutputConfig": output,
+            "AIWorkloadConfigIdentifier": request["AIWorkloadConfigIdentifier"],
+            "PerformanceTarget": request["PerformanceTarget"],
+            "RoleArn": request["RoleArn"],
+            "CreationTime": job.created_at,
+            "StartTime": job.created_at,
+        }
+        for key in ("InferenceSpecification", "OptimizeModel", "ComputeSpec", "Tags"):
+            if key in request:
+                description[key] = request[key]
+        if job.ended_at is not None:
+            description["EndTime"] = job.ended_at
+        if job.status == "Completed":
+            description["Recommendations"] = self.recommendations
+        if job.status == "Failed":
+            description["FailureReason"] = self.failure_reason
+        return description
+
+
+@dataclass
 class EndpointUpdateStandIn:
     """UpdateEndpoint, which moto lacks, on moto's own endpoints, as SageMaker behaves.
 
@@ -508,10 +627,12 @@ class LocalAws:
         self,
         ir: InferenceRecommenderStandIn,
         updates: EndpointUpdateStandIn,
+        ai: AiRecommendationStandIn | None = None,
         components: InferenceComponentStandIn | None = None,
     ) -> None:
         self.ir = ir
         self.updates = updates
+        self.ai = ai or AiRecommendationStandIn()
         self.components = components or InferenceComponentStandIn()
         self.injected: list[Injected] = []
         self.calls: list[tuple[str, str]] = []
@@ -550,6 +671,10 @@ class LocalAws:
             or operation == "GetScalingConfigurationRecommendation"
         ):
             return self.ir.handle(operation, params)
+        if service == "sagemaker" and (
+            "AIRecommendationJob" in operation or "AIWorkloadConfig" in operation
+        ):
+            return self.ai.handle(operation, params)
         if service == "sagemaker" and operation == "UpdateEndpoint":
             return self.updates.update(params)
         if service == "sagemaker" and operation in InferenceComponentStandIn.OPERATIONS:
@@ -720,10 +845,11 @@ _AUTOSCALING_DIMENSIONS = Enum(  # type: ignore[misc]
 def local_aws(
     ir: InferenceRecommenderStandIn,
     updates: EndpointUpdateStandIn | None = None,
+    ai: AiRecommendationStandIn | None = None,
     components: InferenceComponentStandIn | None = None,
 ) -> Iterator[LocalAws]:
     """moto with state machine execution on, and the stand-ins answering first."""
-    aws = LocalAws(ir, updates or EndpointUpdateStandIn(), components)
+    aws = LocalAws(ir, updates or EndpointUpdateStandIn(), ai, components)
     # Assigning os.environ (not changing the process's variables): handlers read the module
     # attribute at call time, so each sees its own variables over the process's.
     with (
