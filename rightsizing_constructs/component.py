@@ -208,12 +208,13 @@ class InferenceComponentRightsizing(Construct):
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = None
         if self.applies:
-            self.apply_settings = {
-                **engine.apply_workflow.settings(
-                    endpoint_name, variant_name, None, approval_timeout=approval_timeout
-                ),
-                "inference_component_name": inference_component_name,
-            }
+            self.apply_settings = engine.apply_workflow.settings(
+                endpoint_name,
+                variant_name,
+                None,
+                approval_timeout=approval_timeout,
+                inference_component_name=inference_component_name,
+            )
         _register(
             engine,
             self,
@@ -259,13 +260,14 @@ def _register(
     )
     endpoint_arn = sagemaker_arn(engine, "endpoint", component.endpoint_name)
     engine._recommend_permissions.allow_endpoint(endpoint_arn)
-    engine._recommend_permissions.allow_component(
-        sagemaker_arn(engine, "inference-component", component.inference_component_name)
-    )
+    component_arn = sagemaker_arn(engine, "inference-component", component.inference_component_name)
+    engine._recommend_permissions.allow_component(component_arn)
     if engine._model_reads is not None:
         engine._model_reads.allow_s3(read=read_locations, write=write_location)
     if component.applies:
+        # The Apply steps read the endpoint's instance type and change this component only.
         engine.apply_workflow.grant_endpoint(endpoint_arn)
+        engine.apply_workflow.grant_inference_component(component_arn)
 
 
 def _workload_config(scope: Construct, workload: AIWorkload) -> sagemaker.CfnAIWorkloadConfig:

@@ -4,11 +4,9 @@ every AWS call of the path made to fail once leaves the IC on its old or its new
 with its autoscaling (DESIGN.md invariants 1, 3 and 5).
 
 moto has no inference component APIs: ``InferenceComponentStandIn`` (harness.py) answers them,
-validating every request against botocore's model. Until ``InferenceComponentRightsizing``
-lands, the stack is an ``EndpointRightsizing``'s engine with the IC's apply settings registered
-as the construct will (``ApplyWorkflow.settings(..., inference_component_name=)``, the engine's
-routing, ``grant_inference_component``); the runs start the Apply machine with the IC's
-registry entry, as Route's StartApply does.
+validating every request against botocore's model. The stack is an
+``InferenceComponentRightsizing`` (``ApplyMode.AUTO``); the runs start the Apply machine with the
+component's apply settings from the engine's registry, as Route's StartApply does.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import boto3
 import pytest
 from aws_cdk.assertions import Template
 
-from rightsizing_constructs._arns import sagemaker_arn
+from rightsizing_constructs import RightsizingEngine
 from tests.e2e.harness import (
     Execution,
     InferenceComponentStandIn,
@@ -31,8 +29,8 @@ from tests.e2e.harness import (
     LocalStack,
     local_aws,
 )
-from tests.e2e.test_recommend_workflow import QUICK_JOB
-from tests.infra import rightsizing, stack
+from tests.infra import stack
+from tests.test_component_construct import component
 
 pytestmark = pytest.mark.e2e
 
@@ -44,60 +42,18 @@ METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124"
 NEW_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 
-#: The IC's settings document (contract, "The IC settings document"), as the construct writes it.
-IC_SETTINGS = {
-    "settings_version": 1,
-    "kind": "inference-component",
-    "endpoint_name": ENDPOINT,
-    "variant_name": "AllTraffic",
-    "inference_component_name": NAME,
-    "job_role_arn": "arn:aws:iam::123456789012:role/job",
-    "model": {"s3_uri": "s3://bucket/models/llama/"},
-    "job": {
-        "job_type": "ai-recommendation",
-        "workload_config_name": "llm-workload",
-        "objective": "ttft-ms",
-        "instance_types": ["ml.g4dn.12xlarge"],
-        "output_s3_uri": "s3://bucket/rightsizing/",
-        "framework": "LMI",
-        "optimize_model": False,
-        "workload_concurrency": 8,
-    },
-    "slo": {"metric": "ttft", "percentile": "p90", "max_latency_ms": 500},
-    "peak_concurrent_requests": 40,
-    "target_utilization": 0.5,
-    "guardrails": {
-        "min_instances": 1,
-        "max_instances": 4,
-        "allowed_instance_types": [],
-        "max_cost_per_hour": None,
-        "min_saving_percent": 0,
-        "min_saving_per_month": 0,
-        "min_copies": 1,
-    },
-    "timeout_seconds": 14400,
-    "first_poll_seconds": 3600,
-    "max_polls": 200,
-    "slot_hold_seconds": 18000,
-}
-
 
 def _template() -> dict[str, Any]:
+    """The lead's ``InferenceComponentRightsizing`` on an engine polling every second."""
     scope = stack()
-    endpoint = rightsizing(
-        scope, endpoint_name=ENDPOINT, poll_interval=cdk.Duration.seconds(1), job=QUICK_JOB
+    engine = RightsizingEngine(scope, "RightsizingEngine", poll_interval=cdk.Duration.seconds(1))
+    construct = component(
+        scope,
+        engine=engine,
+        endpoint_name=ENDPOINT,
+        inference_component_name=NAME,
     )
-    engine = endpoint.engine
-    apply_settings = engine.apply_workflow.settings(
-        ENDPOINT, "AllTraffic", None, inference_component_name=NAME
-    )
-    engine.routing.register(
-        settings=IC_SETTINGS, apply_settings=apply_settings, triggers={}, schedule=None
-    )
-    engine.apply_workflow.grant_inference_component(
-        sagemaker_arn(engine, "inference-component", NAME)
-    )
-    return dict(Template.from_stack(cdk.Stack.of(endpoint)).to_json())
+    return dict(Template.from_stack(cdk.Stack.of(construct)).to_json())
 
 
 TEMPLATE = _template()
