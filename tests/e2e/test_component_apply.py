@@ -20,7 +20,11 @@ import boto3
 import pytest
 from aws_cdk.assertions import Template
 
-from rightsizing_constructs import RightsizingEngine
+from rightsizing_constructs import (
+    RECOMMENDATION_DETAIL_TYPE,
+    RECOMMENDATION_EVENT_SOURCE,
+    RightsizingEngine,
+)
 from tests.e2e.harness import (
     Execution,
     InferenceComponentStandIn,
@@ -427,3 +431,31 @@ def test_any_call_failing_once_leaves_the_ic_old_or_new_with_autoscaling(
         assert lock_of(deployed) is not None  # it expires: a stale lock never blocks for good
     else:
         assert lock_of(deployed) is None
+
+
+def test_the_recommendation_event_reaches_the_apply_machine_through_the_engine_rule(
+    deployed: LocalStack, components: InferenceComponentStandIn
+) -> None:
+    """The event as the Recommend workflow publishes it: the engine's Requests rule, Route
+    (keyed by endpoint and component) and StartApply hand it to the Apply machine."""
+    [result] = deployed.events.put_events(
+        Entries=[
+            {
+                "Source": RECOMMENDATION_EVENT_SOURCE,
+                "DetailType": RECOMMENDATION_DETAIL_TYPE,
+                "Detail": json.dumps(recommendation()),
+            }
+        ]
+    )["Entries"]
+    assert "EventId" in result, result
+
+    [routed] = deployed.deliver()
+    assert routed.status == "SUCCEEDED", routed.cause
+    assert "StartApply" in routed.states, routed.states
+    [applied] = deployed.executions("apply", limit=90)
+
+    assert applied.status == "SUCCEEDED", applied.cause
+    assert "ComponentSnapshot" in applied.states
+    assert assert_old_or_new(component_state(components)) == "new"
+    [record] = records(deployed)
+    assert record["outcome"] == "applied"
