@@ -12,6 +12,7 @@ component's apply settings from the engine's registry, as Route's StartApply doe
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -459,3 +460,70 @@ def test_the_recommendation_event_reaches_the_apply_machine_through_the_engine_r
     assert assert_old_or_new(component_state(components)) == "new"
     [record] = records(deployed)
     assert record["outcome"] == "applied"
+
+
+def _waiting(arn: str) -> bool:
+    """The execution's last event: it entered a Wait state."""
+    events = boto3.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+    return bool(events) and events[-1]["type"] == "WaitStateEntered"
+
+
+def test_an_ic_run_stopped_mid_update_is_finished_by_the_status_change_event(
+    deployed: LocalStack, components: InferenceComponentStandIn
+) -> None:
+    """StopExecution while the IC updates: its copy autoscaling is still registered (this path
+    never removes it); the FinishInterruptedApply rule's cleanup waits the update out and puts
+    the autoscaling that matches what the IC then runs (here the new configuration)."""
+    components.polls_before_done = 10**6  # the update does not end by itself
+    sfn = boto3.client("stepfunctions")
+    arn = deployed._start(
+        deployed.apply_state_machine_arn,
+        "stopped",
+        json.dumps({"settings": ic_apply_settings(deployed), "recommendation": recommendation()}),
+    )
+    deadline = time.monotonic() + 30
+    while not (components.describes >= 2 and _waiting(arn)):
+        assert time.monotonic() < deadline, "the run never reached the update"
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=arn, cause="an operator stopped it")
+    stopped = deployed._wait(arn, 30)
+    assert stopped.status == "ABORTED"
+    assert component_state(components)["autoscaling"] == OLD_AUTOSCALING  # never without it
+    execution = sfn.describe_execution(executionArn=arn)
+    # The update finishes on the new configuration a little later; the event arrives meanwhile.
+    components.polls_before_done = components.describes + 2
+    now = int(time.time() * 1000)
+    boto3.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.states",
+                "DetailType": "Step Functions Execution Status Change",
+                "Resources": [arn],
+                "Detail": json.dumps(
+                    {
+                        "executionArn": arn,
+                        "stateMachineArn": execution["stateMachineArn"],
+                        "name": execution["name"],
+                        "status": "ABORTED",
+                        "startDate": now,
+                        "stopDate": now,
+                        "input": execution["input"],
+                        "inputDetails": {"included": True},
+                        "output": None,
+                        "outputDetails": None,
+                    }
+                ),
+            }
+        ]
+    )
+
+    [cleanup] = deployed.deliver(limit=90)
+
+    assert cleanup.states[:3] == ["CheckApplyInput", "TakeOver", "Repair"]
+    assert "EnsureComponentAutoscaling" in cleanup.states
+    assert cleanup.status == "FAILED" and cleanup.error == "RightsizingNotApplied"
+    assert assert_old_or_new(component_state(components)) == "new"
+    [record] = records(deployed)
+    assert record["outcome"] == "failed"
+    assert record["reason"].startswith(f"the apply execution {arn} was ABORTED")
+    assert lock_of(deployed) is None
