@@ -142,6 +142,7 @@ def recommendation(**block: Any) -> dict[str, Any]:
             "copies_per_instance": 2,
             "compute_resource_requirements": None,
             "container": None,
+            "current": {"copy_count": 4, "instance_type": "ml.g5.12xlarge"},
             **block,
         },
         "current": {"instance_type": "ml.g5.12xlarge", "estimated_cost_per_hour": 14.18},
@@ -664,3 +665,21 @@ def test_a_cleanup_of_an_ic_run_repairs_from_what_it_asked_for(stubs: dict[str, 
     assert taken["snapshot"] == kept
     assert taken["component_update"] == {"request": request}
     assert "new_config" not in taken
+
+
+def test_an_approval_request_for_a_component_names_its_copies() -> None:
+    """ApplyMode.APPROVAL: the approver reads the component's copies before the instances."""
+    from rightsizing_runtime import approval
+
+    detail = recommendation()
+    request = approval.request(
+        {"settings": {**SETTINGS, "approval_timeout_seconds": 3600}, "recommendation": detail},
+        NOW,
+    )
+    assert request["summary"].startswith("llama-ic: 4 -> 8 copies; ml.g5.12xlarge")
+    assert request["change"]["inference_component"] == {
+        "name": NAME,
+        "copy_count_before": 4,
+        "copy_count_after": 8,
+        "copies_per_instance": 2,
+    }

@@ -55,14 +55,30 @@ def request(state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "estimated_monthly_savings": saving,
         "job_name": recommendation.get("job_name"),
     }
+    block = recommendation.get("inference_component") or {}
+    if recommendation.get("kind") == "inference-component":
+        # An inference component's change is its copies (issue 17): say so first.
+        change["inference_component"] = {
+            "name": recommendation.get("inference_component_name"),
+            "copy_count_before": (block.get("current") or {}).get("copy_count"),
+            "copy_count_after": block.get("copy_count"),
+            "copies_per_instance": block.get("copies_per_instance"),
+        }
     names = (
         f"--endpoint-name {shlex.quote(str(settings['endpoint_name']))} "
         f"--variant-name {shlex.quote(str(settings['variant_name']))} "
         "--ledger-table <the engine's ledger table>"
     )
     expires = now + timedelta(seconds=int(settings["approval_timeout_seconds"]))
+    summary = _summary(change)
+    if "inference_component" in change:
+        component = change["inference_component"]
+        summary = (
+            f"{component['name']}: {component['copy_count_before']} -> "
+            f"{component['copy_count_after']} copies; {summary}"
+        )
     return {
-        "summary": _summary(change),
+        "summary": summary,
         "change": change,
         "approve_command": f"python -m rightsizing_constructs approve {names}",
         "reject_command": f"python -m rightsizing_constructs reject {names} --reason '...'",
