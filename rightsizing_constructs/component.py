@@ -48,8 +48,6 @@ from .settings.component import (
 
 #: How long the workflow waits for an AI recommendation job by default before stopping it.
 DEFAULT_AI_JOB_TIMEOUT = Duration.hours(4)
-# The poll schedule's expectation of a job's duration: the first poll comes at two thirds of it.
-_AI_JOB_EXPECTED = Duration.hours(1)
 # A job slot outlives the poll budget by this much before a dead run's slot frees itself.
 _SLOT_HOLD_MARGIN = Duration.hours(1)
 #: The kind of target in settings documents, registry entries and recommendation events.
@@ -203,7 +201,7 @@ class InferenceComponentRightsizing(Construct):
             "target_utilization": target_utilization,
             "guardrails": {**guardrails.render(), "min_copies": min_copies},
             **({} if prices is None else {"hourly_prices": prices}),
-            **_poll_budget(timeout, engine.poll_interval),
+            **_poll_budget(job.expected_duration, timeout, engine.poll_interval),
         }
         #: The apply settings (None in ``ApplyMode.RECOMMEND_ONLY``).
         self.apply_settings: dict[str, Any] | None = None
@@ -317,10 +315,12 @@ def _config_name(scope: Construct) -> str:
     return name[:63].rstrip("-")
 
 
-def _poll_budget(timeout: Duration, poll_interval: Duration) -> dict[str, int]:
+def _poll_budget(
+    expected: Duration, timeout: Duration, poll_interval: Duration
+) -> dict[str, int]:
     """The settings document's timeout, poll schedule and job-slot hold (as for endpoints)."""
     schedule = poll_schedule(
-        expected_seconds=int(_AI_JOB_EXPECTED.to_seconds()),
+        expected_seconds=int(expected.to_seconds()),
         timeout_seconds=int(timeout.to_seconds()),
         poll_interval_seconds=int(poll_interval.to_seconds()),
     )

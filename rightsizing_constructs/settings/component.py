@@ -19,9 +19,11 @@ from typing import Any
 
 from aws_cdk import Duration
 
-from ._validation import ValidationProblems, is_number, is_token
+from ._validation import ValidationProblems, is_number, is_token, seconds_problems
 from .slo import LatencyPercentile
 
+#: When the workflow expects an AI recommendation job to end (``expected_duration``).
+DEFAULT_AI_JOB_EXPECTED = Duration.hours(1)
 #: A job compares at most 3 instance types (``AIRecommendationComputeSpec.InstanceTypes``,
 #: "at most 3 instance types", SageMaker API reference, CreateAIRecommendationJob).
 MAX_AI_JOB_INSTANCE_TYPES = 3
@@ -252,10 +254,15 @@ class AIRecommendationJob:
     #: optimized recommendation changes the container, which the Apply workflow then sets.
     #: Default: False.
     optimize_model: bool = False
+    #: How long the job is expected to take: the workflow polls first at two thirds of it, then
+    #: every poll interval (as for IR jobs). AWS does not document an AI job's duration.
+    #: Default: 1 hour.
+    expected_duration: Duration = DEFAULT_AI_JOB_EXPECTED
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instance_types", tuple(self.instance_types))
         problems = ValidationProblems("AIRecommendationJob")
+        problems.extend(seconds_problems("expected_duration", self.expected_duration))
         problems.check(
             isinstance(self.objective, AIObjective),
             f"objective must be an AIObjective, got {self.objective!r}",
