@@ -2,7 +2,7 @@
 
 Unlike ``plan`` and ``run``, these call AWS, with the caller's credentials (boto3's default
 chain): ``dynamodb:GetItem`` on the engine's ledger table, to read the waiting run's task token
-(``pk=endpoint#<name>``, ``sk=approval#<variant>``, written by the run's ``WaitForApproval``
+(``pk=endpoint#<name>``, ``sk=approval#<variant>[#<component>]``, written by ``WaitForApproval``
 step), and ``states:SendTaskSuccess`` or ``states:SendTaskFailure`` (Step Functions API
 Reference: these actions take no resource-level permission; the token itself names the
 execution). With ``--token`` the ledger is not read.
@@ -14,6 +14,8 @@ import argparse
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+from ._runtime import import_runtime
 
 #: The error a rejection sends: the Apply workflow records it as ``rejected``.
 REJECTED_ERROR = "ApprovalRejected"
@@ -39,6 +41,10 @@ def add_commands(commands: Any) -> None:
         command.add_argument("--endpoint-name", help="the endpoint (as in the construct)")
         command.add_argument("--variant-name", default="AllTraffic", help="default AllTraffic")
         command.add_argument(
+            "--inference-component-name",
+            help="for an InferenceComponentRightsizing: the component whose run waits",
+        )
+        command.add_argument(
             "--ledger-table", help="the engine's ledger table (its ledger_table.table_name)"
         )
         command.add_argument(
@@ -54,16 +60,18 @@ def _waiting(arguments: argparse.Namespace, dynamodb: Any) -> dict[str, Any]:
     """The ledger's approval item of the endpoint variant (token, execution, job)."""
     if not (arguments.endpoint_name and arguments.ledger_table):
         raise AnswerError("give --endpoint-name and --ledger-table, or --token")
+    sort_key = import_runtime("approval").sort_key
     key = {
         "pk": {"S": f"endpoint#{arguments.endpoint_name}"},
-        "sk": {"S": f"approval#{arguments.variant_name}"},
+        "sk": {"S": sort_key(arguments.variant_name, arguments.inference_component_name)},
     }
     item = dynamodb.get_item(TableName=arguments.ledger_table, Key=key, ConsistentRead=True).get(
         "Item"
     )
     if not item:
         raise AnswerError(
-            f"no run waits for approval of {arguments.endpoint_name}/{arguments.variant_name} "
+            f"no run waits for approval of {arguments.endpoint_name}/"
+            f"{arguments.inference_component_name or arguments.variant_name} "
             f"in {arguments.ledger_table} (answered, timed out, or not asked yet)"
         )
     return {name: next(iter(value.values())) for name, value in item.items()}

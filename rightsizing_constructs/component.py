@@ -315,9 +315,7 @@ def _config_name(scope: Construct) -> str:
     return name[:63].rstrip("-")
 
 
-def _poll_budget(
-    expected: Duration, timeout: Duration, poll_interval: Duration
-) -> dict[str, int]:
+def _poll_budget(expected: Duration, timeout: Duration, poll_interval: Duration) -> dict[str, int]:
     """The settings document's timeout, poll schedule and job-slot hold (as for endpoints)."""
     schedule = poll_schedule(
         expected_seconds=int(expected.to_seconds()),

@@ -76,6 +76,30 @@ def test_approve_reads_the_token_and_sends_task_success(session: Session) -> Non
     assert printed["job_name"] == "rightsizing-0123"
 
 
+def test_an_inference_components_approval_is_its_own(session: Session) -> None:
+    """Components of one endpoint each wait under their own key, not the variant's."""
+    key = {"pk": {"S": "endpoint#llm"}, "sk": {"S": "approval#AllTraffic#llama-ic"}}
+    session.stubs["dynamodb"].add_response(
+        "get_item",
+        {"Item": {**ITEM, **key}},
+        {"TableName": "Ledger", "Key": key, "ConsistentRead": True},
+    )
+    session.stubs["stepfunctions"].add_response(
+        "send_task_success", {}, {"taskToken": TOKEN, "output": ANY}
+    )
+    args = parse(
+        "approve",
+        "--endpoint-name",
+        "llm",
+        "--inference-component-name",
+        "llama-ic",
+        "--ledger-table",
+        "Ledger",
+    )
+
+    assert json.loads(approval_cli.answer(args, session))["answer"] == "approved"
+
+
 def test_reject_sends_task_failure_with_the_reason(session: Session) -> None:
     expect_item(session)
     session.stubs["stepfunctions"].add_response(

@@ -94,6 +94,34 @@ def test_the_token_is_kept_where_the_cli_finds_it(stubs: dict[str, Stubber]) -> 
     assert apply_steps.handler({**event, "task_token": TOKEN}) == {"waiting": True}
 
 
+def test_an_inference_components_token_is_kept_under_its_own_key(
+    stubs: dict[str, Stubber],
+) -> None:
+    """Two components of one endpoint never overwrite each other's waiting approval."""
+    current = approval_state(approval_request={"summary": "4 -> 8 copies"})
+    current["settings"]["inference_component_name"] = "llama-ic"
+    stubs["dynamodb"].add_response(
+        "put_item",
+        {},
+        {
+            "TableName": "ledger",
+            "Item": {
+                **APPROVAL_KEY,
+                "sk": {"S": "approval#AllTraffic#llama-ic"},
+                "task_token": {"S": TOKEN},
+                "execution_arn": {"S": EXECUTION},
+                "job_name": {"S": "rightsizing-0123456789abcdef01234567"},
+                "requested_at": {"S": "2026-11-01T00:00:00Z"},
+                "expires_at": {"N": str(NOW_SECONDS + 3 * 86400)},
+                "summary": {"S": "4 -> 8 copies"},
+            },
+        },
+    )
+
+    event = {"step": "await_approval", "state": current, "execution_arn": EXECUTION}
+    assert apply_steps.handler({**event, "task_token": TOKEN}) == {"waiting": True}
+
+
 def expect_close(stubs: dict[str, Stubber]) -> None:
     stubs["dynamodb"].add_response(
         "delete_item",

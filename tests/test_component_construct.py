@@ -86,9 +86,10 @@ def test_the_settings_document_is_the_contracts(template: Template) -> None:
     assert settings["guardrails"]["min_copies"] == 2
     assert settings["guardrails"]["max_instances"] == 4
     assert settings["hourly_prices"] == {"ml.g5.2xlarge": 1.515, "ml.g6.2xlarge": 1.222}
-    # The poll schedule of a one-hour job with the default 4-hour timeout.
+    # The poll schedule of a job expected to take an hour (the default), with the default
+    # 4-hour timeout: the first poll at two thirds of the hour.
     assert settings["timeout_seconds"] == 4 * 3600
-    assert 0 < settings["first_poll_seconds"] < 3600
+    assert settings["first_poll_seconds"] == 2400
     assert settings["max_polls"] >= 1
 
 
@@ -242,6 +243,10 @@ def test_one_construct_per_component() -> None:
             "'ml.c5.xlarge' is not a type AI recommendation jobs measure",
         ),
         ({"slo": "500ms"}, "slo must be a TimeToFirstTokenSlo"),
+        (
+            {"job": AIRecommendationJob(expected_duration=cdk.Duration.millis(500))},
+            "expected_duration",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_what_to_fix(overrides: dict[str, Any], message: str) -> None:

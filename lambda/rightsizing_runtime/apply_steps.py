@@ -689,7 +689,7 @@ def request_approval(state: Mapping[str, Any], _execution_arn: str) -> dict[str,
 
 
 def await_approval(state: Mapping[str, Any], execution_arn: str, task_token: str) -> dict[str, Any]:
-    """Keep the task token where ``approve``/``reject`` find it: ``approval#<variant>``.
+    """Keep the task token where ``approve``/``reject`` find it (``approval.sort_key``).
 
     The execution waits on the token (the state's ``.waitForTaskToken``); this return value is
     not its result. A newer run's item replaces an older one's (README, "Approval").
@@ -709,7 +709,7 @@ def _close_approval(state: Mapping[str, Any], execution_arn: str) -> None:
             TableName=_table(),
             Key={
                 **_endpoint_key(state),
-                "sk": {"S": approval.sort_key(state["settings"]["variant_name"])},
+                "sk": {"S": approval.state_sort_key(state["settings"])},
             },
             ConditionExpression="execution_arn = :me",
             ExpressionAttributeValues={":me": {"S": execution_arn}},

@@ -25,9 +25,20 @@ REJECTED_ERROR = "ApprovalRejected"
 TIMEOUT_ERROR = "States.Timeout"
 
 
-def sort_key(variant_name: str) -> str:
-    """The ledger sort key of a variant's waiting approval (under ``endpoint#<name>``)."""
+def sort_key(variant_name: str, inference_component_name: str | None = None) -> str:
+    """The ledger sort key of a waiting approval (under ``endpoint#<name>``).
+
+    ``approval#<variant>`` for a variant; ``approval#<variant>#<component>`` for an inference
+    component, so the components of one endpoint each wait for their own answer.
+    """
+    if inference_component_name:
+        return f"approval#{variant_name}#{inference_component_name}"
     return f"approval#{variant_name}"
+
+
+def state_sort_key(settings: Mapping[str, Any]) -> str:
+    """:func:`sort_key` of a run's apply settings."""
+    return sort_key(settings["variant_name"], settings.get("inference_component_name"))
 
 
 def _number(value: Any) -> float | None:
@@ -107,7 +118,7 @@ def item(
     expires = int(now.timestamp()) + int(settings["approval_timeout_seconds"])
     return {
         "pk": {"S": f"endpoint#{settings['endpoint_name']}"},
-        "sk": {"S": sort_key(settings["variant_name"])},
+        "sk": {"S": state_sort_key(settings)},
         "task_token": {"S": task_token},
         "execution_arn": {"S": execution_arn},
         "job_name": {"S": str(recommendation.get("job_name"))},
