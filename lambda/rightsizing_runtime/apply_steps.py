@@ -293,23 +293,9 @@ def snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
         if problems:
             raise UnsupportedEndpointError("; ".join(problems) + "; nothing was changed")
     tags = sagemaker.list_tags(ResourceArn=description["EndpointConfigArn"]).get("Tags", [])
-    resource = apply.resource_id(endpoint_name, variant_name)
-    targets = autoscaling.describe_scalable_targets(
-        ServiceNamespace="sagemaker",
-        ResourceIds=[resource],
-        ScalableDimension=apply.SCALABLE_DIMENSION,
-    )["ScalableTargets"]
-    policies = autoscaling.describe_scaling_policies(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=apply.SCALABLE_DIMENSION,
-    )["ScalingPolicies"]
-    snapshot_autoscaling = apply.autoscaling_snapshot(targets, policies)
-    inherited = (state.get("lock") or {}).get("inherited")
-    # A dead run deregistered the target and never restored it: this run restores it.
-    repair = snapshot_autoscaling is None and inherited is not None
-    if snapshot_autoscaling is None and inherited is not None:
-        snapshot_autoscaling = inherited["autoscaling"]
+    snapshot_autoscaling, repair = _autoscaling_now(
+        state, apply.resource_id(endpoint_name, variant_name), apply.SCALABLE_DIMENSION
+    )
     result = {
         "endpoint_config_name": endpoint["EndpointConfigName"],
         "config": fields,
@@ -325,6 +311,27 @@ def snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
     }
     _store_with_lock(state, execution_arn, result)
     return result
+
+
+def _autoscaling_now(
+    state: Mapping[str, Any], resource: str, dimension: str
+) -> tuple[dict[str, Any] | None, bool]:
+    """The target's autoscaling as registered now, and whether this run must repair it.
+
+    A dead run that removed the target and never restored it left what it removed with its
+    lock (``inherited``): this run restores that.
+    """
+    targets = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource], ScalableDimension=dimension
+    )["ScalableTargets"]
+    policies = autoscaling.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dimension
+    )["ScalingPolicies"]
+    registered = apply.autoscaling_snapshot(targets, policies)
+    inherited = (state.get("lock") or {}).get("inherited")
+    if registered is None and inherited is not None:
+        return inherited["autoscaling"], True
+    return registered, False
 
 
 def _resolve_aliases(fields: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -573,22 +580,9 @@ def component_snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str
         fields["specification"], recommendation, accelerators
     )
     copy_count = int(block["copy_count"])
-    resource = component_apply.resource_id(name)
-    targets = autoscaling.describe_scalable_targets(
-        ServiceNamespace="sagemaker",
-        ResourceIds=[resource],
-        ScalableDimension=component_apply.SCALABLE_DIMENSION,
-    )["ScalableTargets"]
-    policies = autoscaling.describe_scaling_policies(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=component_apply.SCALABLE_DIMENSION,
-    )["ScalingPolicies"]
-    snapshot_autoscaling = apply.autoscaling_snapshot(targets, policies)
-    inherited = (state.get("lock") or {}).get("inherited")
-    repair = snapshot_autoscaling is None and inherited is not None
-    if snapshot_autoscaling is None and inherited is not None:
-        snapshot_autoscaling = inherited["autoscaling"]
+    snapshot_autoscaling, repair = _autoscaling_now(
+        state, component_apply.resource_id(name), component_apply.SCALABLE_DIMENSION
+    )
     result = {
         "kind": component_apply.KIND,
         "inference_component_name": name,

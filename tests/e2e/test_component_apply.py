@@ -156,8 +156,13 @@ def recommendation(**overrides: Any) -> dict[str, Any]:
 INSTANCE_TYPE = "ml.g4dn.12xlarge"
 
 
-def create_component(instance_type: str = INSTANCE_TYPE) -> None:
-    """llm-endpoint (2 x ``instance_type``) hosting llama-ic: 4 copies, autoscaled 1..4."""
+def create_component(
+    instance_type: str = INSTANCE_TYPE, managed_max_instances: int | None = None
+) -> None:
+    """llm-endpoint (2 x ``instance_type``) hosting llama-ic: 4 copies, autoscaled 1..4.
+
+    With ``managed_max_instances``, the variant's managed instance scaling goes up to it.
+    """
     sagemaker = boto3.client("sagemaker")
     sagemaker.create_model(
         ModelName="llama-model",
@@ -173,6 +178,17 @@ def create_component(instance_type: str = INSTANCE_TYPE) -> None:
                 "ModelName": "llama-model",
                 "InstanceType": instance_type,
                 "InitialInstanceCount": 2,
+                **(
+                    {}
+                    if managed_max_instances is None
+                    else {
+                        "ManagedInstanceScaling": {
+                            "Status": "ENABLED",
+                            "MinInstanceCount": 1,
+                            "MaxInstanceCount": managed_max_instances,
+                        }
+                    }
+                ),
             }
         ],
     )

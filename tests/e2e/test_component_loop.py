@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk.assertions import Template
 
@@ -34,16 +33,13 @@ from tests.e2e.harness import (
     local_aws,
 )
 from tests.e2e.test_component_apply import (
-    DIMENSION,
     ENDPOINT,
-    IMAGE,
     INSTANCE_TYPE,
     METRIC,
     NAME,
     OLD_AUTOSCALING,
-    OLD_SPECIFICATION,
-    RESOURCE_ID,
     component_state,
+    create_component,
 )
 from tests.infra import stack
 from tests.test_component_construct import component
@@ -88,55 +84,6 @@ def recommendations() -> list[dict[str, Any]]:
     return [first]
 
 
-def create_component() -> None:
-    """llm-endpoint (2 x g4dn.12xlarge, managed scaling up to 4) hosting llama-ic: 4 copies."""
-    sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model(
-        ModelName="llama-model",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/model",
-        PrimaryContainer={"Image": IMAGE},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="llm-endpoint-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "llama-model",  # moto requires one; an IC endpoint's names none
-                "InstanceType": INSTANCE_TYPE,
-                "InitialInstanceCount": 2,
-                "ManagedInstanceScaling": {
-                    "Status": "ENABLED",
-                    "MinInstanceCount": 1,
-                    "MaxInstanceCount": 4,
-                },
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="llm-endpoint-config")
-    sagemaker.create_inference_component(
-        InferenceComponentName=NAME,
-        EndpointName=ENDPOINT,
-        VariantName="AllTraffic",
-        Specification=OLD_SPECIFICATION,
-        RuntimeConfig={"CopyCount": 4},
-    )
-    autoscaling = boto3.client("application-autoscaling")
-    autoscaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=RESOURCE_ID,
-        ScalableDimension=DIMENSION,
-        MinCapacity=OLD_AUTOSCALING["MinCapacity"],
-        MaxCapacity=OLD_AUTOSCALING["MaxCapacity"],
-    )
-    for policy in OLD_AUTOSCALING["Policies"]:
-        autoscaling.put_scaling_policy(
-            ServiceNamespace="sagemaker",
-            ResourceId=RESOURCE_ID,
-            ScalableDimension=DIMENSION,
-            **policy,
-        )
-
-
 @pytest.fixture
 def ai() -> AiRecommendationStandIn:
     return AiRecommendationStandIn(recommendations=recommendations())
@@ -156,7 +103,8 @@ def aws(ai: AiRecommendationStandIn, components: InferenceComponentStandIn) -> I
 @pytest.fixture
 def deployed(aws: LocalAws) -> LocalStack:
     deployed = LocalStack(aws, TEMPLATE)
-    create_component()
+    # 2 x g4dn.12xlarge, 4 copies autoscaled 1..4; managed instance scaling up to 4 instances.
+    create_component(managed_max_instances=4)
     return deployed
 
 
@@ -184,14 +132,12 @@ def test_a_component_is_recommended_and_applied_with_copy_autoscaling(
     state = component_state(components)
     assert state["status"] == "InService"
     assert state["copy_count"] == 6
-    # 24 GiB per copy, half of the instance's 4 GPUs each, the job's container.
-    requirements = state["specification"]["ComputeResourceRequirements"]
-    assert (
-        requirements["MinMemoryRequiredInMb"] == 12288
-        or requirements["MinMemoryRequiredInMb"]
-        == OLD_SPECIFICATION["ComputeResourceRequirements"]["MinMemoryRequiredInMb"]
-    )
-    assert requirements["NumberOfAcceleratorDevicesRequired"] == 2
+    # The job's 12 GiB per copy (MinCpuMemoryRequiredInMb), half of the instance's 4 GPUs each
+    # (2 copies per instance), and the job's container.
+    assert state["specification"]["ComputeResourceRequirements"] == {
+        "MinMemoryRequiredInMb": 12288,
+        "NumberOfAcceleratorDevicesRequired": 2,
+    }
     assert state["specification"]["Container"]["Image"] == NEW_IMAGE
     # Copy autoscaling: 4 requests in flight per copy, planned at half; up to 4 x 2 copies.
     assert state["autoscaling"]["MinCapacity"] == 1
