@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--endpoint-name", required=True, help="the endpoint (as in the construct)")
     run.add_argument("--variant-name", default="AllTraffic", help="default AllTraffic")
     run.add_argument(
+        "--inference-component-name",
+        help="an InferenceComponentRightsizing's component (its run, not the variant's)",
+    )
+    run.add_argument(
         "--event-bus", default="default", help="the engine's event bus (default: default)"
     )
     run.add_argument(
@@ -282,6 +286,10 @@ def run_command(arguments: argparse.Namespace) -> str:
     problems = _rules.sagemaker_name_problems("endpoint_name", arguments.endpoint_name, _flag)
     problems += _rules.sagemaker_name_problems("variant_name", arguments.variant_name, _flag)
     problems += _rules.event_bus_name_problems("event_bus", arguments.event_bus, _flag)
+    component = arguments.inference_component_name
+    if component is not None:
+        # An inference component's name follows the endpoint name's rule (SageMaker's pattern).
+        problems += _rules.sagemaker_name_problems("inference_component_name", component, _flag)
     if problems:
         raise InvalidInput("; ".join(problems))
     triggers = import_runtime("triggers")
@@ -289,6 +297,9 @@ def run_command(arguments: argparse.Namespace) -> str:
         "endpoint_name": arguments.endpoint_name,
         "variant_name": arguments.variant_name,
     }
+    if component is not None:
+        # Route keys a component's run by endpoint and component (registry.target_of).
+        detail["inference_component_name"] = component
     if arguments.load_test:
         detail["force_load_test"] = True
     entry = {

@@ -13,6 +13,7 @@ README, "Inference components", says when to use this construct and when
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -269,32 +270,28 @@ def _register(
 
 
 def _workload_config(scope: Construct, workload: AIWorkload) -> sagemaker.CfnAIWorkloadConfig:
-    """The component's ``AWS::SageMaker::AIWorkloadConfig``: its inline spec or its dataset."""
+    """The component's ``AWS::SageMaker::AIWorkloadConfig``: its spec, and its dataset if any."""
     spec = workload.inline_spec()
-    # Named after the construct's path: unique in the account and Region per stack and
-    # construct, at most 63 letters, digits and hyphens (AIEntityName).
-    name = _config_name(scope)
-    if spec is not None:
-        return sagemaker.CfnAIWorkloadConfig(
-            scope,
-            "WorkloadConfig",
-            ai_workload_config_name=name,
-            ai_workload_configs=sagemaker.CfnAIWorkloadConfig.AIWorkloadConfigsProperty(
-                workload_spec=sagemaker.CfnAIWorkloadConfig.WorkloadSpecProperty(inline=spec)
-            ),
-        )
-    assert workload.dataset_s3_uri is not None
+    assert spec is not None  # AIWorkload.existing makes no configuration
+    dataset = workload.dataset_s3_uri
     return sagemaker.CfnAIWorkloadConfig(
         scope,
         "WorkloadConfig",
-        ai_workload_config_name=name,
-        dataset_config=sagemaker.CfnAIWorkloadConfig.AIDatasetConfigProperty(
+        # The name, the spec and the dataset are create-only (the resource's schema): a new
+        # workload replaces the configuration, which CloudFormation does only for a new name.
+        ai_workload_config_name=_config_name(scope, f"{spec}|{dataset}"),
+        ai_workload_configs=sagemaker.CfnAIWorkloadConfig.AIWorkloadConfigsProperty(
+            workload_spec=sagemaker.CfnAIWorkloadConfig.WorkloadSpecProperty(inline=spec)
+        ),
+        dataset_config=None
+        if dataset is None
+        else sagemaker.CfnAIWorkloadConfig.AIDatasetConfigProperty(
             input_data_config=[
                 sagemaker.CfnAIWorkloadConfig.AIWorkloadInputDataConfigProperty(
                     channel_name="dataset",
                     data_source=sagemaker.CfnAIWorkloadConfig.AIWorkloadDataSourceProperty(
                         s3_data_source=sagemaker.CfnAIWorkloadConfig.AIWorkloadS3DataSourceProperty(
-                            s3_uri=workload.dataset_s3_uri
+                            s3_uri=dataset
                         )
                     ),
                 )
@@ -303,16 +300,17 @@ def _workload_config(scope: Construct, workload: AIWorkload) -> sagemaker.CfnAIW
     )
 
 
-def _config_name(scope: Construct) -> str:
-    """``rightsizing-<stack>-<8 hex of the construct's address>``, at most 63 characters.
+def _config_name(scope: Construct, content: str) -> str:
+    """``rightsizing-<stack>-<construct>-<content>``: 8 hex each, at most 63 characters.
 
     Lower case: the resource's schema allows ``^[a-z0-9](-*[a-z0-9]){0,62}$`` only
-    (AWS::SageMaker::AIWorkloadConfig, as CDK's template validation reports it).
+    (AWS::SageMaker::AIWorkloadConfig, as CDK's template validation reports it). The content's
+    hash makes a changed workload a new name, so CloudFormation can replace it.
     """
     stack = "".join(c if c.isalnum() else "-" for c in Stack.of(scope).stack_name.lower())
-    stack = "-".join(part for part in stack.split("-") if part)[:40]
-    name = f"rightsizing-{stack}-{scope.node.addr[:8]}" if stack else "rightsizing-"
-    return name[:63].rstrip("-")
+    stack = "-".join(part for part in stack.split("-") if part)[:36]
+    digest = hashlib.sha256(content.encode()).hexdigest()[:8]
+    return f"rightsizing-{stack}-{scope.node.addr[:8]}-{digest}".replace("--", "-")[:63]
 
 
 def _poll_budget(expected: Duration, timeout: Duration, poll_interval: Duration) -> dict[str, int]:

@@ -4,6 +4,7 @@ run that was not approved (Stubber, expected_params on every call, clock frozen)
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from botocore.stub import Stubber
 from rightsizing_runtime import apply_steps, approval
 
+from rightsizing_constructs import cli
 from tests.test_apply_core import EXECUTION, state
 from tests.test_apply_steps import NOW, NOW_SECONDS, expect_record
 from tests.test_apply_steps import stubs as stubs  # the fixture
@@ -69,6 +71,26 @@ def test_the_request_says_what_changes_and_what_it_saves() -> None:
         "--variant-name AllTraffic"
     )
     assert asked["expires_at"] == "2026-11-04T00:00:00Z"
+
+
+def test_a_components_commands_name_it_so_they_find_its_token() -> None:
+    current = approval_state()
+    current["settings"]["inference_component_name"] = "llama-ic"
+    asked = approval.request(current, datetime.fromtimestamp(NOW, UTC))
+    for command in (asked["approve_command"], asked["reject_command"]):
+        assert "--variant-name AllTraffic --ledger-table <the engine's ledger table> " in command
+        assert "--inference-component-name llama-ic" in command
+    # What the command reads is where the run keeps its token.
+    parsed = cli._parser().parse_args(
+        shlex.split(
+            asked["approve_command"]
+            .removeprefix("python -m rightsizing_constructs ")
+            .replace("<the engine's ledger table>", "Ledger")
+        )
+    )
+    assert approval.sort_key(parsed.variant_name, parsed.inference_component_name) == (
+        approval.state_sort_key(current["settings"])
+    )
 
 
 def test_the_token_is_kept_where_the_cli_finds_it(stubs: dict[str, Stubber]) -> None:

@@ -21,8 +21,9 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 from botocore.validate import validate_parameters
+from rightsizing_runtime.registry import target_of
 
-from rightsizing_constructs.cli import _parser, main, run_command
+from rightsizing_constructs.cli import InvalidInput, _parser, main, run_command
 from tests.conftest import EVENTS, load_event
 
 JOB = EVENTS / "ir_job_completed_docs_sample.json"
@@ -647,6 +648,17 @@ def test_run_prints_the_manual_trigger_command() -> None:
         "endpoint_name": "fraud-scoring",
         "variant_name": "AllTraffic",
     }
+
+
+def test_run_of_an_inference_component_names_it_for_route() -> None:
+    """Route keys a component's entry by endpoint and component (registry.target_of)."""
+    arguments = ["run", "--endpoint-name", "llm-endpoint", "--inference-component-name", "llama-ic"]
+    [entry] = json.loads(shlex.split(run_command(_parser().parse_args(arguments)))[4])
+    detail = json.loads(entry["Detail"])
+    assert detail["inference_component_name"] == "llama-ic"
+    assert target_of(detail) == "llama-ic"
+    with pytest.raises(InvalidInput, match="inference-component-name"):
+        run_command(_parser().parse_args([*arguments[:-1], "llama_ic"]))
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_the_workload_config_is_created_with_the_inline_spec(template: Template)
     }
 
 
-def test_a_dataset_workload_reads_its_s3_channel() -> None:
+def test_a_dataset_workload_reads_its_s3_channel_at_its_concurrency() -> None:
     template = Template.from_stack(
         cdk.Stack.of(
             component(workload=AIWorkload.dataset(s3_uri="s3://data/prompts/", concurrency=4))
@@ -122,6 +122,24 @@ def test_a_dataset_workload_reads_its_s3_channel() -> None:
     [config] = template.find_resources("AWS::SageMaker::AIWorkloadConfig").values()
     [channel] = config["Properties"]["DatasetConfig"]["InputDataConfig"]
     assert channel["DataSource"]["S3DataSource"]["S3Uri"] == "s3://data/prompts/"
+    # The concurrency the decision divides by is the one the benchmark drives.
+    spec = json.loads(config["Properties"]["AIWorkloadConfigs"]["WorkloadSpec"]["Inline"])
+    assert spec == {"benchmark": {"type": "aiperf"}, "parameters": {"concurrency": 4}}
+
+
+def test_a_changed_workload_is_a_new_configuration_name() -> None:
+    """The name and the spec are create-only: CloudFormation replaces a custom-named resource
+    only under a new name."""
+
+    def name(workload: AIWorkload) -> str:
+        template = Template.from_stack(cdk.Stack.of(component(workload=workload)))
+        [config] = template.find_resources("AWS::SageMaker::AIWorkloadConfig").values()
+        return str(config["Properties"]["AIWorkloadConfigName"])
+
+    tokens = {"input_tokens_mean": 550, "output_tokens_mean": 150}
+    first = name(AIWorkload.tokens(concurrency=8, **tokens))
+    assert name(AIWorkload.tokens(concurrency=8, **tokens)) == first
+    assert name(AIWorkload.tokens(concurrency=16, **tokens)) != first
 
 
 def test_an_existing_workload_config_is_not_created() -> None:

@@ -80,6 +80,10 @@ def request(state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         f"--variant-name {shlex.quote(str(settings['variant_name']))} "
         "--ledger-table <the engine's ledger table>"
     )
+    if settings.get("inference_component_name"):
+        # The component's run waits under its own key (sort_key): the command must name it.
+        component_name = shlex.quote(str(settings["inference_component_name"]))
+        names += f" --inference-component-name {component_name}"
     expires = now + timedelta(seconds=int(settings["approval_timeout_seconds"]))
     summary = _summary(change)
     if "inference_component" in change:

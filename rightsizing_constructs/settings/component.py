@@ -212,27 +212,26 @@ class AIWorkload:
         return cls(concurrency=concurrency, workload_config_name=workload_config_name)
 
     def inline_spec(self) -> str | None:
-        """The inline ``WorkloadSpec`` (JSON), or None for a dataset or an existing config.
+        """The inline ``WorkloadSpec`` (JSON), or None for an existing configuration.
 
         The ``aiperf`` benchmark and its token parameters as the developer guide's example
         writes them ("Create a workload configuration with inline parameters");
         ``concurrency`` is aiperf's own option for requests in flight (aiperf command line
-        options, ``--concurrency``).
+        options, ``--concurrency``). A dataset's spec sets the concurrency only: the dataset
+        gives the requests (a configuration may have both, botocore's model).
         """
-        if self.input_tokens_mean is None:
+        if self.workload_config_name is not None:
             return None
+        parameters: dict[str, Any] = {"concurrency": self.concurrency}
+        if self.input_tokens_mean is not None:
+            parameters.update(
+                prompt_input_tokens_mean=self.input_tokens_mean,
+                prompt_input_tokens_stddev=self.input_tokens_stddev,
+                output_tokens_mean=self.output_tokens_mean,
+                output_tokens_stddev=self.output_tokens_stddev,
+            )
         return json.dumps(
-            {
-                "benchmark": {"type": "aiperf"},
-                "parameters": {
-                    "prompt_input_tokens_mean": self.input_tokens_mean,
-                    "prompt_input_tokens_stddev": self.input_tokens_stddev,
-                    "output_tokens_mean": self.output_tokens_mean,
-                    "output_tokens_stddev": self.output_tokens_stddev,
-                    "concurrency": self.concurrency,
-                },
-            },
-            sort_keys=True,
+            {"benchmark": {"type": "aiperf"}, "parameters": parameters}, sort_keys=True
         )
 
 
