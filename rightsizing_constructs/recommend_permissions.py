@@ -35,6 +35,16 @@ BENCHMARK_READS_REASON = (
 )
 
 
+#: The same, once the engine rightsizes an inference component: Select also reads the GPUs of
+#: the component's instance type (its packing).
+COMPONENT_SELECT_READS_REASON = (
+    "cloudwatch:GetMetricData has no resource-level permissions (it reads the per-minute "
+    "Invocations and ModelLatency of IR's benchmark endpoints, the measured load-latency "
+    "curves); ec2:DescribeInstanceTypes neither (it reads an inference component's instance "
+    "type's GPUs); X-Ray neither."
+)
+
+
 class RecommendPermissions:
     """Exactly what the Recommend workflow's handlers call, on the resources they call it on.
 
@@ -230,6 +240,16 @@ class RecommendPermissions:
         )
         for function in (functions.start_job, functions.select):
             acknowledge_wildcard(function.role, jobs, JOB_NAMES_REASON)  # type: ignore[arg-type]
+        # DescribeInstanceTypes has no resource types (Service Authorization Reference, "Actions,
+        # resources, and condition keys for Amazon EC2"): "*" only.
+        select = functions.select
+        select.add_to_role_policy(
+            iam.PolicyStatement(actions=["ec2:DescribeInstanceTypes"], resources=["*"])
+        )
+        reason = COMPONENT_SELECT_READS_REASON + (
+            " " + VPC_REASON if select.is_bound_to_vpc else ""
+        )
+        acknowledge_wildcard(select.role, "*", reason)  # type: ignore[arg-type]
         acknowledge_wildcard(
             functions.start_job.role,  # type: ignore[arg-type]
             workload_configs,

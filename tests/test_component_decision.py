@@ -594,7 +594,9 @@ class TestDetail:
         assert (chosen["ttft_ms"], chosen["capacity_per_copy"], chosen["copies"]) == (420, 8, 10)
         assert detail["autoscaling"]["target_value"] == 4.0
 
-    def test_new_memory_or_image_or_environment_is_in_the_detail(self) -> None:
+    def test_new_memory_is_in_the_detail_and_a_plain_recommendation_keeps_the_container(
+        self,
+    ) -> None:
         other = copy.deepcopy(ENVIRONMENT) | {"OPTION_MAX_MODEL_LEN": "2048"}
         detail = cd.recommend_component(
             description=job(),
@@ -604,7 +606,39 @@ class TestDetail:
         )
         component = detail["inference_component"]
         assert component["compute_resource_requirements"] == {"MinMemoryRequiredInMb": 24576}
-        assert component["container"] == {"Image": IMAGE, "Environment": ENVIRONMENT}
+        # The job's image and environment are its defaults for serving the model, not a change
+        # (the issue: container and environment only when the recommendation says so).
+        assert component["container"] is None
+
+    def test_an_optimized_recommendation_sets_its_container_over_the_components_environment(
+        self,
+    ) -> None:
+        optimized = job()
+        for recommendation in optimized["Recommendations"]:
+            recommendation["OptimizationDetails"] = [{"OptimizationType": "SpeculativeDecoding"}]
+        own = {"HF_MODEL_ID": "meta-llama/Llama-3-8B", "OPTION_MAX_MODEL_LEN": "2048"}
+        detail = cd.recommend_component(
+            description=optimized,
+            settings=self.settings(),
+            inference_component=inference_component(copies=12, memory=16384, environment=own),
+            endpoint_config=endpoint_config(G6, 12),
+        )
+        # The component's own variables stay; the job's win where both set one.
+        assert detail["inference_component"]["container"] == {
+            "Image": IMAGE,
+            "Environment": {"HF_MODEL_ID": "meta-llama/Llama-3-8B", **ENVIRONMENT},
+        }
+
+    def test_the_current_packing_is_the_gpus_over_each_copys_accelerators(self) -> None:
+        """On an endpoint hosting other components too, the component's own packing counts:
+        not its copies over every instance of the variant."""
+        component = inference_component(copies=8, memory=12288)  # 1 accelerator a copy
+        current = cd.current_component_from(
+            component, None, endpoint_config(G6, 8), "AllTraffic", gpus_per_instance=4
+        )
+        assert current.copies_per_instance == 4
+        alone = cd.current_component_from(component, None, endpoint_config(G6, 8), "AllTraffic")
+        assert alone.copies_per_instance == 1  # 8 copies over 8 instances, without the GPUs
 
     def test_without_the_current_state_the_detail_applies_and_says_none(self) -> None:
         detail = cd.recommend_component(description=job(), settings=self.settings())

@@ -251,6 +251,28 @@ def select_sagemaker() -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
+@pytest.fixture
+def select_ec2() -> Iterator[Stubber]:
+    """The component's type's GPUs: ml.g5.2xlarge is g5.2xlarge, one NVIDIA A10G."""
+    with Stubber(select_recommendation.ec2) as stubber:
+        stubber.add_response(
+            "describe_instance_types",
+            {
+                "InstanceTypes": [
+                    {
+                        "InstanceType": "g5.2xlarge",
+                        "GpuInfo": {
+                            "Gpus": [{"Name": "A10G", "Manufacturer": "NVIDIA", "Count": 1}]
+                        },
+                    }
+                ]
+            },
+            {"InstanceTypes": ["g5.2xlarge"]},
+        )
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
 def completed_job() -> dict[str, Any]:
     """The AI job fixture as this run's job, its TTFT read at the SLO's p95."""
     job = load_event("ai_recommendation_job_completed.json")
@@ -303,7 +325,9 @@ def stub_select(stubber: Stubber, job: dict[str, Any]) -> None:
     )
 
 
-def test_select_reports_a_cheaper_type_without_applying_it(select_sagemaker: Stubber) -> None:
+def test_select_reports_a_cheaper_type_without_applying_it(
+    select_sagemaker: Stubber, select_ec2: Stubber
+) -> None:
     # 12 requests in flight at 0.5: g6 (8 per copy, 1 per instance) needs 3 x 0.9776 an hour,
     # g5 (4 per copy, 2 per instance) 3 x 1.515. The endpoint runs g5: a type change needs a
     # new endpoint config, which is not applied to an endpoint hosting components.
@@ -321,7 +345,9 @@ def test_select_reports_a_cheaper_type_without_applying_it(select_sagemaker: Stu
     assert detail["inference_component"]["current"]["copy_count"] == 4
 
 
-def test_select_sizes_the_copies_on_the_endpoints_type(select_sagemaker: Stubber) -> None:
+def test_select_sizes_the_copies_on_the_endpoints_type(
+    select_sagemaker: Stubber, select_ec2: Stubber
+) -> None:
     stub_select(select_sagemaker, completed_job())
     document = settings(peak_concurrent_requests=12)
     document["guardrails"] = {**document["guardrails"], "allowed_instance_types": ["ml.g5"]}
@@ -335,13 +361,19 @@ def test_select_sizes_the_copies_on_the_endpoints_type(select_sagemaker: Stubber
     )
     # 4 requests in flight per copy measured, planned at half.
     assert detail["autoscaling"]["target_value"] == 2
+    # Now: 4 copies of 1 GPU each on 1-GPU instances, 4 instances' worth (EC2's GpuInfo).
+    assert detail["current"]["estimated_cost_per_hour"] == pytest.approx(4 * 1.515)
 
 
-def test_select_raises_the_jobs_failure_reason(select_sagemaker: Stubber) -> None:
+def test_select_raises_the_jobs_failure_reason_before_reading_the_endpoint(
+    select_sagemaker: Stubber,
+) -> None:
     failed = {
         **ai_job_description("Failed"),
         "FailureReason": "The model could not be loaded on ml.g5.2xlarge",
     }
-    stub_select(select_sagemaker, failed)
+    select_sagemaker.add_response(
+        "describe_ai_recommendation_job", failed, {"AIRecommendationJobName": JOB_NAME}
+    )
     with pytest.raises(InvalidJobResultError, match="could not be loaded"):
         select_recommendation.handler({"settings": settings(), "job": {"job_name": JOB_NAME}})

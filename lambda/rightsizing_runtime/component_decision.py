@@ -208,6 +208,9 @@ class ComponentCandidate:
     image_uri: str | None = None
     environment: Mapping[str, str] | None = None
     expected_performance: tuple[Mapping[str, str], ...] = ()
+    #: The job optimized the model for this configuration (``OptimizationDetails``, e.g.
+    #: speculative decoding): its container and environment are part of the recommendation.
+    optimized: bool = False
 
 
 def candidates_from_ai_job(description: Mapping[str, Any]) -> list[ComponentCandidate]:
@@ -253,6 +256,7 @@ def _candidate(recommendation_id: str, recommendation: Mapping[str, Any]) -> Com
         expected_performance=tuple(
             dict(m) for m in recommendation.get("ExpectedPerformance") or []
         ),
+        optimized=bool(recommendation.get("OptimizationDetails")),
     )
 
 
@@ -435,7 +439,9 @@ class CurrentComponent:
     #: ManagedInstanceScaling ``MaxInstanceCount`` when it is ENABLED, else None.
     max_instance_count: int | None
     copy_count: int | None
-    #: Current copies / current instances (a fraction when uneven).
+    #: Copies one instance holds: the type's GPUs / the component's accelerators per copy when
+    #: both are known; else current copies / current instances (as if the endpoint hosted this
+    #: component alone; a fraction when uneven).
     copies_per_instance: Fraction | None
     compute_resource_requirements: Mapping[str, Any] | None
     image: str | None
@@ -447,10 +453,13 @@ def current_component_from(
     endpoint: Mapping[str, Any] | None,
     endpoint_config: Mapping[str, Any],
     variant_name: str,
+    gpus_per_instance: int | None = None,
 ) -> CurrentComponent:
     """The current state, from the component's, endpoint's and endpoint config's descriptions.
 
     Without ``endpoint`` the config's ``InitialInstanceCount`` counts as the running instances.
+    ``gpus_per_instance`` (EC2 ``DescribeInstanceTypes`` of the variant's type) gives the
+    component's own packing, whatever else the endpoint hosts.
     """
     variant = next(
         (
@@ -488,11 +497,26 @@ def current_component_from(
         if scaling.get("Status") == "ENABLED"
         else None,
         copy_count=copies,
-        copies_per_instance=Fraction(copies, instances) if copies and instances else None,
+        copies_per_instance=_packing(
+            specification.get("ComputeResourceRequirements"), gpus_per_instance, copies, instances
+        ),
         compute_resource_requirements=specification.get("ComputeResourceRequirements"),
         image=image,
         environment=container.get("Environment"),
     )
+
+
+def _packing(
+    requirements: Mapping[str, Any] | None,
+    gpus_per_instance: int | None,
+    copies: int | None,
+    instances: int | None,
+) -> Fraction | None:
+    """Copies per instance: the GPUs over the accelerators each copy reserves, when known."""
+    accelerators = (requirements or {}).get("NumberOfAcceleratorDevicesRequired")
+    if gpus_per_instance and accelerators and accelerators >= 1:
+        return Fraction(int(gpus_per_instance // accelerators))
+    return Fraction(copies, instances) if copies and instances else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -702,11 +726,18 @@ def requirements_change(
 def container_change(
     chosen: ComponentEvaluation, current: CurrentComponent | None
 ) -> dict[str, Any] | None:
-    """The container (image and environment) to set, or None when the recommendation keeps it."""
+    """The container (image and environment) to set, or None when the recommendation keeps it.
+
+    Only a recommendation the job optimized the model for (``OptimizationDetails``) changes
+    the container: otherwise its image and environment are the job's defaults for serving the
+    model, not a change to make. The recommended environment is merged over the component's
+    own (its model id, tokens... stay).
+    """
     candidate = chosen.candidate
-    if candidate.image_uri is None:
+    if not candidate.optimized or candidate.image_uri is None:
         return None
-    environment = dict(candidate.environment or {})
+    environment = {**dict((current.environment if current else None) or {})}
+    environment.update(candidate.environment or {})
     if (
         current is not None
         and current.image == candidate.image_uri
@@ -726,6 +757,7 @@ def recommend_component(
     trigger: Mapping[str, Any] | None = None,
     model_fingerprint: str | None = None,
     job_reused: bool = False,
+    gpus_per_instance: int | None = None,
 ) -> dict[str, Any]:
     """Decide on a ``DescribeAIRecommendationJob`` response; return the event detail.
 
@@ -737,7 +769,11 @@ def recommend_component(
         None
         if inference_component is None or endpoint_config is None
         else current_component_from(
-            inference_component, endpoint, endpoint_config, settings.variant_name
+            inference_component,
+            endpoint,
+            endpoint_config,
+            settings.variant_name,
+            gpus_per_instance=gpus_per_instance,
         )
     )
     inputs = settings.decision_input

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import endpoint_not_found, error_code
+from .component_decision import candidates_from_ai_job
 from .errors import EndpointNotFoundError, UnsupportedEndpointError
 from .traffic import CONFIGURED
 from .triggers import trigger_from
@@ -49,6 +50,8 @@ class Reads:
     component: Describe
     endpoint_config: Describe
     job: Describe
+    #: GPUs of one instance of a SageMaker type (EC2 DescribeInstanceTypes); Select only.
+    gpus: Callable[[str], int | None] | None = None
 
 
 def prepare(event: Mapping[str, Any], reads: Reads) -> dict[str, Any]:
@@ -168,14 +171,29 @@ def select(
     recommend: Callable[..., dict[str, Any]],
 ) -> dict[str, Any]:
     """Decide on the completed AI job: the recommendation event's ``detail``."""
-    # A job that did not complete raises in the decision (candidates_from_ai_job).
     description = reads.job(name)
+    # A job that did not complete raises here (with SageMaker's FailureReason), before the
+    # endpoint is read.
+    candidates_from_ai_job(description)
     endpoint, component = check_component(document, reads)
     config = dict(reads.endpoint_config(str(endpoint["EndpointConfigName"])))
+    instance_type = next(
+        (
+            v.get("InstanceType")
+            for v in config.get("ProductionVariants") or []
+            if v.get("VariantName") == document["variant_name"]
+        ),
+        None,
+    )
     return recommend(
         description=description,
         inference_component=component,
         endpoint=endpoint,
         endpoint_config=config,
         trigger=document.get("trigger"),
+        # The component's own packing (GPUs / accelerators per copy), whatever else the
+        # endpoint hosts: its current cost and whether its requirements change.
+        gpus_per_instance=None
+        if reads.gpus is None or not instance_type
+        else reads.gpus(instance_type),
     )

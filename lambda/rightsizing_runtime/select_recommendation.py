@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import component_job
 from .aws import CLIENT_CONFIG, endpoint_not_found, retryable_errors_typed, sagemaker_client
+from .component_apply import ec2_instance_type, gpus_of
 from .component_decision import recommend_component, settings_from
 from .decision import candidates_from_job
 from .errors import EndpointNotFoundError
@@ -33,12 +34,17 @@ logger.setLevel(logging.INFO)
 sagemaker = sagemaker_client()
 # The benchmark endpoints' per-minute metrics (evidence.py): one GetMetricData per job.
 cloudwatch = boto3.client("cloudwatch", config=CLIENT_CONFIG)
+# An inference component's instance type's GPUs (its packing): DescribeInstanceTypes.
+ec2 = boto3.client("ec2", config=CLIENT_CONFIG)
 # What an inference component's decision reads (component_job.py).
 COMPONENT_READS = component_job.Reads(
     endpoint=lambda name: sagemaker.describe_endpoint(EndpointName=name),
     component=lambda name: sagemaker.describe_inference_component(InferenceComponentName=name),
     endpoint_config=lambda name: sagemaker.describe_endpoint_config(EndpointConfigName=name),
     job=lambda name: sagemaker.describe_ai_recommendation_job(AIRecommendationJobName=name),
+    gpus=lambda instance_type: gpus_of_type(
+        ec2.describe_instance_types(InstanceTypes=[ec2_instance_type(instance_type)])
+    ),
 )
 
 
@@ -94,6 +100,12 @@ def handler(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
         },
     )
     return detail
+
+
+def gpus_of_type(response: Mapping[str, Any]) -> int | None:
+    """GPUs of the one type a DescribeInstanceTypes response describes (None: not found)."""
+    described = response.get("InstanceTypes") or []
+    return gpus_of(described[0]) if described else None
 
 
 def _decide_component(document: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -81,6 +81,9 @@ def recommendations() -> list[dict[str, Any]]:
         {"Metric": "time_to_first_token", "Stat": "p95", "Value": "310", "Unit": "ms"},
         {"Metric": "cost", "Value": "3.912", "Unit": "USD/hour"},
     ]
+    # The job optimized the model (speculative decoding): its container is part of the change.
+    first["OptimizationDetails"] = [{"OptimizationType": "SpeculativeDecoding"}]
+    first["DeploymentConfiguration"]["EnvironmentVariables"] = {"OPTION_SPECULATIVE_DRAFT": "on"}
     return [first]
 
 
@@ -138,7 +141,11 @@ def test_a_component_is_recommended_and_applied_with_copy_autoscaling(
         "MinMemoryRequiredInMb": 12288,
         "NumberOfAcceleratorDevicesRequired": 2,
     }
-    assert state["specification"]["Container"]["Image"] == NEW_IMAGE
+    # The job's image, its variable added to the component's own (which stays).
+    assert state["specification"]["Container"] == {
+        "Image": NEW_IMAGE,
+        "Environment": {"OPTION_MAX_MODEL_LEN": "4096", "OPTION_SPECULATIVE_DRAFT": "on"},
+    }
     # Copy autoscaling: 4 requests in flight per copy, planned at half; up to 4 x 2 copies.
     assert state["autoscaling"]["MinCapacity"] == 1
     assert state["autoscaling"]["MaxCapacity"] == 8
