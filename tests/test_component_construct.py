@@ -285,6 +285,20 @@ def test_a_workload_needs_exactly_one_source() -> None:
         component(workload=AIWorkload.dataset(s3_uri="s3://d/p", concurrency=0))
 
 
+@pytest.mark.parametrize(
+    ("slo", "percentile"),
+    [
+        (TimeToFirstTokenSlo.p50(cdk.Duration.millis(200)), "p50"),
+        (TimeToFirstTokenSlo.p90(cdk.Duration.millis(200)), "p90"),
+        (TimeToFirstTokenSlo.p99(cdk.Duration.millis(200)), "p99"),
+    ],
+)
+def test_the_slo_percentile_is_the_one_aiperf_reports(
+    slo: TimeToFirstTokenSlo, percentile: str
+) -> None:
+    assert slo.render() == {"metric": "ttft", "percentile": percentile, "max_latency_ms": 200}
+
+
 def test_the_objective_is_the_jobs_performance_target() -> None:
     construct = component(job=AIRecommendationJob(objective=AIObjective.COST))
     assert construct.settings_document["job"]["objective"] == "cost"

@@ -27,6 +27,7 @@ from .component import (
     AIWorkload,
     InferenceFramework,
     TimeToFirstTokenSlo,
+    TokenLatencyPercentile,
 )
 from .deployment import ApplyMode, Deployment, TrafficShift
 from .job import (
@@ -73,6 +74,7 @@ __all__ = [
     "Stairs",
     "StoppingConditions",
     "TimeToFirstTokenSlo",
+    "TokenLatencyPercentile",
     "TrafficPattern",
     "TrafficShift",
     "UtilizationBand",

@@ -20,7 +20,6 @@ from typing import Any
 from aws_cdk import Duration
 
 from ._validation import ValidationProblems, is_number, is_token, seconds_problems
-from .slo import LatencyPercentile
 
 #: When the workflow expects an AI recommendation job to end (``expected_duration``).
 DEFAULT_AI_JOB_EXPECTED = Duration.hours(1)
@@ -56,22 +55,36 @@ class InferenceFramework(enum.Enum):
     VLLM = "VLLM"
 
 
+class TokenLatencyPercentile(enum.Enum):
+    """The percentile a time-to-first-token objective is read at (aiperf reports each)."""
+
+    #: Median.
+    P50 = "p50"
+    #: 90th percentile.
+    P90 = "p90"
+    #: 95th percentile.
+    P95 = "p95"
+    #: 99th percentile.
+    P99 = "p99"
+
+
 @dataclass(frozen=True, kw_only=True)
 class TimeToFirstTokenSlo:
     """A generative model's objective: ``percentile`` time to first token at most ``max_latency``.
 
-    A recommendation is eligible only when the time to first token the job measured at that
-    percentile is within ``max_latency``.
+    A recommendation is eligible only when the job measured its time to first token at that
+    percentile (or a higher one) within ``max_latency``; one it did not measure there is not
+    eligible (never guessed from another statistic).
     """
 
-    percentile: LatencyPercentile
+    percentile: TokenLatencyPercentile
     max_latency: Duration
 
     def __post_init__(self) -> None:
         problems = ValidationProblems("TimeToFirstTokenSlo")
         problems.check(
-            isinstance(self.percentile, LatencyPercentile),
-            f"percentile must be a LatencyPercentile, got {self.percentile!r}",
+            isinstance(self.percentile, TokenLatencyPercentile),
+            f"percentile must be a TokenLatencyPercentile, got {self.percentile!r}",
         )
         if not isinstance(self.max_latency, Duration):
             problems.check(
@@ -85,20 +98,30 @@ class TimeToFirstTokenSlo:
         problems.keep_on(self)
 
     @classmethod
+    def p50(cls, max_latency: Duration) -> TimeToFirstTokenSlo:
+        """Median time to first token at most ``max_latency``."""
+        return cls(percentile=TokenLatencyPercentile.P50, max_latency=max_latency)
+
+    @classmethod
+    def p90(cls, max_latency: Duration) -> TimeToFirstTokenSlo:
+        """90th percentile time to first token at most ``max_latency``."""
+        return cls(percentile=TokenLatencyPercentile.P90, max_latency=max_latency)
+
+    @classmethod
     def p95(cls, max_latency: Duration) -> TimeToFirstTokenSlo:
         """95th percentile time to first token at most ``max_latency``."""
-        return cls(percentile=LatencyPercentile.P95, max_latency=max_latency)
+        return cls(percentile=TokenLatencyPercentile.P95, max_latency=max_latency)
 
     @classmethod
     def p99(cls, max_latency: Duration) -> TimeToFirstTokenSlo:
         """99th percentile time to first token at most ``max_latency``."""
-        return cls(percentile=LatencyPercentile.P99, max_latency=max_latency)
+        return cls(percentile=TokenLatencyPercentile.P99, max_latency=max_latency)
 
     def render(self) -> dict[str, Any]:
         """The ``slo`` object of the settings document."""
         return {
             "metric": "ttft",
-            "percentile": self.percentile.value.lower(),
+            "percentile": self.percentile.value,
             "max_latency_ms": int(self.max_latency.to_milliseconds()),
         }
 
@@ -329,6 +352,7 @@ __all__ = [
     "AIWorkload",
     "InferenceFramework",
     "TimeToFirstTokenSlo",
+    "TokenLatencyPercentile",
     "copies_problems",
     "hourly_price_problems",
     "s3_uri_parts",

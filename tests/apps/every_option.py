@@ -62,6 +62,7 @@ from rightsizing_constructs import (
     Stairs,
     StoppingConditions,
     TimeToFirstTokenSlo,
+    TokenLatencyPercentile,
     TrafficPattern,
     UtilizationAudit,
     UtilizationBand,
@@ -261,7 +262,9 @@ def every_option_stack(app: cdk.App) -> cdk.Stack:
         variant_name="AllTraffic",
         model_data_url="s3://team-models/llama-3-8b/",
         output_location="s3://team-rightsizing/ai-jobs/",
-        slo=TimeToFirstTokenSlo.p95(cdk.Duration.millis(500)),
+        slo=TimeToFirstTokenSlo(
+            percentile=TokenLatencyPercentile.P90, max_latency=cdk.Duration.millis(500)
+        ),
         peak_concurrent_requests=40,
         workload=AIWorkload.tokens(
             concurrency=8,
