@@ -46,6 +46,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from . import _approval, _workflow
+from ._component_apply import COMPONENT_LOOP, IS_COMPONENT, component_path, retry_component_ensure
 from ._duration import worst_case_seconds
 from ._runtime import import_runtime
 from ._workflow import (
@@ -64,12 +65,6 @@ from .triggers import finish_interrupted_apply_rule
 
 #: Endpoint statuses of an update still under way: the runtime's, so poll and step agree.
 BUSY_STATUSES: tuple[str, ...] = tuple(sorted(import_runtime("apply").BUSY_STATUSES))
-#: Inference component statuses of an update still under way (the runtime's too).
-COMPONENT_BUSY_STATUSES: tuple[str, ...] = tuple(
-    sorted(import_runtime("component_apply").BUSY_STATUSES)
-)
-#: The recommendation kind that takes the inference component path.
-COMPONENT_KIND: str = import_runtime("component_apply").KIND
 #: How long the workflow waits for an endpoint update before giving up on it.
 UPDATE_TIMEOUT = Duration.hours(2)
 # The machine's time-out is its longest path (computed from the definition) plus this.
@@ -83,8 +78,6 @@ _BUSY_RETRIES = 120
 _MAX_EXECUTION = Duration.days(365)
 # The state the update watch loops through (its poll budget bounds the loop).
 _UPDATE_LOOP = "WaitForUpdate"
-# The same for an inference component's update.
-_COMPONENT_LOOP = "WaitForComponent"
 
 
 class ApplyWorkflow(Construct):
@@ -227,7 +220,7 @@ class ApplyWorkflow(Construct):
         steps.ensure.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
         steps.ensure.next(steps.record)
         steps.update.next(self._watch_update(steps, poll_interval))
-        component = self._component_path(steps, poll_interval)
+        component = component_path(self, steps, poll_interval, UPDATE_TIMEOUT)
         deregister_first = (
             sfn.Choice(self, "DeregisterFirst")
             .when(
@@ -252,9 +245,7 @@ class ApplyWorkflow(Construct):
         repair = (
             sfn.Choice(self, "Repair")
             .when(
-                sfn.Condition.and_(
-                    sfn.Condition.boolean_equals("$.repair", True), self._is_component()
-                ),
+                sfn.Condition.and_(sfn.Condition.boolean_equals("$.repair", True), IS_COMPONENT),
                 steps.component_ensure,
             )
             .when(sfn.Condition.boolean_equals("$.repair", True), steps.ensure)
@@ -264,9 +255,7 @@ class ApplyWorkflow(Construct):
         # One machine for both kinds: lock, approval, record, notify and unlock stay in one
         # place (and one lock per endpoint covers its variant and its inference components).
         steps.acquire.next(
-            sfn.Choice(self, "ApplyKind")
-            .when(self._is_component(), component)
-            .otherwise(steps.snapshot)
+            sfn.Choice(self, "ApplyKind").when(IS_COMPONENT, component).otherwise(steps.snapshot)
         )
         approval = _approval.approval_states(
             self,
@@ -318,7 +307,7 @@ class ApplyWorkflow(Construct):
                     task_seconds=function_timeout.to_seconds(),
                     loop_bounds={
                         _UPDATE_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval),
-                        _COMPONENT_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval),
+                        COMPONENT_LOOP: max_polls(UPDATE_TIMEOUT, poll_interval),
                     },
                     path_seconds={_approval.TIMEOUT_PATH: approval_seconds},
                 )
@@ -371,81 +360,8 @@ class ApplyWorkflow(Construct):
         steps.ensure.add_retry(
             errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=6, backoff_rate=2
         )
-        steps.component_ensure.add_retry(
-            errors=["ComponentBusyError"],
-            interval=poll_interval,
-            max_attempts=_BUSY_RETRIES,
-            backoff_rate=1,
-        )
-        steps.component_ensure.add_retry(
-            errors=["States.ALL"], interval=Duration.seconds(5), max_attempts=6, backoff_rate=2
-        )
+        retry_component_ensure(steps.component_ensure, poll_interval, _BUSY_RETRIES)
         return steps
-
-    @staticmethod
-    def _is_component() -> sfn.Condition:
-        """The run's recommendation is for an inference component (``"kind"`` in its detail)."""
-        return sfn.Condition.and_(
-            sfn.Condition.is_present("$.recommendation.kind"),
-            sfn.Condition.string_equals("$.recommendation.kind", COMPONENT_KIND),
-        )
-
-    def _component_path(self, steps: _Steps, poll_interval: Duration) -> sfn.IChainable:
-        """ComponentSnapshot -> ComponentAlreadyApplied? -> UpdateComponent -> watch -> Ensure.
-
-        The scalable target is never deregistered on this path (``component_apply``: AWS
-        refuses no inference component update on an autoscaled target), so an error before the
-        update is recorded as it is, and one after it restores the snapshot's autoscaling (or
-        puts the recommended one, if the update went through).
-        """
-        steps.component_snapshot.add_catch(
-            steps.record, errors=["States.ALL"], result_path="$.error"
-        )
-        for step in (steps.component_update, steps.component_check):
-            step.add_catch(steps.component_ensure, errors=["States.ALL"], result_path="$.error")
-        steps.component_ensure.add_catch(steps.record, errors=["States.ALL"], result_path="$.error")
-        steps.component_ensure.next(steps.record)
-        timed_out = sfn.Pass(
-            self,
-            "ComponentUpdateTimedOut",
-            parameters={
-                "Error": "UpdateTimedOut",
-                "Cause": "the inference component update did not finish within "
-                + UPDATE_TIMEOUT.to_human_string(),
-            },
-            result_path="$.error",
-        )
-        watch = bounded_poll(
-            self,
-            names=PollNames(
-                start="StartWatchingComponent",
-                wait=_COMPONENT_LOOP,
-                count="CountComponentPoll",
-                finished="ComponentUpdateFinished",
-                budget_spent="ComponentBudgetSpent",
-            ),
-            check=steps.component_check,
-            status_path="$.update.status",
-            busy_statuses=COMPONENT_BUSY_STATUSES,
-            poll_interval=poll_interval,
-            max_polls=max_polls(UPDATE_TIMEOUT, poll_interval),
-            on_timeout=timed_out.next(steps.component_ensure),
-            on_done=steps.component_ensure,
-        )
-        steps.component_update.next(watch)
-        already = (
-            sfn.Choice(self, "ComponentAlreadyApplied")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.boolean_equals("$.snapshot.already_applied", True),
-                    sfn.Condition.boolean_equals("$.snapshot.repair_autoscaling", True),
-                ),
-                steps.component_ensure,
-            )
-            .when(sfn.Condition.boolean_equals("$.snapshot.already_applied", True), steps.record)
-            .otherwise(steps.component_update)
-        )
-        return steps.component_snapshot.next(already)
 
     def _finish(self, steps: _Steps, topic: sns.ITopic) -> None:
         """Record -> Notify -> PublishOutcome -> ReleaseLock -> Done | Failed; errors still end."""

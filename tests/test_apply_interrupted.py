@@ -65,13 +65,16 @@ def _worst_case_of(template: Template, approval_seconds: float = 0) -> float:
         for k, f in template.find_resources("AWS::Lambda::Function").items()
         if k.startswith("RightsizingEngineApplyStep")
     ]
-    # The update watch loops until its poll counter reaches the budget in this Choice.
+    # The update watches loop until their poll counters reach the budgets in these Choices.
     [budget] = [c["NumericGreaterThanEquals"] for c in states["UpdateBudgetSpent"]["Choices"]]
+    [component_budget] = [
+        c["NumericGreaterThanEquals"] for c in states["ComponentBudgetSpent"]["Choices"]
+    ]
     return _duration.worst_case_seconds(
         states,
         apply_definition["StartAt"],
         task_seconds=function["Timeout"],
-        loop_bounds={"WaitForUpdate": budget},
+        loop_bounds={"WaitForUpdate": budget, "WaitForComponent": component_budget},
         path_seconds={"$.settings.approval_timeout_seconds": approval_seconds},
     )
 
@@ -163,7 +166,23 @@ def test_the_cleanup_input_takes_over_then_repairs(template: Template) -> None:
     assert states["TakeOver"]["ResultPath"] == "$"
     assert states["TakeOver"]["Next"] == "Repair"
     assert states["TakeOver"]["Catch"][0]["Next"] == "Record"
+    # An inference component's interrupted run is repaired by its own step (issue 17).
     assert states["Repair"]["Choices"] == [
-        {"Variable": "$.repair", "BooleanEquals": True, "Next": "EnsureAutoscaling"}
+        {
+            "And": [
+                {"Variable": "$.repair", "BooleanEquals": True},
+                {
+                    "And": [
+                        {"Variable": "$.recommendation.kind", "IsPresent": True},
+                        {
+                            "Variable": "$.recommendation.kind",
+                            "StringEquals": "inference-component",
+                        },
+                    ]
+                },
+            ],
+            "Next": "EnsureComponentAutoscaling",
+        },
+        {"Variable": "$.repair", "BooleanEquals": True, "Next": "EnsureAutoscaling"},
     ]
     assert states["Repair"]["Default"] == "Record"

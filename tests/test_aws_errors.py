@@ -118,6 +118,8 @@ def test_the_handlers_call_these_services() -> None:
         "application-autoscaling",
         "cloudwatch",
         "dynamodb",
+        # DescribeInstanceTypes (an inference component's GPUs); EC2 models no errors.
+        "ec2",
         "kms",
         "sagemaker",
         "ssm",

@@ -238,6 +238,10 @@ def test_the_poll_retries_every_error_but_a_missing_job(states: dict[str, Any]) 
                 "ReleaseLock",
                 "TakeOver",
                 "RequestApproval",
+                "ComponentSnapshot",
+                "UpdateComponent",
+                "CheckComponent",
+                "EnsureComponentAutoscaling",
             },
         ),
     ],
@@ -499,6 +503,9 @@ NO_RESOURCE_LEVEL = {
     # Select reads the benchmark endpoints' metrics, StartJob a measured peak's (the Service
     # Authorization Reference lists no resource types for GetMetricData).
     "cloudwatch:GetMetricData",
+    # An inference component's instance type's GPUs (ApplyStep, Select): the Service
+    # Authorization Reference lists no resource types for DescribeInstanceTypes.
+    "ec2:DescribeInstanceTypes",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
     # No resource ARNs: scoped by the service-namespace and scalable-dimension condition keys.
@@ -520,9 +527,11 @@ def test_no_wildcard_beyond_what_aws_forces(template: Template) -> None:
                 assert statement["Condition"] == {
                     "StringEquals": {
                         "application-autoscaling:service-namespace": "sagemaker",
-                        "application-autoscaling:scalable-dimension": (
-                            "sagemaker:variant:DesiredInstanceCount"
-                        ),
+                        # A variant's instances, or an inference component's copies.
+                        "application-autoscaling:scalable-dimension": [
+                            "sagemaker:variant:DesiredInstanceCount",
+                            "sagemaker:inference-component:DesiredCopyCount",
+                        ],
                     }
                 }
 
