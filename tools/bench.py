@@ -15,8 +15,9 @@ as deployed (``tools/fidelity.py`` resolves the tokens at their longest):
 
 Then the synth time of each fleet against one endpoint's, medians of ``--repeat`` runs
 alternated in one process so that all see the same machine load. Every limit is checked by
-``tools/fidelity.py``'s ``check_limits``; the exit status is non-zero when a fleet of at most
-1,000 endpoints crosses one (the 3,000 row is printed for the record, and is within them too).
+``tools/fidelity.py``'s ``check_limits``; the exit status is non-zero when any fleet measured
+crosses one (the unit suite checks 1,000 endpoints, ``tests/test_fleet_limits.py``; this is
+where 3,000 are held to the limits).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from tests.apps.fleet import fleet_stack
 from tools import fidelity
 
 SIZES = (1, 200, 1000, 3000)
-#: Fleets up to this size must be within every limit (issue #13).
-MUST_FIT = 1000
+#: Fleets up to this size must be within every limit (issue #13): the largest measured.
+MUST_FIT = 3000
 LAYER_UNZIPPED_MAX = 262_144_000  # Lambda quotas: function and layers, unzipped
 
 
