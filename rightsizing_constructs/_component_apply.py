@@ -27,7 +27,7 @@ COMPONENT_BUSY_STATUSES: tuple[str, ...] = tuple(
     sorted(import_runtime("component_apply").BUSY_STATUSES)
 )
 #: The recommendation kind that takes the inference component path.
-COMPONENT_KIND: str = import_runtime("component_apply").KIND
+COMPONENT_KIND: str = import_runtime("component_decision").KIND
 #: The state the component's update watch loops through (its poll budget bounds the loop).
 COMPONENT_LOOP = "WaitForComponent"
 #: The run's recommendation is for an inference component; IsPresent first, as a rule on a

@@ -26,6 +26,7 @@ from ._approval import DEFAULT_APPROVAL_TIMEOUT, MAX_APPROVAL_TIMEOUT, MIN_APPRO
 from ._arns import sagemaker_arn
 from ._poll_schedule import poll_schedule
 from ._rules import sagemaker_name_problems, target_utilization_problems
+from ._runtime import import_runtime
 from .endpoint import SETTINGS_VERSION
 from .engine import RightsizingEngine
 from .recommend_workflow import MAX_JOB_TIMEOUT
@@ -52,7 +53,7 @@ DEFAULT_AI_JOB_TIMEOUT = Duration.hours(4)
 # A job slot outlives the poll budget by this much before a dead run's slot frees itself.
 _SLOT_HOLD_MARGIN = Duration.hours(1)
 #: The kind of target in settings documents, registry entries and recommendation events.
-KIND = "inference-component"
+KIND: str = import_runtime("component_decision").KIND
 
 
 class InferenceComponentRightsizing(Construct):

@@ -79,7 +79,7 @@ _RUNNING_AI_JOB_STATUSES = ("InProgress", "Stopping")
 # Choice rule on a missing path fails the run (States.Runtime): IsPresent first.
 _IS_COMPONENT = sfn.Condition.and_(
     sfn.Condition.is_present("$.settings.kind"),
-    sfn.Condition.string_equals("$.settings.kind", import_runtime("component_job").KIND),
+    sfn.Condition.string_equals("$.settings.kind", import_runtime("component_decision").KIND),
 )
 
 

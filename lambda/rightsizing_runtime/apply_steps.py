@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import apply, approval, component_apply
+from . import apply, approval, component_apply, component_decision
 from .aws import (
     CLIENT_CONFIG,
     endpoint_not_found,
@@ -244,7 +244,7 @@ def take_over(state: Mapping[str, Any], execution_arn: str) -> dict[str, Any]:
         result["error"]["Cause"] = reason + " before it changed anything"
         return result
     result["snapshot"] = stored
-    if stored.get("kind") == component_apply.KIND:
+    if stored.get("kind") == component_decision.KIND:
         # An IC run: what it asked UpdateInferenceComponent for tells new from previous.
         result["component_update"] = {"request": stored.get("update_request")}
     else:
@@ -584,7 +584,7 @@ def component_snapshot(state: Mapping[str, Any], execution_arn: str) -> dict[str
         state, component_apply.resource_id(name), component_apply.SCALABLE_DIMENSION
     )
     result = {
-        "kind": component_apply.KIND,
+        "kind": component_decision.KIND,
         "inference_component_name": name,
         "endpoint_config_name": endpoint["EndpointConfigName"],
         "instance_type": instance_type,

@@ -44,8 +44,8 @@ from typing import Any
 
 from . import apply
 from .aws import service_model
+from .component_decision import KIND
 
-KIND = "inference-component"
 SCALABLE_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
 CONCURRENCY_METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
 INVOCATIONS_METRIC = "SageMakerInferenceComponentInvocationsPerCopy"

@@ -23,15 +23,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import endpoint_not_found, error_code
-from .component_decision import candidates_from_ai_job
+from .component_decision import KIND, candidates_from_ai_job
 from .errors import EndpointNotFoundError, UnsupportedEndpointError
 from .traffic import CONFIGURED
 from .triggers import trigger_from
 
 logger = logging.getLogger(__name__)
-
-#: ``kind`` of a settings document, registry entry and event detail for an inference component.
-KIND = "inference-component"
 
 
 def is_component(document: Mapping[str, Any]) -> bool:
