@@ -56,8 +56,9 @@ $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
+# --durations: the slowest tests, in every run's log (the suite aims at 10 minutes).
 unit: deps $(CHROMIUM)
-	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term
+	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term --durations=15
 
 # The apps through the real `cdk synth` with every cdk-nag pack as a plugin (a finding fails
 # the synth): app.py, the every-option app, the many-accounts app (a hub stack and a member
