@@ -134,15 +134,21 @@ def _dimensions(variant: Variant) -> list[dict[str, str]]:
 
 
 def _query(
-    query_id: str, variant: Variant, namespace: str, metric: str, stat: str, period: int
+    query_id: str,
+    dimensions: list[dict[str, str]],
+    namespace: str,
+    metric: str,
+    stat: str,
+    period: int,
 ) -> dict[str, Any]:
+    """One MetricDataQuery: a variant's (``_dimensions``) or a component's."""
     return {
         "Id": query_id,
         "MetricStat": {
             "Metric": {
                 "Namespace": namespace,
                 "MetricName": metric,
-                "Dimensions": _dimensions(variant),
+                "Dimensions": dimensions,
             },
             "Period": period,
             "Stat": stat,
@@ -168,7 +174,7 @@ def variant_queries(
     """
 
     def query(key: str, namespace: str, metric: str, stat: str, period: int) -> dict[str, Any]:
-        return _query(f"v{index}_{key}", variant, namespace, metric, stat, period)
+        return _query(f"v{index}_{key}", _dimensions(variant), namespace, metric, stat, period)
 
     queries = [
         query("hours", INSTANCE_NAMESPACE, "CPUUtilization", "SampleCount", HOUR),
@@ -196,7 +202,7 @@ def peak_query(index: int, variant: Variant) -> dict[str, Any]:
     """``InvocationsPerInstance``, ``Sum`` per minute: its largest value is the peak."""
     return _query(
         f"v{index}_peak",
-        variant,
+        _dimensions(variant),
         INVOCATION_NAMESPACE,
         "InvocationsPerInstance",
         "Sum",
@@ -204,24 +210,8 @@ def peak_query(index: int, variant: Variant) -> dict[str, Any]:
     )
 
 
-def _component_query(
-    query_id: str, component: Component, namespace: str, metric: str, stat: str, period: int
-) -> dict[str, Any]:
-    return {
-        "Id": query_id,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": namespace,
-                "MetricName": metric,
-                "Dimensions": [
-                    {"Name": "InferenceComponentName", "Value": component.inference_component_name}
-                ],
-            },
-            "Period": period,
-            "Stat": stat,
-        },
-        "ReturnData": True,
-    }
+def _component_dimensions(component: Component) -> list[dict[str, str]]:
+    return [{"Name": "InferenceComponentName", "Value": component.inference_component_name}]
 
 
 def component_queries(
@@ -235,7 +225,9 @@ def component_queries(
     """
 
     def query(key: str, namespace: str, metric: str, stat: str, period: int) -> dict[str, Any]:
-        return _component_query(f"c{index}_{key}", component, namespace, metric, stat, period)
+        return _query(
+            f"c{index}_{key}", _component_dimensions(component), namespace, metric, stat, period
+        )
 
     window = window_seconds
     return [
@@ -253,9 +245,9 @@ def component_queries(
 
 def component_peak_query(index: int, component: Component) -> dict[str, Any]:
     """``InvocationsPerCopy``, ``Sum`` per minute: its largest value is the per-copy peak."""
-    return _component_query(
+    return _query(
         f"c{index}_peak",
-        component,
+        _component_dimensions(component),
         INVOCATION_NAMESPACE,
         "InvocationsPerCopy",
         "Sum",
